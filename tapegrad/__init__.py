@@ -1,0 +1,47 @@
+"""tapegrad: automatic differentiation for neural networks on NumPy, to any order.
+
+``import tapegrad as mx`` gives the MXNet 1.x autograd + Gluon workflow:
+
+>>> import tapegrad as mx
+>>> x = mx.nd.array([1.0, 2.0, 3.0])
+>>> x.attach_grad()
+>>> with mx.autograd.record():
+...     y = 2 * x ** 2
+>>> y.backward()
+>>> x.grad.asnumpy().tolist()
+[4.0, 8.0, 12.0]
+"""
+
+from . import base, context, engine, ops  # noqa: F401  (ops declares the primitives)
+from . import ndarray
+from . import ndarray as nd
+from . import autograd, random
+from .base import MXNetError, TapegradError
+from .context import Context, cpu, current_context, gpu, num_gpus
+from .ndarray import NDArray
+
+__version__ = "0.1.0"
+
+__all__ = ["nd", "ndarray", "autograd", "random", "base", "context", "cpu", "gpu", "Context",
+           "current_context", "num_gpus", "NDArray", "MXNetError", "TapegradError",
+           "__version__"]
+
+
+def __getattr__(name: str):
+    # heavier subpackages load on first use
+    import importlib
+
+    lazy = {"gluon": ".gluon", "init": ".initializer", "initializer": ".initializer",
+            "optimizer": ".optimizer", "lr_scheduler": ".lr_scheduler", "metric": ".metric",
+            "functional": ".functional", "func": ".functional", "sciml": ".sciml",
+            "explain": ".explain", "forward": ".forward", "serialization": ".serialization",
+            "testing": ".testing", "gradcheck": ".testing", "gradgradcheck": ".testing"}
+    if name in lazy:
+        mod = importlib.import_module(lazy[name], __name__)
+        if name in ("explain", "gradcheck", "gradgradcheck"):
+            obj = getattr(mod, name)
+            globals()[name] = obj
+            return obj
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'tapegrad' has no attribute {name!r}")

@@ -1,0 +1,491 @@
+"""The engine: recording state, primitives, tape nodes, reverse and forward mode.
+
+Everything about differentiation lives in this one file; the operators themselves are
+declared in ``tapegrad/ops/`` through :func:`defprim`.
+
+How it fits together
+--------------------
+* A :class:`Primitive` wraps one NumPy function (``impl``) together with its derivative
+  rules: one VJP per array input and one JVP. Rules are written against an array
+  namespace ``xp`` they are *given*:
+
+  - :data:`RAW` maps every primitive name to its plain NumPy ``impl``. A first-order
+    backward pass runs the rules on raw ``numpy`` arrays: no wrapping, no recording.
+  - :data:`TAPE` maps every primitive name to the :class:`Primitive` itself. With
+    ``create_graph=True`` (or while forward-mode tangents are active) the same rules run on
+    NDArrays, so the backward pass is itself recorded and higher derivatives follow from the
+    same formulas. No derivative formula exists twice.
+
+* Calling a primitive inside ``autograd.record()`` on an input that carries a graph node
+  (a marked variable, or the output of an earlier recorded operation) attaches a
+  :class:`Node` to the output: the primitive, its inputs, the keyword arguments, the output
+  value and the input versions. Nothing is recorded outside ``record()`` or for values no
+  variable reaches.
+
+* :func:`backward_pass` walks the nodes from the heads in reverse topological order, runs
+  the VJP rules, sums cotangents, un-broadcasts each one to its input's shape (done here,
+  once, not in every rule) and frees the graph unless asked to keep it.
+
+* Forward mode: an NDArray may carry tangents in ``_tan``, a dict ``level -> tangent``.
+  Each ``forward.jvp`` call opens a new level (a fresh integer) so nested derivatives never
+  confuse their perturbations: the tangent of level ``L`` is computed from inputs that carry
+  only the levels *below* ``L`` (exactly the nesting of HIPS autograd's boxes). The
+  tangent computations are ordinary recorded operations, so reverse-over-forward works, and
+  the tape keeps the inputs with their tangents, so forward-over-reverse (Hessian-vector
+  products) works too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from .base import GraphError, ShapeError, VersionError, fmt_shape
+
+__all__ = [
+    "STATE",
+    "Primitive",
+    "Node",
+    "Leaf",
+    "defprim",
+    "RAW",
+    "TAPE",
+    "PRIMITIVES",
+    "ELEMENTWISE",
+    "LINEAR",
+    "backward_pass",
+]
+
+
+class _State(threading.local):
+    """Per-thread switches: recording, training, and the active forward-mode levels."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.training = False
+        self.levels: list[int] = []
+
+
+STATE = _State()
+
+#: Every primitive, by name.
+PRIMITIVES: dict[str, Primitive] = {}
+#: Raw namespace: primitive name -> NumPy implementation (first-order backward).
+RAW = SimpleNamespace()
+#: Tape namespace: primitive name -> Primitive (recorded, differentiable backward).
+TAPE = SimpleNamespace()
+
+#: JVP marker: the op is elementwise, its JVP is the VJP formula applied to the tangent.
+ELEMENTWISE = "elementwise"
+#: JVP marker: the op is linear in its differentiable inputs; its JVP is the op itself.
+LINEAR = "linear"
+
+_NDArray: Any = None  # set by tapegrad.ndarray (avoids an import cycle)
+
+
+def _wrap(data: Any, node: Any = None, tan: Any = None) -> Any:
+    """A new NDArray around ``data`` (no copy)."""
+    r = _NDArray.__new__(_NDArray)
+    r._data = data
+    r._node = node
+    r._tan = tan
+    r._version = 0
+    return r
+
+
+class Leaf:
+    """Graph node of a marked variable (``attach_grad`` / ``mark_variables``).
+
+    Holds the gradient buffer and the grad_req. ``fresh`` tells the Trainer that a backward
+    pass wrote the gradient since the last update (MXNet's stale-gradient check).
+    """
+
+    __slots__ = ("shape", "dtype", "grad", "grad_req", "fresh", "__weakref__")
+    parents = ()
+
+    def __init__(self, shape: tuple, dtype: Any, grad: Any, grad_req: str) -> None:
+        self.shape = shape
+        self.dtype = dtype
+        self.grad = grad
+        self.grad_req = grad_req
+        self.fresh = False
+
+
+class Node:
+    """Tape entry of one recorded primitive call.
+
+    Attributes:
+        prim: the Primitive.
+        args: the call's positional inputs (NDArrays or Python constants), kept for the rules.
+        kwargs: static keyword arguments.
+        parents: graph node of each input, ``None`` where the input is constant.
+        versions: version counter of each NDArray input when recorded (mutation check).
+        ans: the output's raw data; ``ans_tan`` its forward-mode tangents, if any.
+        freed: set after a backward pass without ``retain_graph``.
+    """
+
+    __slots__ = ("prim", "args", "kwargs", "parents", "versions", "ans", "ans_tan", "shape",
+                 "dirty", "__weakref__")
+
+    def __init__(self, prim, args, kwargs, parents, versions, ans) -> None:
+        self.prim = prim
+        self.args = args
+        self.kwargs = kwargs
+        self.parents = parents
+        self.versions = versions
+        self.ans = ans
+        self.ans_tan = None
+        self.shape = ans.shape
+        self.dirty = False
+
+
+class Primitive:
+    """One differentiable operation: NumPy implementation plus VJP and JVP rules.
+
+    Args:
+        name: operator name used in messages and in the namespaces.
+        impl: NumPy function ``impl(*arrays, **static_kwargs) -> ndarray``.
+        vjps: one rule per positional input, ``vjp(xp, g, ans, *args, **kwargs)`` returning
+            the cotangent of that input (any broadcastable shape: the engine sums it down to
+            the input's shape). ``None`` for an input that is not differentiable (indices,
+            conditions). ``vjps=None`` marks the whole op as non-differentiable: it is
+            never recorded.
+        jvp: ``jvp(xp, tangents, ans, *args, **kwargs)`` where ``tangents[i]`` is ``None``
+            for inputs without a tangent; or :data:`ELEMENTWISE` / :data:`LINEAR`.
+
+    Calling the primitive with NDArrays returns an NDArray, records a node when needed and
+    propagates forward-mode tangents.
+    """
+
+    __slots__ = ("name", "impl", "vjps", "jvp", "doc")
+
+    def __init__(self, name: str, impl: Callable, vjps: Sequence | None, jvp: Any) -> None:
+        self.name = name
+        self.impl = impl
+        self.vjps = vjps if vjps is None or hasattr(vjps, "make") else tuple(vjps)
+        self.jvp = jvp
+        self.doc = impl.__doc__
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The hot path: keep it short. One pass over the inputs collects raw data and
+        # tells whether anything needs recording or carries tangents.
+        nd = _NDArray
+        data = []
+        need = fw = False
+        for a in args:
+            if type(a) is nd:
+                data.append(a._data)
+                if a._node is not None:
+                    need = True
+                if a._tan is not None:
+                    fw = True
+            else:
+                data.append(a)
+        if fw and STATE.levels:
+            return self._call_fw(args, data, kwargs)
+        try:
+            out = self.impl(*data, **kwargs)
+        except (ValueError, IndexError, TypeError) as e:
+            raise _op_error(self.name, data, kwargs, e) from None
+        if need and STATE.recording and self.vjps is not None:
+            node = Node(self, args, kwargs,
+                        tuple([a._node if type(a) is nd else None for a in args]),
+                        tuple([a._version if type(a) is nd else 0 for a in args]), out)
+            return _wrap(out, node)
+        return _wrap(out)
+
+    def _call_fw(self, args: tuple, data: list, kwargs: dict) -> Any:
+        """Slow path: some input carries forward-mode tangents of an active level."""
+        nd = _NDArray
+        active = STATE.levels
+        present = sorted({lv for a in args if type(a) is nd and a._tan
+                          for lv in a._tan if lv in active})
+        out = self.impl(*data, **kwargs)
+        node = None
+        if STATE.recording and self.vjps is not None and any(
+                type(a) is nd and a._node is not None for a in args):
+            node = Node(self, args, kwargs,
+                        tuple([a._node if type(a) is nd else None for a in args]),
+                        tuple([a._version if type(a) is nd else 0 for a in args]), out)
+        if self.vjps is None or self.jvp is None:
+            if self.vjps is not None and present:
+                raise NotImplementedError(
+                    f"forward-mode rule for '{self.name}' is not implemented")
+            return _wrap(out, node)
+        tans: dict = {}
+        for lv in present:
+            # inputs as seen at level lv: only the tangents of lower levels
+            prim_args = [_below(a, lv) if type(a) is nd else a for a in args]
+            ts = [a._tan.get(lv) if type(a) is nd and a._tan else None for a in args]
+            ans = _wrap(out, node, dict(tans) or None)
+            t = self._jvp(ts, ans, prim_args, kwargs)
+            if t is not None:
+                tans[lv] = t
+        res = _wrap(out, node, tans or None)
+        if node is not None:
+            node.ans_tan = res._tan
+        return res
+
+    def _jvp(self, ts: list, ans: Any, args: list, kwargs: dict) -> Any:
+        """Tangent of the output for input tangents ``ts`` (None = zero)."""
+        if all(t is None for t in ts):
+            return None
+        rule = self.jvp
+        if rule == ELEMENTWISE:
+            out = None
+            for i, t in enumerate(ts):
+                if t is None or self.vjps[i] is None:
+                    continue
+                c = self.vjps[i](TAPE, t, ans, *args, **kwargs)
+                out = c if out is None else out + c
+            if out is not None and out.shape != ans.shape:
+                out = TAPE.broadcast_to(out, shape=ans.shape)
+            return out
+        if rule == LINEAR:
+            filled = []
+            for i, (a, t) in enumerate(zip(args, ts)):
+                if self.vjps[i] is None:
+                    filled.append(a)  # static input (indices, condition): passed through
+                elif t is not None:
+                    filled.append(t)
+                elif type(a) is _NDArray:
+                    filled.append(_wrap(np.zeros_like(a._data)))
+                else:
+                    filled.append(0.0)
+            out = self(*filled, **kwargs)
+            return out
+        return rule(TAPE, ts, ans, *args, **kwargs)
+
+
+def _below(a: Any, level: int) -> Any:
+    """View of ``a`` that carries only the tangents of levels lower than ``level``."""
+    tan = a._tan
+    if not tan or all(lv < level for lv in tan):
+        return a
+    kept = {lv: t for lv, t in tan.items() if lv < level}
+    v = _wrap(a._data, a._node, kept or None)
+    v._version = a._version
+    return v
+
+
+def defprim(name: str, impl: Callable, vjps: Sequence | None = None, jvp: Any = None) -> Primitive:
+    """Declare a primitive and add it to :data:`RAW` and :data:`TAPE`.
+
+    >>> import numpy as np
+    >>> from tapegrad.engine import defprim, ELEMENTWISE
+    >>> cube = defprim("cube_example", lambda x: x ** 3,
+    ...                [lambda xp, g, ans, x: g * 3 * x * x], ELEMENTWISE)
+    >>> cube.name
+    'cube_example'
+    """
+    if name in PRIMITIVES:
+        raise ValueError(f"primitive {name!r} is declared twice")
+    p = Primitive(name, impl, vjps, jvp)
+    PRIMITIVES[name] = p
+    setattr(RAW, name, impl)
+    setattr(TAPE, name, p)
+    return p
+
+
+def _op_error(name: str, data: list, kwargs: dict, e: Exception) -> Exception:
+    """Turn a NumPy error inside ``impl`` into a message naming the operator and shapes."""
+    shapes = ", ".join(
+        f"{fmt_shape(np.shape(d))} {np.asarray(d).dtype}" for d in data)
+    msg = str(e)
+    fix = ""
+    if "broadcast" in msg or "shape" in msg or "aligned" in msg or "mismatch" in msg:
+        fix = (" Fix: make the shapes compatible (NumPy broadcasting rules: trailing "
+               "dimensions must be equal or 1), e.g. with reshape/expand_dims/transpose.")
+        err: Exception = ShapeError
+    else:
+        err = type(e) if isinstance(e, (ValueError, IndexError, TypeError)) else ValueError
+    kw = f" with {kwargs}" if kwargs else ""
+    text = f"operator '{name}' failed on inputs [{shapes}]{kw}: {msg}.{fix}"
+    if err is ShapeError:
+        return ShapeError(text)
+    out = err(text)
+    return out
+
+
+# --------------------------------------------------------------------------- backward
+
+
+def unbroadcast(xp: Any, g: Any, shape: tuple) -> Any:
+    """Sum ``g`` down to ``shape`` (the inverse of NumPy broadcasting)."""
+    if g.shape == shape:
+        return g
+    lead = len(g.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = xp.sum(g, axis=axes, keepdims=False)
+    if g.shape != shape:
+        g = xp.reshape(g, shape=shape)
+    return g
+
+
+def _toposort(roots: list) -> list:
+    """Nodes reachable from ``roots``, parents before children (iterative DFS)."""
+    order: list = []
+    seen: set = set()
+    stack = [(r, False) for r in roots]
+    while stack:
+        n, done = stack.pop()
+        if done:
+            order.append(n)
+            continue
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.append((n, True))
+        for p in n.parents:
+            if p is not None and id(p) not in seen:
+                stack.append((p, False))
+    return order
+
+
+def backward_pass(heads: list, head_grads: list, targets: list | None = None,
+                  create_graph: bool = False, retain_graph: bool = False,
+                  train_mode: bool = True) -> list | None:
+    """Reverse-mode sweep from ``heads``.
+
+    Args:
+        heads: output NDArrays (each must carry a graph node).
+        head_grads: cotangent of each head (NDArray or None meaning ones).
+        targets: nodes whose gradients to return (``autograd.grad``); ``None`` means
+            "write into the gradient buffers of every reached variable" (``backward``).
+        create_graph: run the rules through recorded ops so the result is differentiable.
+        retain_graph: keep the graph for another backward pass.
+        train_mode: training flag seen by the rules during the pass.
+
+    Returns:
+        the gradients of ``targets`` (``None`` entries for unreached ones), or ``None``.
+    """
+    nd = _NDArray
+    for h in heads:
+        if h._node is None:
+            raise GraphError(
+                f"Cannot differentiate an array of shape {fmt_shape(h.shape)}: it is not in a "
+                "computational graph. Fix: call attach_grad() on the inputs and compute the "
+                "output inside `with autograd.record():`.")
+    tape = bool(create_graph or STATE.levels)
+    xp = TAPE if tape else RAW
+    roots = [h._node for h in heads]
+    order = _toposort(roots)
+    if targets is not None:
+        tset = {id(t) for t in targets}
+    else:
+        tset = {id(n) for n in order if type(n) is Leaf and n.grad_req != "null"}
+    # which nodes lie on a path to a target (only those get cotangents)
+    need: dict = {}
+    for n in order:
+        need[id(n)] = id(n) in tset or any(
+            p is not None and need[id(p)] for p in n.parents)
+    grads: dict = {}
+    for h, hg in zip(heads, head_grads):
+        if hg is None:
+            g = np.ones(h.shape, dtype=h.dtype)
+            g = _wrap(g) if tape else g
+        else:
+            g = hg if tape else hg._data
+        k = id(h._node)
+        grads[k] = g if k not in grads else grads[k] + g
+    found: dict = {}
+    saved_rec, saved_train = STATE.recording, STATE.training
+    STATE.recording, STATE.training = bool(create_graph), train_mode
+    try:
+        for n in reversed(order):
+            k = id(n)
+            g = grads.pop(k, None)
+            if g is None or not need[k]:
+                continue
+            if k in tset:
+                found[k] = g
+            if type(n) is Leaf:
+                continue
+            _check_node(n)
+            prim = n.prim
+            args = n.args if tape else [a._data if type(a) is nd else a for a in n.args]
+            ans = _wrap(n.ans, n, n.ans_tan) if tape else n.ans
+            kw = n.kwargs
+            for i, p in enumerate(n.parents):
+                if p is None or not need[id(p)]:
+                    continue
+                rule = prim.vjps[i]
+                if rule is None:
+                    continue
+                gi = rule(xp, g, ans, *args, **kw)
+                if gi.shape != p.shape:
+                    gi = unbroadcast(xp, gi, p.shape)
+                pk = id(p)
+                old = grads.get(pk)
+                grads[pk] = gi if old is None else old + gi
+            if not retain_graph:
+                n.args = None
+    finally:
+        STATE.recording, STATE.training = saved_rec, saved_train
+    if targets is not None:
+        return [found.get(id(t)) for t in targets]
+    for n in order:
+        if type(n) is Leaf and id(n) in found:
+            _store_grad(n, found[id(n)], tape)
+    return None
+
+
+def _check_node(n: Node) -> None:
+    """Raise a clear error for a freed node or a mutated saved value."""
+    if n.args is None:
+        raise GraphError(
+            f"backward through operator '{n.prim.name}' a second time: its graph was freed by "
+            "the first backward pass. Fix: pass retain_graph=True to the first backward() "
+            "(or autograd.grad), or record the computation again.")
+    if n.dirty:
+        raise VersionError(
+            f"the output of operator '{n.prim.name}' (shape {fmt_shape(n.shape)}) was changed "
+            "in place after it was recorded, so its gradient would be wrong. Fix: modify a "
+            "copy (x.copy()) instead, or record the computation again after the change.")
+    for a, v in zip(n.args, n.versions):
+        if type(a) is _NDArray and a._version != v:
+            raise VersionError(
+                f"an input of operator '{n.prim.name}' (shape {fmt_shape(a.shape)}, "
+                f"{a.dtype}) was changed in place after the operator was recorded (version "
+                f"{v} -> {a._version}), so its gradient would be wrong. Fix: change a copy "
+                "(x.copy()) instead, or record the computation again after the change.")
+
+
+def _store_grad(leaf: Leaf, g: Any, tape: bool) -> None:
+    """Write or add a gradient into a variable's buffer according to its grad_req."""
+    buf = leaf.grad
+    if leaf.grad_req == "null" or buf is None:
+        return
+    data = g._data if tape else g
+    if tape and (g._node is not None or g._tan is not None):
+        # a differentiable gradient replaces the buffer's content and keeps its graph
+        if leaf.grad_req == "add":
+            g = buf + g
+        buf._data, buf._node, buf._tan = np.array(g._data, dtype=leaf.dtype), g._node, g._tan
+    elif leaf.grad_req == "add":
+        buf._data = np.asarray(buf._data)
+        buf._data += data
+    else:
+        if type(buf._data) is np.ndarray and buf._data.shape == np.shape(data):
+            buf._data[...] = data
+        else:
+            buf._data = np.array(data, dtype=leaf.dtype)
+    buf._version += 1
+    leaf.fresh = True
+
+
+def check_shapes(name: str, expected: tuple, got: tuple, what: str) -> None:
+    """Raise ShapeError unless ``got == expected``."""
+    if tuple(expected) != tuple(got):
+        raise ShapeError(
+            f"{name}: {what} has shape {fmt_shape(got)} but {fmt_shape(expected)} was "
+            f"expected. Fix: pass an array of shape {fmt_shape(expected)}.")

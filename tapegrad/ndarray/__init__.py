@@ -1,0 +1,9 @@
+"""``mx.nd``: the NDArray and its operators (MXNet 1.x names and signatures)."""
+
+from . import random  # noqa: F401
+from .ndarray import InplaceError, NDArray
+from .ndarray_functions import *  # noqa: F401,F403
+from .ndarray_functions import _UNARY
+
+__all__ = ["NDArray", "InplaceError"]
+_ = _UNARY

@@ -1,0 +1,531 @@
+"""NDArray: a NumPy array with a graph node, forward-mode tangents and a version counter.
+
+The class is deliberately thin: operators call primitives from :mod:`tapegrad.engine`
+(through :data:`~tapegrad.engine.TAPE`), which do the recording.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .. import engine
+from ..base import GraphError, ShapeError, TapegradError, fmt_shape
+from ..context import Context, current_context
+from ..engine import STATE, TAPE, Leaf, Node
+
+__all__ = ["NDArray", "InplaceError"]
+
+T = TAPE
+
+
+class InplaceError(TapegradError, NotImplementedError):
+    """An in-place change of an array that is part of the graph being recorded."""
+
+
+def _dtype(d: Any) -> np.dtype:
+    """``None`` means float32 (MXNet's default); anything NumPy understands otherwise."""
+    if d is None:
+        return np.dtype(np.float32)
+    return np.dtype(d)
+
+
+def _raw(x: Any) -> Any:
+    return x._data if type(x) is NDArray else x
+
+
+def _index_key(key: Any, shape: tuple) -> Any:
+    """MXNet indexing keys -> NumPy keys (NDArray indices become integer/boolean arrays;
+    an integer index into a 1-D array keeps one element, as in MXNet 1.x)."""
+    if type(key) is NDArray:
+        k = np.asarray(key._data)
+        return k if k.dtype == np.bool_ else k.astype(np.int64)
+    if isinstance(key, tuple):
+        return tuple(_index_key(k, ()) if type(k) is NDArray else k for k in key)
+    if isinstance(key, (int, np.integer)) and len(shape) == 1:
+        n = shape[0]
+        i = int(key)
+        if not -n <= i < n:
+            raise IndexError(
+                f"index {i} is out of bounds for an NDArray of shape {fmt_shape(shape)}. "
+                f"Fix: use an index in [{-n}, {n - 1}].")
+        i %= n
+        return slice(i, i + 1)
+    if isinstance(key, list):
+        return np.asarray(key)
+    return key
+
+
+class NDArray:
+    """An n-dimensional array on the CPU (NumPy), with MXNet 1.x's interface.
+
+    Create arrays with :func:`tapegrad.nd.array`, :func:`~tapegrad.nd.zeros` etc.
+
+    >>> import tapegrad as mx
+    >>> x = mx.nd.array([[1, 2], [3, 4]])
+    >>> x.attach_grad()
+    >>> with mx.autograd.record():
+    ...     y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    <BLANKLINE>
+    [[2. 4.]
+     [6. 8.]]
+    <NDArray 2x2 @cpu(0)>
+    """
+
+    __slots__ = ("_data", "_node", "_tan", "_version", "__weakref__")
+    # make NumPy defer to our reflected operators (np.float32(2) * x -> NDArray)
+    __array_priority__ = 1000.0
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, ctx: Any = None, dtype: Any = None) -> None:
+        if isinstance(data, NDArray):
+            data = data._data
+        self._data = np.asarray(data, dtype=dtype)
+        self._node = None
+        self._tan = None
+        self._version = 0
+        if ctx is not None and Context(ctx).device_type == "gpu":
+            raise TapegradError(
+                "NDArray: GPU arrays are not supported yet (no CuPy backend). Fix: use "
+                "mx.cpu() as the context.")
+
+    # ---- basic properties -----------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def size(self) -> int:
+        return int(np.size(self._data))
+
+    @property
+    def ndim(self) -> int:
+        return np.ndim(self._data)
+
+    @property
+    def context(self) -> Context:
+        return current_context()
+
+    ctx = context
+
+    @property
+    def stype(self) -> str:
+        return "default"
+
+    @property
+    def T(self) -> NDArray:
+        return self.transpose()
+
+    @property
+    def grad(self) -> NDArray | None:
+        """The gradient buffer of a variable (after :meth:`attach_grad`), else None."""
+        n = self._node
+        return n.grad if type(n) is Leaf else None
+
+    @property
+    def _fresh_grad(self) -> bool:
+        n = self._node
+        return bool(type(n) is Leaf and n.fresh)
+
+    @_fresh_grad.setter
+    def _fresh_grad(self, value: bool) -> None:
+        n = self._node
+        if type(n) is Leaf:
+            n.fresh = bool(value)
+
+    def __repr__(self) -> str:
+        shape = "x".join(str(s) for s in self.shape)
+        return f"\n{np.asarray(self._data)}\n<NDArray {shape} @{self.context}>"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = np.asarray(self._data)
+        return a.astype(dtype) if dtype is not None else a
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d NDArray")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.size == 1:
+            return bool(np.asarray(self._data).reshape(-1)[0])
+        if self.size == 0:
+            return False
+        raise ValueError(
+            f"The truth value of an NDArray of shape {fmt_shape(self.shape)} is ambiguous. "
+            "Fix: reduce it first, e.g. (x > 0).sum() or x.asnumpy().any().")
+
+    __hash__ = object.__hash__
+
+    # ---- conversion -----------------------------------------------------------------
+    def asnumpy(self) -> np.ndarray:
+        """A NumPy copy of the data."""
+        return np.array(self._data)
+
+    def asscalar(self) -> Any:
+        """The single element as a NumPy scalar (the array must have exactly one)."""
+        if self.size != 1:
+            raise ShapeError(
+                f"asscalar: the array has shape {fmt_shape(self.shape)} ({self.size} elements) "
+                "but asscalar needs exactly one. Fix: index or reduce it first, e.g. "
+                "x[0].asscalar() or x.sum().asscalar().")
+        return np.asarray(self._data).reshape(-1)[0]
+
+    def item(self) -> Any:
+        """The single element as a Python number."""
+        return self.asscalar().item()
+
+    def tolist(self) -> list:
+        return np.asarray(self._data).tolist()
+
+    def astype(self, dtype: Any, copy: bool = True) -> NDArray:
+        """Cast to ``dtype`` (differentiable: the gradient is cast back)."""
+        dt = np.dtype(dtype)
+        if not copy and dt == self.dtype:
+            return self
+        return T.cast(self, dtype=dt)
+
+    def copy(self) -> NDArray:
+        """A copy with its own memory (recorded: gradients flow through it)."""
+        return T.copy(self)
+
+    def copyto(self, other: Any) -> NDArray:
+        """Copy into another NDArray (``other[:] = self``) or to a context."""
+        if isinstance(other, Context):
+            return self.copy()
+        other[:] = self
+        return other
+
+    def as_in_context(self, context: Any) -> NDArray:
+        Context(context)
+        return self
+
+    as_in_ctx = as_in_context
+
+    def wait_to_read(self) -> None:
+        """No-op: NumPy computations are synchronous."""
+
+    def detach(self) -> NDArray:
+        """The same data, cut from the graph (and from forward-mode tangents)."""
+        return engine._wrap(self._data)
+
+    # ---- autograd ---------------------------------------------------------------------
+    def attach_grad(self, grad_req: str = "write", stype: Any = None) -> None:
+        """Make this array a variable: allocate its gradient buffer (zeros).
+
+        ``grad_req``: 'write' (each backward overwrites), 'add' (accumulates) or 'null'.
+        """
+        _check_grad_req(grad_req, "attach_grad")
+        if self.dtype.kind not in "fc":
+            raise TapegradError(
+                f"attach_grad: an array of dtype {self.dtype} (shape {fmt_shape(self.shape)}) "
+                "cannot have a gradient. Fix: convert it first, e.g. "
+                "x = x.astype('float32').")
+        if type(self._data) is not np.ndarray:
+            self._data = np.asarray(self._data)
+        buf = engine._wrap(np.zeros(self.shape, dtype=self.dtype))
+        self._node = Leaf(self.shape, self.dtype, buf, grad_req)
+        self._tan = None
+
+    def backward(self, out_grad: Any = None, retain_graph: bool = False,
+                 train_mode: bool = True) -> None:
+        """Gradients of this array (summed if it has several elements) into every variable."""
+        from ..autograd import backward
+
+        backward([self], [out_grad] if out_grad is not None else None,
+                 retain_graph=retain_graph, train_mode=train_mode)
+
+    # ---- mutation ---------------------------------------------------------------------
+    def _bump_version(self) -> None:
+        """Record that the data changed in place (saved copies of it become invalid)."""
+        self._version += 1
+        n = self._node
+        if type(n) is Node:
+            n.dirty = True
+
+    def _check_inplace(self, what: str) -> None:
+        if STATE.recording and self._node is not None:
+            raise InplaceError(
+                f"NotImplementedError: Inplace operations (+=, -=, x[:]=, etc) are not "
+                f"supported when recording with autograd ({what} on an array of shape "
+                f"{fmt_shape(self.shape)} that is part of the recorded graph). Fix: write "
+                "y = x + 1 instead of x += 1, or do it outside autograd.record().")
+
+    def _writable(self) -> np.ndarray:
+        d = self._data
+        if type(d) is not np.ndarray or not d.flags.writeable:
+            d = self._data = np.array(d)
+        return d
+
+    def _rebind(self, r: NDArray) -> NDArray:
+        self._data, self._node, self._tan = r._data, r._node, r._tan
+        self._version += 1
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._check_inplace("__setitem__")
+        k = _index_key(key, self.shape)
+        if STATE.recording and type(value) is NDArray and value._node is not None:
+            self._rebind(T.index_update(self, value, key=k))
+            return
+        v = _raw(value)
+        d = self._writable()
+        try:
+            d[k] = v
+        except ValueError as e:
+            raise ShapeError(
+                f"__setitem__: cannot assign a value of shape {fmt_shape(np.shape(v))} to "
+                f"the selection {key!r} of an array of shape {fmt_shape(self.shape)}: {e}. "
+                "Fix: give a value that broadcasts to the selection.") from None
+        self._bump_version()
+
+    def __getitem__(self, key: Any) -> NDArray:
+        k = _index_key(key, self.shape)
+        return T.getitem(self, key=k)
+
+    def _inplace(self, prim: Any, other: Any) -> NDArray:
+        self._check_inplace(f"in-place {prim.name}")
+        if STATE.recording and type(other) is NDArray and other._node is not None:
+            return self._rebind(prim(self, other))
+        res = prim.impl(self._data, _raw(other))
+        if np.shape(res) != self.shape:
+            raise ShapeError(
+                f"in-place {prim.name}: the result has shape {fmt_shape(np.shape(res))} but "
+                f"the array has shape {fmt_shape(self.shape)}. Fix: use the out-of-place "
+                "form, x = x + y.")
+        d = self._data
+        if type(d) is np.ndarray and d.flags.writeable:
+            d[...] = res
+        else:
+            self._data = np.asarray(res, dtype=self.dtype)
+        self._bump_version()
+        return self
+
+    def __iadd__(self, o: Any) -> NDArray:
+        return self._inplace(T.add, o)
+
+    def __isub__(self, o: Any) -> NDArray:
+        return self._inplace(T.subtract, o)
+
+    def __imul__(self, o: Any) -> NDArray:
+        return self._inplace(T.multiply, o)
+
+    def __itruediv__(self, o: Any) -> NDArray:
+        return self._inplace(T.divide, o)
+
+    def __imod__(self, o: Any) -> NDArray:
+        return self._inplace(T.mod, o)
+
+    def __ipow__(self, o: Any) -> NDArray:
+        return self._inplace(T.power, o)
+
+    # ---- arithmetic -------------------------------------------------------------------
+    def __add__(self, o: Any) -> NDArray:
+        return T.add(self, o)
+
+    def __radd__(self, o: Any) -> NDArray:
+        return T.add(o, self)
+
+    def __sub__(self, o: Any) -> NDArray:
+        return T.subtract(self, o)
+
+    def __rsub__(self, o: Any) -> NDArray:
+        return T.subtract(o, self)
+
+    def __mul__(self, o: Any) -> NDArray:
+        return T.multiply(self, o)
+
+    def __rmul__(self, o: Any) -> NDArray:
+        return T.multiply(o, self)
+
+    def __truediv__(self, o: Any) -> NDArray:
+        return T.divide(self, o)
+
+    def __rtruediv__(self, o: Any) -> NDArray:
+        return T.divide(o, self)
+
+    def __floordiv__(self, o: Any) -> NDArray:
+        return T.floor_divide(self, o)
+
+    def __rfloordiv__(self, o: Any) -> NDArray:
+        return T.floor_divide(o, self)
+
+    def __mod__(self, o: Any) -> NDArray:
+        return T.mod(self, o)
+
+    def __rmod__(self, o: Any) -> NDArray:
+        return T.mod(o, self)
+
+    def __pow__(self, o: Any) -> NDArray:
+        return T.power(self, o)
+
+    def __rpow__(self, o: Any) -> NDArray:
+        return T.power(o, self)
+
+    def __matmul__(self, o: Any) -> NDArray:
+        from . import dot
+
+        return dot(self, o)
+
+    def __rmatmul__(self, o: Any) -> NDArray:
+        from . import dot
+
+        return dot(o, self)
+
+    def __neg__(self) -> NDArray:
+        return T.negative(self)
+
+    def __pos__(self) -> NDArray:
+        return self
+
+    def __abs__(self) -> NDArray:
+        return T.abs(self)
+
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        if o is None:
+            return False
+        return T.equal(self, o)
+
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        if o is None:
+            return True
+        return T.not_equal(self, o)
+
+    def __gt__(self, o: Any) -> NDArray:
+        return T.greater(self, o)
+
+    def __ge__(self, o: Any) -> NDArray:
+        return T.greater_equal(self, o)
+
+    def __lt__(self, o: Any) -> NDArray:
+        return T.lesser(self, o)
+
+    def __le__(self, o: Any) -> NDArray:
+        return T.lesser_equal(self, o)
+
+    # ---- shape --------------------------------------------------------------------------
+    def reshape(self, *shape: Any, **kwargs: Any) -> NDArray:
+        """Reshape with MXNet's special codes (0 copy, -1 infer, -2, -3, -4)."""
+        from . import reshape
+
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if "shape" in kwargs:
+            shape = tuple(kwargs.pop("shape"))
+        return reshape(self, shape, **kwargs)
+
+    def reshape_like(self, other: NDArray) -> NDArray:
+        return T.reshape(self, shape=other.shape)
+
+    def transpose(self, *axes: Any) -> NDArray:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return T.transpose(self, axes=tuple(axes) if axes else None)
+
+    def swapaxes(self, dim1: int, dim2: int) -> NDArray:
+        from . import swapaxes
+
+        return swapaxes(self, dim1, dim2)
+
+    def flatten(self) -> NDArray:
+        from . import flatten
+
+        return flatten(self)
+
+    def expand_dims(self, axis: int) -> NDArray:
+        from . import expand_dims
+
+        return expand_dims(self, axis)
+
+    def squeeze(self, axis: Any = None) -> NDArray:
+        from . import squeeze
+
+        return squeeze(self, axis)
+
+    def broadcast_to(self, shape: Any) -> NDArray:
+        from . import broadcast_to
+
+        return broadcast_to(self, shape)
+
+    def broadcast_like(self, other: NDArray) -> NDArray:
+        return T.broadcast_to(self, shape=other.shape)
+
+    def tile(self, reps: Any) -> NDArray:
+        return T.tile(self, reps=reps)
+
+    def repeat(self, repeats: int, axis: Any = None) -> NDArray:
+        return T.repeat(self, repeats=repeats, axis=axis)
+
+    def flip(self, axis: int) -> NDArray:
+        return T.flip(self, axis=axis)
+
+    def zeros_like(self) -> NDArray:
+        return NDArray(np.zeros(self.shape, self.dtype))
+
+    def ones_like(self) -> NDArray:
+        return NDArray(np.ones(self.shape, self.dtype))
+
+    def one_hot(self, depth: int, **kwargs: Any) -> NDArray:
+        from . import one_hot
+
+        return one_hot(self, depth, **kwargs)
+
+
+def _check_grad_req(grad_req: str, where: str) -> None:
+    if grad_req not in ("write", "add", "null"):
+        raise TapegradError(
+            f"{where}: invalid grad_req {grad_req!r}. Fix: use 'write', 'add' or 'null'.")
+
+
+def _reduction_method(name: str):
+    def method(self, axis: Any = None, keepdims: bool = False, exclude: bool = False,
+               **kwargs: Any) -> NDArray:
+        from . import ndarray_functions
+
+        return getattr(ndarray_functions, name)(self, axis=axis, keepdims=keepdims,
+                                                exclude=exclude, **kwargs)
+    method.__name__ = name
+    method.__doc__ = f"``nd.{name}`` of this array (axis, keepdims and MXNet's exclude)."
+    return method
+
+
+for _n in ("sum", "mean", "max", "min", "prod", "nansum", "argmax", "argmin", "norm",
+           "logsumexp"):
+    setattr(NDArray, _n, _reduction_method(_n))
+
+
+def _unary_method(name: str):
+    def method(self, *args: Any, **kwargs: Any) -> NDArray:
+        from . import ndarray_functions
+
+        return getattr(ndarray_functions, name)(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _n in ("exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin",
+           "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sqrt",
+           "rsqrt", "cbrt", "rcbrt", "square", "reciprocal", "abs", "sign", "floor", "ceil",
+           "round", "rint", "trunc", "fix", "sigmoid", "relu", "softrelu", "erf", "clip",
+           "softmax", "log_softmax", "pick", "take", "slice", "slice_axis", "split", "topk",
+           "sort", "argsort", "dot", "negative", "power", "maximum", "minimum"):
+    setattr(NDArray, _n, _unary_method(_n))
+
+engine._NDArray = NDArray
+
+_ = (numbers, GraphError)

@@ -1,0 +1,822 @@
+"""``mx.nd`` functions with MXNet 1.x signatures, built on the primitives.
+
+Functions here are *composites*: they translate MXNet's arguments (``exclude``,
+``transpose_a``, reshape codes, ``dim=``) and call primitives, so they need no
+derivative rules of their own.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import random as _random
+from ..base import ShapeError, TapegradError, fmt_shape
+from ..engine import STATE, TAPE
+from .ndarray import NDArray, _dtype, _raw
+
+T = TAPE
+
+# ---------------------------------------------------------------------------- creation
+
+
+def _shape(shape: Any) -> tuple:
+    return (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+
+
+def array(source_array: Any, ctx: Any = None, dtype: Any = None) -> NDArray:
+    """A new NDArray holding a copy of ``source_array``.
+
+    The dtype defaults to the source's dtype for an NDArray and to float32 otherwise
+    (as in MXNet).
+
+    >>> import tapegrad as mx
+    >>> mx.nd.array([1, 2, 3])
+    <BLANKLINE>
+    [1. 2. 3.]
+    <NDArray 3 @cpu(0)>
+    """
+    if isinstance(source_array, NDArray):
+        dt = source_array.dtype if dtype is None else np.dtype(dtype)
+        return NDArray(np.array(source_array._data, dtype=dt), ctx)
+    return NDArray(np.array(source_array, dtype=_dtype(dtype)), ctx)
+
+
+def zeros(shape: Any, ctx: Any = None, dtype: Any = None, **kwargs: Any) -> NDArray:
+    """An array of zeros (float32 by default)."""
+    return NDArray(np.zeros(_shape(shape), dtype=_dtype(dtype)), ctx)
+
+
+def ones(shape: Any, ctx: Any = None, dtype: Any = None, **kwargs: Any) -> NDArray:
+    """An array of ones (float32 by default)."""
+    return NDArray(np.ones(_shape(shape), dtype=_dtype(dtype)), ctx)
+
+
+def full(shape: Any, val: Any, ctx: Any = None, dtype: Any = None, **kwargs: Any) -> NDArray:
+    """An array filled with ``val``."""
+    return NDArray(np.full(_shape(shape), val, dtype=_dtype(dtype)), ctx)
+
+
+def empty(shape: Any, ctx: Any = None, dtype: Any = None) -> NDArray:
+    """An uninitialised array (zeros here: NumPy memory is not left undefined)."""
+    return zeros(shape, ctx, dtype)
+
+
+def arange(start: float, stop: Any = None, step: float = 1.0, repeat: int = 1,
+           infer_range: bool = False, ctx: Any = None, dtype: Any = None) -> NDArray:
+    """Evenly spaced values in [start, stop) (float32 by default, like MXNet)."""
+    a = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if repeat > 1:
+        a = np.repeat(a, repeat)
+    return NDArray(a.astype(_dtype(dtype)), ctx)
+
+
+def linspace(start: float, stop: float, num: int, endpoint: bool = True, ctx: Any = None,
+             dtype: Any = None) -> NDArray:
+    """``num`` evenly spaced values from start to stop."""
+    return NDArray(np.linspace(start, stop, num, endpoint=endpoint).astype(_dtype(dtype)), ctx)
+
+
+def eye(N: int, M: int = 0, k: int = 0, ctx: Any = None, dtype: Any = None) -> NDArray:
+    """Identity-like matrix with ones on diagonal ``k``."""
+    return NDArray(np.eye(N, M or None, k, dtype=_dtype(dtype)), ctx)
+
+
+def zeros_like(data: NDArray, **kwargs: Any) -> NDArray:
+    return NDArray(np.zeros(data.shape, data.dtype))
+
+
+def ones_like(data: NDArray, **kwargs: Any) -> NDArray:
+    return NDArray(np.ones(data.shape, data.dtype))
+
+
+def full_like(data: NDArray, fill_value: Any, **kwargs: Any) -> NDArray:
+    return NDArray(np.full(data.shape, fill_value, data.dtype))
+
+
+def waitall() -> None:
+    """No-op: computations are synchronous."""
+
+
+# ------------------------------------------------------------------- elementwise math
+
+_UNARY = ("exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin",
+          "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sqrt",
+          "rsqrt", "cbrt", "rcbrt", "square", "reciprocal", "abs", "sign", "negative",
+          "sigmoid", "relu", "softrelu", "erf", "floor", "ceil", "round", "rint", "trunc",
+          "fix")
+
+
+def _make_unary(name: str):
+    prim = getattr(T, name)
+
+    def f(data: Any, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+        r = prim(data)
+        if out is not None:
+            out[:] = r
+            return out
+        return r
+    f.__name__ = name
+    f.__doc__ = f"Elementwise ``{name}``; differentiable to any order."
+    return f
+
+
+for _n in _UNARY:
+    globals()[_n] = _make_unary(_n)
+
+
+def softsign(data: NDArray, **kwargs: Any) -> NDArray:
+    """x / (1 + |x|)."""
+    return data / (T.abs(data) + 1.0)
+
+
+def _binary(prim: Any, name: str):
+    def f(lhs: Any, rhs: Any, out: Any = None, **kwargs: Any) -> NDArray:
+        r = prim(lhs, rhs)
+        if out is not None:
+            out[:] = r
+            return out
+        return r
+    f.__name__ = name
+    f.__doc__ = f"Elementwise ``{name}`` with broadcasting."
+    return f
+
+
+add = broadcast_add = broadcast_plus = _binary(T.add, "add")
+subtract = broadcast_sub = broadcast_minus = _binary(T.subtract, "subtract")
+multiply = broadcast_mul = _binary(T.multiply, "multiply")
+divide = broadcast_div = true_divide = _binary(T.divide, "divide")
+power = broadcast_power = _binary(T.power, "power")
+maximum = broadcast_maximum = _binary(T.maximum, "maximum")
+minimum = broadcast_minimum = _binary(T.minimum, "minimum")
+modulo = broadcast_mod = _binary(T.mod, "mod")
+arctan2 = _binary(T.arctan2, "arctan2")
+hypot = broadcast_hypot = _binary(T.hypot, "hypot")
+equal = broadcast_equal = _binary(T.equal, "equal")
+not_equal = broadcast_not_equal = _binary(T.not_equal, "not_equal")
+greater = broadcast_greater = _binary(T.greater, "greater")
+greater_equal = broadcast_greater_equal = _binary(T.greater_equal, "greater_equal")
+lesser = broadcast_lesser = _binary(T.lesser, "lesser")
+lesser_equal = broadcast_lesser_equal = _binary(T.lesser_equal, "lesser_equal")
+logical_and = broadcast_logical_and = _binary(T.logical_and, "logical_and")
+logical_or = broadcast_logical_or = _binary(T.logical_or, "logical_or")
+logical_xor = broadcast_logical_xor = _binary(T.logical_xor, "logical_xor")
+
+
+def logical_not(data: NDArray, **kwargs: Any) -> NDArray:
+    return T.logical_not(data)
+
+
+def _elemwise(prim: Any, name: str):
+    def f(lhs: NDArray, rhs: NDArray, **kwargs: Any) -> NDArray:
+        if lhs.shape != rhs.shape:
+            raise ShapeError(
+                f"{name}: operands must have the same shape, got {fmt_shape(lhs.shape)} and "
+                f"{fmt_shape(rhs.shape)}. Fix: use broadcast_{name.split('_')[1]} (or the "
+                "operator) to broadcast.")
+        return prim(lhs, rhs)
+    f.__name__ = name
+    f.__doc__ = f"``{name}``: elementwise on equal shapes (no broadcasting), as in MXNet."
+    return f
+
+
+elemwise_add = _elemwise(T.add, "elemwise_add")
+elemwise_sub = _elemwise(T.subtract, "elemwise_sub")
+elemwise_mul = _elemwise(T.multiply, "elemwise_mul")
+elemwise_div = _elemwise(T.divide, "elemwise_div")
+
+
+def clip(data: NDArray, a_min: Any, a_max: Any, **kwargs: Any) -> NDArray:
+    """Clip values to [a_min, a_max]; the gradient is zero outside."""
+    return T.clip(data, a_min=a_min, a_max=a_max)
+
+
+def where(condition: Any, x: Any, y: Any, **kwargs: Any) -> NDArray:
+    """``x`` where ``condition`` is non-zero, else ``y``."""
+    return T.where(condition, x, y)
+
+
+def Activation(data: NDArray, act_type: str = "relu", **kwargs: Any) -> NDArray:
+    """MXNet's Activation operator: relu, sigmoid, tanh, softrelu, softsign."""
+    if act_type == "relu":
+        return T.relu(data)
+    if act_type == "sigmoid":
+        return T.sigmoid(data)
+    if act_type == "tanh":
+        return T.tanh(data)
+    if act_type == "softrelu":
+        return T.softrelu(data)
+    if act_type == "softsign":
+        return softsign(data)
+    if act_type == "log_sigmoid":
+        return -T.softrelu(-data)
+    if act_type == "mish":
+        return data * T.tanh(T.softrelu(data))
+    raise TapegradError(
+        f"Activation: unknown act_type {act_type!r}. Fix: use one of 'relu', 'sigmoid', "
+        "'tanh', 'softrelu', 'softsign', 'log_sigmoid', 'mish'.")
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_LAMBDA = 1.0507009873554804934193349852946
+
+
+def LeakyReLU(data: NDArray, gamma: Any = None, act_type: str = "leaky", slope: float = 0.25,
+              lower_bound: float = 0.125, upper_bound: float = 0.334,
+              **kwargs: Any) -> NDArray:
+    """MXNet's LeakyReLU operator: act_type leaky, elu, selu, gelu, prelu, rrelu."""
+    if act_type == "leaky":
+        return T.leaky_relu(data, slope=slope)
+    if act_type == "elu":
+        # expm1 of min(x, 0): the unused branch never overflows (no 0 * inf in the gradient)
+        return T.where(data > 0, data, T.expm1(T.minimum(data, 0.0)) * slope)
+    if act_type == "selu":
+        return T.where(data > 0, data,
+                       T.expm1(T.minimum(data, 0.0)) * _SELU_ALPHA) * _SELU_LAMBDA
+    if act_type == "gelu":
+        return data * (T.erf(data * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+    if act_type == "prelu":
+        if gamma is None:
+            raise TapegradError("LeakyReLU(act_type='prelu') needs gamma. Fix: pass gamma=.")
+        g = gamma
+        if data.ndim > 1 and gamma.ndim == 1 and gamma.shape[0] == data.shape[1]:
+            g = T.reshape(gamma, shape=(1, -1) + (1,) * (data.ndim - 2))
+        return T.where(data > 0, data, data * g)
+    if act_type == "rrelu":
+        if STATE.training:
+            s = _random.generator().uniform(lower_bound, upper_bound, data.shape)
+            return T.where(data > 0, data, data * s.astype(data.dtype))
+        return T.leaky_relu(data, slope=(lower_bound + upper_bound) / 2.0)
+    raise TapegradError(
+        f"LeakyReLU: unknown act_type {act_type!r}. Fix: use 'leaky', 'elu', 'selu', "
+        "'gelu', 'prelu' or 'rrelu'.")
+
+
+# ------------------------------------------------------------------------ reductions
+
+
+def _red_axis(data: NDArray, axis: Any, exclude: bool) -> Any:
+    if axis is None or axis == ():
+        return None if not exclude else ()
+    ax = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    nd_ = data.ndim
+    for a in ax:
+        if not -nd_ <= a < nd_:
+            raise ShapeError(
+                f"reduction: axis {a} is out of range for an array of shape "
+                f"{fmt_shape(data.shape)}. Fix: use an axis in [{-nd_}, {nd_ - 1}].")
+    ax = tuple(sorted(a % nd_ for a in ax))
+    if exclude:
+        ax = tuple(i for i in range(nd_) if i not in ax)
+    return ax
+
+
+def _reduction(prim: Any, name: str):
+    def f(data: NDArray, axis: Any = None, keepdims: bool = False, exclude: bool = False,
+          **kwargs: Any) -> NDArray:
+        ax = _red_axis(data, axis, exclude)
+        if ax == ():
+            return data
+        return prim(data, axis=ax, keepdims=keepdims)
+    f.__name__ = name
+    f.__doc__ = (f"``{name}`` over ``axis`` (all axes by default; the result then has shape "
+                 "(1,), as in MXNet), with keepdims and MXNet's ``exclude``.")
+    return f
+
+
+sum = _reduction(T.sum, "sum")
+mean = _reduction(T.mean, "mean")
+max = _reduction(T.max, "max")
+min = _reduction(T.min, "min")
+prod = _reduction(T.prod, "prod")
+logsumexp = _reduction(T.logsumexp, "logsumexp")
+sum_axis = sum
+max_axis = max
+min_axis = min
+
+
+def nansum(data: NDArray, axis: Any = None, keepdims: bool = False, exclude: bool = False,
+           **kwargs: Any) -> NDArray:
+    """Sum treating NaN as zero."""
+    return sum(T.where(data != data, 0.0, data), axis, keepdims, exclude)
+
+
+def norm(data: NDArray, ord: int = 2, axis: Any = None, keepdims: bool = False,
+         exclude: bool = False, **kwargs: Any) -> NDArray:
+    """L2 (default) or L1 norm over ``axis`` (all elements by default)."""
+    if ord == 1:
+        return sum(T.abs(data), axis, keepdims, exclude)
+    if ord != 2:
+        raise TapegradError(f"norm: ord={ord} is not supported. Fix: use ord=1 or ord=2.")
+    return T.sqrt(sum(data * data, axis, keepdims, exclude))
+
+
+def _arg(prim: Any, name: str):
+    def f(data: NDArray, axis: Any = None, keepdims: bool = False, **kwargs: Any) -> NDArray:
+        return prim(data, axis=axis, keepdims=keepdims)
+    f.__name__ = name
+    f.__doc__ = f"Indices of the {name[3:]} along ``axis`` (float32, as in MXNet)."
+    return f
+
+
+argmax = _arg(T.argmax, "argmax")
+argmin = _arg(T.argmin, "argmin")
+
+
+def argmax_channel(data: NDArray, **kwargs: Any) -> NDArray:
+    return argmax(data, axis=-1)
+
+
+# ------------------------------------------------------------------------------ shape
+
+
+def _mx_shape(src: tuple, target: tuple, reverse: bool = False) -> tuple:
+    """Resolve MXNet's reshape codes: 0 copy, -1 infer, -2 copy rest, -3 merge two,
+    -4 split one into the two numbers that follow."""
+    if reverse:
+        return tuple(reversed(_mx_shape(tuple(reversed(src)), _rev4(target))))
+    out: list = []
+    i = 0  # position in src
+    j = 0
+    target = list(target)
+    while j < len(target):
+        t = target[j]
+        if t == 0:
+            out.append(src[i])
+            i += 1
+        elif t == -1:
+            out.append(-1)
+            i += 1
+        elif t == -2:
+            out.extend(src[i:])
+            i = len(src)
+        elif t == -3:
+            out.append(src[i] * src[i + 1])
+            i += 2
+        elif t == -4:
+            a, b = target[j + 1], target[j + 2]
+            if a == -1:
+                a = src[i] // b
+            if b == -1:
+                b = src[i] // a
+            out.extend([a, b])
+            i += 1
+            j += 2
+        else:
+            out.append(t)
+            i += 1
+        j += 1
+    if out.count(-1) == 1:
+        known = int(np.prod([d for d in out if d != -1]))
+        total = int(np.prod(src))
+        if known == 0 or total % known:
+            raise ShapeError(
+                f"reshape: cannot reshape an array of shape {fmt_shape(src)} to "
+                f"{fmt_shape(tuple(target))}. Fix: the sizes must match.")
+        out[out.index(-1)] = total // known
+    return tuple(out)
+
+
+def _rev4(target: tuple) -> tuple:
+    t = list(target)
+    out = []
+    j = len(t) - 1
+    while j >= 0:
+        if j >= 2 and t[j - 2] == -4:
+            out += [-4, t[j], t[j - 1]]
+            j -= 3
+        else:
+            out.append(t[j])
+            j -= 1
+    return tuple(out)
+
+
+def reshape(data: NDArray, shape: Any, reverse: bool = False, **kwargs: Any) -> NDArray:
+    """Reshape with MXNet's codes (0 copy a dimension, -1 infer, -2, -3, -4).
+
+    >>> import tapegrad as mx
+    >>> mx.nd.ones((2, 3, 4)).reshape((0, -1)).shape
+    (2, 12)
+    """
+    shape = _shape(shape)
+    new = _mx_shape(data.shape, shape, reverse) if any(
+        s in (0, -2, -3, -4) for s in shape) or shape.count(-1) else shape
+    if int(np.prod(new)) != data.size:
+        raise ShapeError(
+            f"reshape: cannot reshape an array of shape {fmt_shape(data.shape)} "
+            f"({data.size} elements) to {fmt_shape(tuple(shape))}. Fix: the number of "
+            "elements must stay the same (use -1 for one inferred dimension).")
+    return T.reshape(data, shape=new)
+
+
+def reshape_like(lhs: NDArray, rhs: NDArray, **kwargs: Any) -> NDArray:
+    """Reshape ``lhs`` to the shape of ``rhs``."""
+    return reshape(lhs, rhs.shape)
+
+
+def transpose(data: NDArray, axes: Any = None, **kwargs: Any) -> NDArray:
+    return T.transpose(data, axes=tuple(axes) if axes else None)
+
+
+def swapaxes(data: NDArray, dim1: int = 0, dim2: int = 0, **kwargs: Any) -> NDArray:
+    perm = list(range(data.ndim))
+    perm[dim1], perm[dim2] = perm[dim2], perm[dim1]
+    return T.transpose(data, axes=tuple(perm))
+
+
+SwapAxis = swapaxes
+
+
+def flatten(data: NDArray, **kwargs: Any) -> NDArray:
+    """Collapse all but the first axis: (N, ...) -> (N, prod(...))."""
+    n = data.shape[0] if data.ndim else 1
+    return T.reshape(data, shape=(n, -1 if n else 0))
+
+
+Flatten = flatten
+
+
+def expand_dims(data: NDArray, axis: int, **kwargs: Any) -> NDArray:
+    nd_ = data.ndim + 1
+    ax = axis % nd_
+    return T.reshape(data, shape=data.shape[:ax] + (1,) + data.shape[ax:])
+
+
+def squeeze(data: NDArray, axis: Any = None, **kwargs: Any) -> NDArray:
+    if axis is None:
+        shp = tuple(s for s in data.shape if s != 1)
+    else:
+        ax = {a % data.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        for a in ax:
+            if data.shape[a] != 1:
+                raise ShapeError(
+                    f"squeeze: axis {a} of an array of shape {fmt_shape(data.shape)} has size "
+                    f"{data.shape[a]}, not 1. Fix: squeeze only axes of size 1.")
+        shp = tuple(s for i, s in enumerate(data.shape) if i not in ax)
+    return T.reshape(data, shape=shp or (1,))
+
+
+def broadcast_to(data: NDArray, shape: Any, **kwargs: Any) -> NDArray:
+    """Broadcast to ``shape``; a 0 in ``shape`` keeps that dimension (MXNet)."""
+    shape = _shape(shape)
+    shape = tuple(data.shape[i] if s == 0 else s for i, s in enumerate(shape))
+    return T.broadcast_to(data, shape=shape)
+
+
+def broadcast_like(lhs: NDArray, rhs: NDArray, **kwargs: Any) -> NDArray:
+    return T.broadcast_to(lhs, shape=rhs.shape)
+
+
+def broadcast_axis(data: NDArray, axis: Any = (), size: Any = (), **kwargs: Any) -> NDArray:
+    ax = (axis,) if isinstance(axis, int) else tuple(axis)
+    sz = (size,) if isinstance(size, int) else tuple(size)
+    shp = list(data.shape)
+    for a, s in zip(ax, sz):
+        shp[a] = s
+    return T.broadcast_to(data, shape=tuple(shp))
+
+
+broadcast_axes = broadcast_axis
+
+
+def concat(*data: NDArray, dim: int = 1, **kwargs: Any) -> NDArray:
+    """Join arrays along ``dim`` (MXNet's default is 1)."""
+    if len(data) == 1 and isinstance(data[0], (list, tuple)):
+        data = tuple(data[0])
+    return T.concat(*data, axis=dim)
+
+
+concatenate = concat
+Concat = concat
+
+
+def stack(*data: NDArray, axis: int = 0, **kwargs: Any) -> NDArray:
+    """Join arrays along a new axis."""
+    if len(data) == 1 and isinstance(data[0], (list, tuple)):
+        data = tuple(data[0])
+    return T.stack(*data, axis=axis)
+
+
+def split(data: NDArray, num_outputs: int, axis: int = 1, squeeze_axis: bool = False,
+          **kwargs: Any) -> Any:
+    """Split into ``num_outputs`` equal parts along ``axis`` (list, or one array if 1)."""
+    ax = axis % data.ndim
+    n = data.shape[ax]
+    if n % num_outputs:
+        raise ShapeError(
+            f"split: axis {axis} of shape {fmt_shape(data.shape)} has length {n}, which is "
+            f"not divisible by num_outputs={num_outputs}. Fix: choose a divisor of {n}.")
+    step = n // num_outputs
+    outs = []
+    for i in range(num_outputs):
+        key = (slice(None),) * ax + (slice(i * step, (i + 1) * step),)
+        o = T.getitem(data, key=key)
+        if squeeze_axis and step == 1:
+            o = T.reshape(o, shape=data.shape[:ax] + data.shape[ax + 1:])
+        outs.append(o)
+    return outs[0] if num_outputs == 1 else outs
+
+
+SliceChannel = split
+
+
+def slice(data: NDArray, begin: Any, end: Any, step: Any = (), **kwargs: Any) -> NDArray:
+    """``data[begin:end:step]`` per axis (None entries mean the whole axis)."""
+    step = tuple(step) or (None,) * len(begin)
+    key = tuple(builtins.slice(b, e, s) for b, e, s in zip(begin, end, step))
+    return T.getitem(data, key=key)
+
+
+crop = slice
+
+
+def slice_axis(data: NDArray, axis: int, begin: int, end: Any, **kwargs: Any) -> NDArray:
+    """``data[..., begin:end, ...]`` along one axis."""
+    ax = axis % data.ndim
+    return T.getitem(data, key=(builtins.slice(None),) * ax + (builtins.slice(begin, end),))
+
+
+def slice_like(data: NDArray, shape_like: NDArray, axes: Any = (), **kwargs: Any) -> NDArray:
+    axes = tuple(axes) or tuple(range(shape_like.ndim))
+    key = [builtins.slice(None)] * data.ndim
+    for a in axes:
+        key[a] = builtins.slice(0, shape_like.shape[a])
+    return T.getitem(data, key=tuple(key))
+
+
+def tile(data: NDArray, reps: Any, **kwargs: Any) -> NDArray:
+    return T.tile(data, reps=tuple(reps) if not isinstance(reps, int) else reps)
+
+
+def repeat(data: NDArray, repeats: int, axis: Any = None, **kwargs: Any) -> NDArray:
+    return T.repeat(data, repeats=repeats, axis=axis)
+
+
+def flip(data: NDArray, axis: Any, **kwargs: Any) -> NDArray:
+    return T.flip(data, axis=axis)
+
+
+reverse = flip
+
+
+def _indices(indices: Any, n: int, mode: str, op: str) -> np.ndarray:
+    idx = np.asarray(_raw(indices))
+    idx = np.rint(idx).astype(np.int64) if idx.dtype.kind == "f" else idx.astype(np.int64)
+    if mode == "clip":
+        return np.clip(idx, 0, n - 1)
+    if mode == "wrap":
+        return np.mod(idx, n)
+    if mode == "raise":
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"{op}: an index is out of range for an axis of length {n}. "
+                             "Fix: use indices in range, or mode='clip'/'wrap'.")
+        return idx
+    raise TapegradError(f"{op}: unknown mode {mode!r}. Fix: use 'clip', 'wrap' or 'raise'.")
+
+
+def take(a: NDArray, indices: Any, axis: int = 0, mode: str = "clip", **kwargs: Any) -> NDArray:
+    """Gather slices of ``a`` along ``axis`` at ``indices`` (differentiable in ``a``)."""
+    ax = axis % a.ndim
+    idx = _indices(indices, a.shape[ax], mode, "take")
+    return T.getitem(a, key=(builtins.slice(None),) * ax + (idx,))
+
+
+def pick(data: NDArray, index: Any, axis: int = -1, keepdims: bool = False, mode: str = "clip",
+         **kwargs: Any) -> NDArray:
+    """Pick one element along ``axis`` per position: ``out[i] = data[i, index[i]]``."""
+    ax = axis % data.ndim
+    idx = _indices(index, data.shape[ax], mode, "pick")
+    other = data.shape[:ax] + data.shape[ax + 1:]
+    idx = idx.reshape(other) if idx.size == int(np.prod(other)) else idx
+    grids = np.indices(other, sparse=True) if other else []
+    key = tuple(grids[:ax]) + (idx,) + tuple(grids[ax:])
+    out = T.getitem(data, key=key)
+    if keepdims:
+        out = T.reshape(out, shape=other[:ax] + (1,) + other[ax:])
+    return out
+
+
+def one_hot(indices: Any, depth: int, on_value: float = 1.0, off_value: float = 0.0,
+            dtype: Any = None, **kwargs: Any) -> NDArray:
+    """One-hot encoding of integer ``indices`` (not differentiable)."""
+    idx = np.asarray(_raw(indices)).astype(np.int64)
+    out = np.full(idx.shape + (depth,), off_value, dtype=_dtype(dtype))
+    valid = (idx >= 0) & (idx < depth)
+    out[valid, idx[valid]] = on_value
+    return NDArray(out)
+
+
+def Embedding(data: Any, weight: NDArray, input_dim: int = 0, output_dim: int = 0,
+              **kwargs: Any) -> NDArray:
+    """Rows of ``weight`` at the integer positions in ``data``."""
+    return take(weight, data, axis=0)
+
+
+def sort(data: NDArray, axis: int = -1, is_ascend: bool = True, **kwargs: Any) -> NDArray:
+    """Sorted values (differentiable: a gather at the sorted positions)."""
+    ax = axis % data.ndim
+    order = np.argsort(np.asarray(data._data), axis=ax, kind="stable")
+    if not is_ascend:
+        order = np.flip(order, axis=ax)
+    grids = list(np.indices(data.shape, sparse=True))
+    grids[ax] = order
+    return T.getitem(data, key=tuple(grids))
+
+
+def argsort(data: NDArray, axis: int = -1, is_ascend: bool = True, dtype: Any = None,
+            **kwargs: Any) -> NDArray:
+    order = np.argsort(np.asarray(data._data), axis=axis, kind="stable")
+    if not is_ascend:
+        order = np.flip(order, axis=axis)
+    return NDArray(order.astype(_dtype(dtype)))
+
+
+def topk(data: NDArray, axis: int = -1, k: int = 1, ret_typ: str = "indices",
+         is_ascend: bool = False, dtype: Any = None, **kwargs: Any) -> Any:
+    """The k largest (or smallest) entries along ``axis``: indices, values or both."""
+    ax = axis % data.ndim
+    order = np.argsort(np.asarray(data._data), axis=ax, kind="stable")
+    if not is_ascend:
+        order = np.flip(order, axis=ax)
+    order = np.take(order, np.arange(k), axis=ax)
+    if ret_typ == "indices":
+        return NDArray(order.astype(_dtype(dtype)))
+    grids = list(np.indices(order.shape, sparse=True))
+    grids[ax] = order
+    vals = T.getitem(data, key=tuple(grids))
+    if ret_typ == "value":
+        return vals
+    return [vals, NDArray(order.astype(_dtype(dtype)))]
+
+
+# ---------------------------------------------------------------------- linear algebra
+
+
+def dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool = False,
+        **kwargs: Any) -> NDArray:
+    """MXNet's dot: matrix product for 2-D; for N-D, contracts the last axis of ``lhs``
+    with the first axis of ``rhs``.
+
+    >>> import tapegrad as mx
+    >>> mx.nd.dot(mx.nd.ones((2, 3)), mx.nd.ones((3, 4))).shape
+    (2, 4)
+    """
+    if not isinstance(lhs, NDArray):
+        lhs = array(lhs, dtype=rhs.dtype)
+    if not isinstance(rhs, NDArray):
+        rhs = array(rhs, dtype=lhs.dtype)
+    if transpose_a:
+        lhs = T.transpose(lhs, axes=tuple(range(1, lhs.ndim)) + (0,)) if lhs.ndim > 2 \
+            else T.transpose(lhs)
+    if transpose_b:
+        rhs = T.transpose(rhs, axes=(rhs.ndim - 1,) + tuple(range(rhs.ndim - 1))) \
+            if rhs.ndim > 2 else T.transpose(rhs)
+    k1 = lhs.shape[-1] if lhs.ndim else 1
+    k2 = rhs.shape[0] if rhs.ndim else 1
+    if k1 != k2:
+        raise ShapeError(
+            f"dot: shapes {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)} are not aligned "
+            f"(the last axis of lhs has {k1} elements, the first axis of rhs has {k2}). Fix: "
+            "transpose one operand (transpose_a / transpose_b) or reshape it.")
+    if lhs.ndim == 2 and rhs.ndim == 2:
+        return T.matmul(lhs, rhs)
+    if lhs.ndim == 1 and rhs.ndim == 1:
+        return T.sum(lhs * rhs, axis=None)
+    a2 = T.reshape(lhs, shape=(-1, k1)) if lhs.ndim != 2 else lhs
+    b2 = T.reshape(rhs, shape=(k2, -1)) if rhs.ndim != 2 else rhs
+    out = T.matmul(a2, b2)
+    return T.reshape(out, shape=lhs.shape[:-1] + rhs.shape[1:])
+
+
+def batch_dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool = False,
+              **kwargs: Any) -> NDArray:
+    """Batched matrix product of (B, N, K) and (B, K, M) arrays."""
+    if lhs.ndim < 3 or rhs.ndim < 3:
+        raise ShapeError(
+            f"batch_dot: operands must be at least 3-D, got {fmt_shape(lhs.shape)} and "
+            f"{fmt_shape(rhs.shape)}. Fix: add a batch axis (expand_dims) or use dot.")
+    if transpose_a:
+        lhs = swapaxes(lhs, -1, -2)
+    if transpose_b:
+        rhs = swapaxes(rhs, -1, -2)
+    if lhs.shape[-1] != rhs.shape[-2] or lhs.shape[:-2] != rhs.shape[:-2]:
+        raise ShapeError(
+            f"batch_dot: shapes {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)} do not fit "
+            "(need (B, N, K) and (B, K, M)). Fix: transpose or reshape an operand.")
+    return T.matmul(lhs, rhs)
+
+
+def linalg_gemm2(A: NDArray, B: NDArray, transpose_a: bool = False, transpose_b: bool = False,
+                 alpha: float = 1.0, **kwargs: Any) -> NDArray:
+    out = (batch_dot if A.ndim > 2 else dot)(A, B, transpose_a=transpose_a,
+                                             transpose_b=transpose_b)
+    return out * alpha if alpha != 1.0 else out
+
+
+def FullyConnected(data: NDArray, weight: NDArray, bias: Any = None, num_hidden: int = 0,
+                   no_bias: bool = False, flatten: bool = True, **kwargs: Any) -> NDArray:
+    """``data @ weight.T + bias`` with weight of shape (num_hidden, in_units).
+
+    With ``flatten`` (default) the input is reshaped to (batch, -1) first; otherwise the
+    product applies to the last axis.
+    """
+    x = data
+    if flatten and x.ndim != 2:
+        x = T.reshape(x, shape=(x.shape[0], -1))
+    in_units = x.shape[-1]
+    if weight.ndim != 2 or weight.shape[1] != in_units:
+        raise ShapeError(
+            f"FullyConnected: input of shape {fmt_shape(data.shape)} has {in_units} features "
+            f"but the weight has shape {fmt_shape(weight.shape)} (expected "
+            f"({weight.shape[0]}, {in_units})). Fix: pass in_units={in_units} or check the "
+            "input shape.")
+    b = None if no_bias else bias
+    if x.ndim == 2:
+        return T.fully_connected(x, weight, b) if b is not None else \
+            T.fully_connected(x, weight)
+    lead = x.shape[:-1]
+    x2 = T.reshape(x, shape=(-1, in_units))
+    out = T.fully_connected(x2, weight, b) if b is not None else T.fully_connected(x2, weight)
+    return T.reshape(out, shape=lead + (weight.shape[0],))
+
+
+# ------------------------------------------------------------------------------- nn
+
+
+def softmax(data: NDArray, axis: int = -1, temperature: Any = None, length: Any = None,
+            use_length: bool = False, **kwargs: Any) -> NDArray:
+    """Softmax along ``axis`` (max-shifted, stable)."""
+    if temperature is not None and temperature != 1.0:
+        data = data / temperature
+    return T.softmax(data, axis=axis)
+
+
+def log_softmax(data: NDArray, axis: int = -1, temperature: Any = None,
+                **kwargs: Any) -> NDArray:
+    """log(softmax) along ``axis``, computed stably."""
+    if temperature is not None and temperature != 1.0:
+        data = data / temperature
+    return T.log_softmax(data, axis=axis)
+
+
+def SoftmaxActivation(data: NDArray, mode: str = "instance", **kwargs: Any) -> NDArray:
+    return softmax(data, axis=1 if mode == "channel" else -1)
+
+
+def stop_gradient(data: NDArray, **kwargs: Any) -> NDArray:
+    """The same values, with no gradient flowing back (MXNet's BlockGrad)."""
+    return data.detach()
+
+
+BlockGrad = stop_gradient
+
+
+def Dropout(data: NDArray, p: float = 0.5, mode: str = "training", axes: Any = (),
+            **kwargs: Any) -> NDArray:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p), in training
+    mode only (``mode='always'``: always). ``axes`` share one mask along those axes."""
+    if not 0.0 <= p < 1.0:
+        if p == 1.0 and (STATE.training or mode == "always"):
+            return data * 0.0
+        if not 0.0 <= p <= 1.0:
+            raise TapegradError(f"Dropout: p={p} must be in [0, 1). Fix: choose 0 <= p < 1.")
+    if p == 0.0 or not (STATE.training or mode == "always"):
+        return data
+    shp = tuple(1 if i in {a % data.ndim for a in axes} else s
+                for i, s in enumerate(data.shape))
+    keep = _random.generator().random(shp) >= p
+    mask = keep.astype(data.dtype) * np.asarray(1.0 / (1.0 - p), dtype=data.dtype)
+    return data * mask
+
+
+def smooth_l1(data: NDArray, scalar: float = 1.0, **kwargs: Any) -> NDArray:
+    """Smooth L1 (MXNet's smooth_l1 with sigma = scalar)."""
+    s2 = scalar * scalar
+    a = T.abs(data)
+    return T.where(a < 1.0 / s2, data * data * (0.5 * s2), a - 0.5 / s2)
+
+
+def L2Normalization(data: NDArray, eps: float = 1e-10, mode: str = "instance",
+                    **kwargs: Any) -> NDArray:
+    axes = tuple(range(1, data.ndim)) if mode == "instance" else (1,)
+    return data / T.sqrt(sum(data * data, axis=axes, keepdims=True) + eps)
+
+
+# ------------------------------------------------------------------------------ I/O
+
+
+def save(fname: str, data: Any) -> None:
+    """Save an NDArray, a list or a dict of NDArrays in MXNet's .params format."""
+    from .. import serialization
+
+    serialization.save(fname, data)
+
+
+def load(fname: str) -> Any:
+    """Load arrays saved by :func:`save` or by MXNet 1.x (never executes code)."""
+    from .. import serialization
+
+    return serialization.load(fname)
