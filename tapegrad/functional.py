@@ -1,0 +1,278 @@
+"""Function transforms: grad, value_and_grad, vjp, jvp, jacobian, hessian, hvp, vhp.
+
+They take Python functions of NDArrays and compose freely (``grad(grad(f))``,
+``jacobian(grad(f))``...). Called inside ``autograd.record()`` their results are
+recorded, so a loss that contains a derivative can itself be trained.
+
+Each call differentiates with respect to *fresh* variables that stand for its arguments
+(a recorded identity of the argument when the argument is itself on a graph), so inner
+and outer derivatives never mix, and no ``attach_grad`` is needed.
+
+>>> import tapegrad as mx
+>>> from tapegrad import functional as F
+>>> f = lambda x: (x ** 3).sum()
+>>> x = mx.nd.array([1.0, 2.0], dtype='float64')
+>>> F.grad(f)(x).asnumpy().tolist()
+[3.0, 12.0]
+>>> F.hvp(f, (x,), (mx.nd.ones_like(x),))[0].asnumpy().tolist()   # 6x * v
+[6.0, 12.0]
+
+Gluon blocks: differentiate with respect to a block's *inputs* with ``grad(lambda x:
+net(x).sum())(x)``; with respect to its *parameters*, use :func:`param_function`, which
+turns the block into a function of its parameter arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .base import GraphError, ShapeError, TapegradError, fmt_shape
+from .engine import STATE, TAPE, Leaf, _wrap, backward_pass
+from .forward import jvp as _jvp
+from .ndarray.ndarray import NDArray
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "vhp",
+           "param_function"]
+
+jvp = _jvp
+
+
+def _as_nd(x: Any) -> NDArray:
+    return x if isinstance(x, NDArray) else NDArray(np.asarray(x))
+
+
+def _fresh(x: NDArray) -> NDArray:
+    """A variable standing for ``x``: a new leaf, or a recorded identity of ``x`` when
+    ``x`` is on a graph (so outer derivatives still flow through it)."""
+    if x._node is not None:
+        old = STATE.recording
+        STATE.recording = True
+        try:
+            return TAPE.copy(x)
+        finally:
+            STATE.recording = old
+    v = _wrap(x._data, Leaf(x.shape, x.dtype, None, "write"), x._tan)
+    v._version = x._version
+    return v
+
+
+def _argnums(argnums: Any, n: int) -> tuple:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not -n <= i < n:
+            raise TapegradError(f"grad: argnums {argnums} out of range for {n} arguments.")
+    return tuple(i % n for i in nums)
+
+
+def _trace(f: Callable, args: Sequence, nums: tuple) -> tuple:
+    """Run ``f`` recording, with fresh variables for the arguments in ``nums``."""
+    args = [_as_nd(a) if i in nums else a for i, a in enumerate(args)]
+    outer = STATE.recording
+    vars_ = [_fresh(args[i]) for i in nums]
+    for k, i in enumerate(nums):
+        args[i] = vars_[k]
+    STATE.recording = True
+    try:
+        out = f(*args)
+    finally:
+        STATE.recording = outer
+    return out, vars_, outer
+
+
+def _zeros_for(v: NDArray) -> NDArray:
+    return NDArray(np.zeros(v.shape, dtype=v.dtype))
+
+
+def _pull(heads: list, cts: list, vars_: list, create: bool) -> list:
+    live = [(h, c) for h, c in zip(heads, cts) if isinstance(h, NDArray) and h._node is not None]
+    if not live:
+        return [_zeros_for(v) for v in vars_]
+    res = backward_pass([h for h, _ in live], [c for _, c in live], [v._node for v in vars_],
+                        create_graph=create, retain_graph=True)
+    out = []
+    for v, g in zip(vars_, res):
+        if g is None:
+            out.append(_zeros_for(v))
+        else:
+            out.append(g if isinstance(g, NDArray) else NDArray(g))
+    return out
+
+
+def value_and_grad(f: Callable, argnums: Any = 0, has_aux: bool = False) -> Callable:
+    """``f``'s value and its gradient with respect to the arguments ``argnums``.
+
+    ``f`` must return a one-element NDArray (or ``(value, aux)`` with ``has_aux``). The
+    gradient has the structure of ``argnums``: one array, or a tuple for a tuple.
+    """
+    def vg(*args: Any) -> Any:
+        nums = _argnums(argnums, len(args))
+        out, vars_, outer = _trace(f, args, nums)
+        aux = None
+        if has_aux:
+            out, aux = out
+        if not isinstance(out, NDArray) or out.size != 1:
+            shape = out.shape if isinstance(out, NDArray) else type(out).__name__
+            raise ShapeError(
+                f"grad: the function must return a one-element NDArray, got {shape}. Fix: "
+                "reduce it (e.g. .sum()), or use vjp/jacobian for non-scalar outputs.")
+        gs = _pull([out], [None], vars_, outer or bool(STATE.levels))
+        g = gs[0] if isinstance(argnums, int) else tuple(gs)
+        return ((out, aux), g) if has_aux else (out, g)
+    vg.__name__ = f"value_and_grad_of_{getattr(f, '__name__', 'f')}"
+    return vg
+
+
+def grad(f: Callable, argnums: Any = 0, has_aux: bool = False) -> Callable:
+    """The gradient of scalar-valued ``f`` with respect to the arguments ``argnums``.
+
+    >>> import tapegrad as mx
+    >>> from tapegrad.functional import grad
+    >>> d2 = grad(grad(lambda x: mx.nd.sin(x).sum()))
+    >>> round(float(d2(mx.nd.array([0.5], dtype='float64')).asscalar()), 6)
+    -0.479426
+    """
+    vg = value_and_grad(f, argnums, has_aux)
+
+    def g(*args: Any) -> Any:
+        (v, g_) = vg(*args)
+        return (g_, v[1]) if has_aux else g_
+    g.__name__ = f"grad_of_{getattr(f, '__name__', 'f')}"
+    return g
+
+
+def vjp(f: Callable, *primals: Any) -> tuple:
+    """``(f(*primals), vjp_fn)`` where ``vjp_fn(cotangent)`` returns one gradient per primal.
+
+    ``cotangent`` has the structure of the output (an array, or a tuple of arrays).
+    """
+    nums = tuple(range(len(primals)))
+    out, vars_, outer = _trace(f, primals, nums)
+    heads = list(out) if isinstance(out, (tuple, list)) else [out]
+
+    def vjp_fn(ct: Any) -> tuple:
+        cts = list(ct) if isinstance(ct, (tuple, list)) else [ct]
+        if len(cts) != len(heads):
+            raise ShapeError(f"vjp: {len(cts)} cotangents for {len(heads)} outputs.")
+        cts = [_as_nd(c) for c in cts]
+        for h, c in zip(heads, cts):
+            if tuple(c.shape) != tuple(h.shape):
+                raise ShapeError(
+                    f"vjp: cotangent of shape {fmt_shape(c.shape)} for an output of shape "
+                    f"{fmt_shape(h.shape)}. Fix: give the cotangent the output's shape.")
+        return tuple(_pull(heads, cts, vars_, outer or bool(STATE.levels)))
+    return out, vjp_fn
+
+
+def jacobian(f: Callable, argnums: Any = 0, mode: str = "rev") -> Callable:
+    """The Jacobian of ``f`` (shape ``out.shape + arg.shape``), by reverse mode (one VJP
+    per output element) or forward mode (one JVP per input element)."""
+    if mode not in ("rev", "fwd"):
+        raise TapegradError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}.")
+
+    def jac(*args: Any) -> Any:
+        nums = _argnums(argnums, len(args))
+        args = [_as_nd(a) if i in nums else a for i, a in enumerate(args)]
+        results = []
+        for i in nums:
+            x = args[i]
+            def fi(xi: NDArray, i: int = i) -> Any:
+                a = list(args)
+                a[i] = xi
+                return f(*a)
+            results.append(_jac_rev(fi, x) if mode == "rev" else _jac_fwd(fi, x))
+        return results[0] if isinstance(argnums, int) else tuple(results)
+    return jac
+
+
+def _stack_rows(rows: list, shape: tuple) -> NDArray:
+    return TAPE.reshape(TAPE.stack(*rows, axis=0), shape=shape)
+
+
+def _jac_rev(f: Callable, x: NDArray) -> NDArray:
+    out, pull = vjp(f, x)
+    rows = []
+    for k in range(out.size):
+        e = np.zeros(out.size, dtype=out.dtype)
+        e[k] = 1
+        rows.append(pull(NDArray(e.reshape(out.shape)))[0])
+    return _stack_rows(rows, tuple(out.shape) + tuple(x.shape))
+
+
+def _jac_fwd(f: Callable, x: NDArray) -> NDArray:
+    cols = []
+    out = None
+    for k in range(x.size):
+        e = np.zeros(x.size, dtype=x.dtype)
+        e[k] = 1
+        out, t = _jvp(f, (x,), (NDArray(e.reshape(x.shape)),))
+        cols.append(t)
+    out_shape = tuple(out.shape)
+    j = TAPE.stack(*cols, axis=-1)  # out.shape + (x.size,)
+    return TAPE.reshape(j, shape=out_shape + tuple(x.shape))
+
+
+def hessian(f: Callable, argnums: int = 0) -> Callable:
+    """The Hessian of scalar ``f``: forward-mode Jacobian of the reverse-mode gradient."""
+    return jacobian(grad(f, argnums), argnums, mode="fwd")
+
+
+def hvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
+    """Hessian-vector product ``H v`` of scalar ``f`` by forward-over-reverse.
+
+    Returns one array per primal (the Hessian taken over all primals together), at about
+    the cost of two gradients.
+    """
+    nums = tuple(range(len(primals)))
+    g = grad(f, argnums=nums)
+    _, hv = _jvp(lambda *p: g(*p), list(primals), list(tangents))
+    return tuple(hv)
+
+
+def vhp(f: Callable, primals: Sequence, vectors: Sequence) -> tuple:
+    """``v^T H`` by reverse-over-reverse (equal to ``hvp`` for twice-differentiable f)."""
+    nums = tuple(range(len(primals)))
+    vs = [_as_nd(v) for v in vectors]
+
+    def inner(*p: Any) -> NDArray:
+        gs = grad(f, argnums=nums)(*p)
+        total = None
+        for gi, vi in zip(gs, vs):
+            s = TAPE.sum(gi * vi, axis=None)
+            total = s if total is None else total + s
+        return total
+    old = STATE.recording
+    STATE.recording = True
+    try:
+        return tuple(grad(inner, argnums=nums)(*primals))
+    finally:
+        STATE.recording = old
+
+
+def param_function(block: Any, fn: Callable | None = None) -> tuple:
+    """Turn a Gluon block into a function of its parameter arrays.
+
+    Returns ``(f, params)``: ``f(*param_arrays, *inputs)`` runs ``fn(block, *inputs)``
+    (default: ``block(*inputs)``) with the given arrays in place of the parameters'
+    data, and ``params`` is the list of current parameter arrays, in
+    ``collect_params()`` order. Use it with grad/hvp/jacobian over parameters.
+    """
+    plist = list(block.collect_params().values())
+    arrays = [p.data() for p in plist]
+
+    def f(*args: Any) -> Any:
+        ps, inputs = args[:len(plist)], args[len(plist):]
+        saved = [p._data for p in plist]
+        try:
+            for p, a in zip(plist, ps):
+                p._data = [a] if isinstance(p._data, list) else a
+            return fn(block, *inputs) if fn is not None else block(*inputs)
+        finally:
+            for p, s in zip(plist, saved):
+                p._data = s
+    return f, arrays
+
+
+_ = GraphError
