@@ -512,7 +512,7 @@ def split(data: NDArray, num_outputs: int, axis: int = 1, squeeze_axis: bool = F
     step = n // num_outputs
     outs = []
     for i in range(num_outputs):
-        key = (slice(None),) * ax + (slice(i * step, (i + 1) * step),)
+        key = (builtins.slice(None),) * ax + (builtins.slice(i * step, (i + 1) * step),)
         o = T.getitem(data, key=key)
         if squeeze_axis and step == 1:
             o = T.reshape(o, shape=data.shape[:ax] + data.shape[ax + 1:])
