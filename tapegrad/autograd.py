@@ -239,9 +239,9 @@ class Function:
     def __call__(self, *inputs: NDArray) -> Any:
         from .engine import RAW, Primitive, _wrap
 
+        detached = [x.detach() if isinstance(x, NDArray) else x for x in inputs]
         with pause(train_mode=STATE.training):
-            outputs = self.forward(*[x.detach() if isinstance(x, NDArray) else x
-                                     for x in inputs])
+            outputs = self.forward(*detached)
         single = isinstance(outputs, NDArray)
         outs = [outputs] if single else list(outputs)
         if not STATE.recording or not any(
@@ -249,14 +249,23 @@ class Function:
             return outputs
         fn = self
         n_in = len(inputs)
+        saved = self.saved_tensors
 
         def make_rule(i: int, k: int):
             def rule(xp: Any, g: Any, ans: Any, *args: Any) -> Any:
                 gs = [None] * len(outs)
                 gs[k] = g if isinstance(g, NDArray) else NDArray(g)
                 gs = [x if x is not None else NDArray(o._data * 0) for x, o in zip(gs, outs)]
-                with _Scope(STATE.recording, None):
-                    r = fn.backward(*gs)
+                if xp is not RAW:
+                    # differentiable backward: saved inputs/outputs become the recorded ones
+                    swap = {id(d): a for d, a in zip(detached, args)}
+                    swap[id(outs[k])] = ans
+                    fn.saved_tensors = tuple(swap.get(id(t), t) for t in saved)
+                try:
+                    with _Scope(STATE.recording, None):
+                        r = fn.backward(*gs)
+                finally:
+                    fn.saved_tensors = saved
                 r = [r] if isinstance(r, NDArray) or n_in == 1 else list(r)
                 gi = r[i]
                 if not isinstance(gi, NDArray):

@@ -272,6 +272,13 @@ class NDArray:
             d = self._data = np.array(d)
         return d
 
+    def _alias(self) -> NDArray:
+        """Another NDArray object for the current value (the input of a recorded in-place
+        operation, so that rebinding ``self`` leaves the recorded input untouched)."""
+        a = engine._wrap(self._data, self._node, self._tan)
+        a._version = self._version
+        return a
+
     def _rebind(self, r: NDArray) -> NDArray:
         self._data, self._node, self._tan = r._data, r._node, r._tan
         self._version += 1
@@ -281,7 +288,7 @@ class NDArray:
         self._check_inplace("__setitem__")
         k = _index_key(key, self.shape)
         if STATE.recording and type(value) is NDArray and value._node is not None:
-            self._rebind(T.index_update(self, value, key=k))
+            self._rebind(T.index_update(self._alias(), value, key=k))
             return
         v = _raw(value)
         d = self._writable()
@@ -301,7 +308,7 @@ class NDArray:
     def _inplace(self, prim: Any, other: Any) -> NDArray:
         self._check_inplace(f"in-place {prim.name}")
         if STATE.recording and type(other) is NDArray and other._node is not None:
-            return self._rebind(prim(self, other))
+            return self._rebind(prim(self._alias(), other))
         res = prim.impl(self._data, _raw(other))
         if np.shape(res) != self.shape:
             raise ShapeError(

@@ -1,0 +1,432 @@
+"""The MXNet autograd API: the tutorial's documented numbers, the lecture notes' example,
+grad_req, scopes, nested differentiation, custom Functions, and every error path."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+import tapegrad as mx
+from tapegrad import autograd
+from tapegrad.base import GraphError, MXNetError, ShapeError, TapegradError, VersionError
+
+# ------------------------------------------------------------------ tutorial numbers
+
+
+def test_tutorial_y_equals_2x_squared():
+    x = mx.nd.array([1, 2, 3])
+    x.attach_grad()
+    with autograd.record():
+        y = 2 * x ** 2
+    y.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), 4 * x.asnumpy())
+
+
+def _control_flow(x):
+    y = x
+    if x < 0.75:
+        num_loops = math.floor(1 / (1 - x.asscalar()))
+        for _ in range(num_loops):
+            y = y * x
+    else:
+        y = y * 0
+    return y
+
+
+def test_tutorial_control_flow_segments():
+    xs = mx.nd.arange(0.0, 1.0, step=0.1)
+    grads = []
+    for x in xs:
+        x.attach_grad()
+        with autograd.record():
+            y = _control_flow(x)
+        y.backward()
+        grads.append(float(x.grad.asscalar()))
+    xv = xs.asnumpy().astype(np.float64)
+    for xi, g in zip(xv, grads):
+        if xi < 0.5:
+            assert g == pytest.approx(2 * xi, rel=1e-5, abs=1e-7)
+        elif xi < 2 / 3:
+            assert g == pytest.approx(3 * xi ** 2, rel=1e-5)
+        elif xi < 0.75:
+            assert g == pytest.approx(4 * xi ** 3, rel=1e-5)
+        else:
+            assert g == 0.0
+    assert grads[6] == pytest.approx(1.08, rel=1e-6)
+
+
+def test_tutorial_custom_head_gradient_192():
+    x = mx.nd.array([2])
+    x.attach_grad()
+    with autograd.record():
+        y = x ** 3
+    dzdy = mx.nd.array(2 * y.asnumpy())
+    y.backward(dzdy)
+    assert x.grad.asscalar() == 192.0
+
+
+def test_is_training_flags_and_dropout_modes():
+    assert not autograd.is_training() and not autograd.is_recording()
+    data = mx.nd.ones((50, 40))
+    out = mx.nd.Dropout(data, p=0.5)
+    assert (out.asnumpy() == 1).all()
+    with autograd.record():
+        assert autograd.is_training() and autograd.is_recording()
+        out = mx.nd.Dropout(data, p=0.5)
+    vals = np.unique(out.asnumpy())
+    assert set(vals.tolist()) == {0.0, 2.0}
+    # about half dropped
+    assert 0.35 < (out.asnumpy() == 0).mean() < 0.65
+    with autograd.record(train_mode=False):
+        assert not autograd.is_training()
+        assert (mx.nd.Dropout(data, p=0.5).asnumpy() == 1).all()
+    assert (mx.nd.Dropout(data, p=0.5, mode="always").asnumpy() != 1).any()
+
+
+def test_dropout_gradient_uses_the_same_mask():
+    x = mx.nd.ones((20, 20))
+    x.attach_grad()
+    with autograd.record():
+        y = mx.nd.Dropout(x, p=0.3)
+    y.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), y.asnumpy())
+
+
+# ------------------------------------------------------------------ lecture notes
+
+
+def test_notes_example_against_closed_form():
+    for xv in (-1.0, 0.1, 0.7):
+        x = mx.nd.array([xv], dtype="float64")
+        x.attach_grad()
+        with autograd.record():
+            a = mx.nd.exp(x)
+            b = a ** 2
+            c = a + b
+            d = mx.nd.exp(c)
+            e = mx.nd.sin(c)
+            f = d + e
+        f.backward()
+        ea = math.exp(xv)
+        cc = ea + ea * ea
+        expected = math.exp(cc) * (ea + 2 * ea * ea) + math.cos(cc) * (ea + 2 * ea * ea)
+        assert x.grad.asscalar() == pytest.approx(expected, rel=1e-13)
+
+
+# ------------------------------------------------------------------ nested derivatives
+
+
+def test_perturbation_confusion_reverse():
+    # d/dx [x * d/dy (x + y)] at y = x  ->  1 (not 2)
+    from tapegrad.functional import grad
+
+    x = mx.nd.array([1.5], dtype="float64")
+    inner = lambda x: grad(lambda y: (x + y).sum())(x)  # noqa: E731
+    assert grad(lambda x: (x * inner(x)).sum())(x).asscalar() == 1.0
+
+
+def test_perturbation_confusion_forward():
+    from tapegrad.forward import jvp
+
+    x = mx.nd.array(1.5, dtype="float64")
+    one = mx.nd.ones_like(x)
+    inner = lambda x: jvp(lambda y: x + y, (x,), (one,))[1]  # noqa: E731
+    assert jvp(lambda x: x * inner(x), (x,), (one,))[1].asscalar() == 1.0
+
+
+def test_autograd_grad_to_fourth_order():
+    x = mx.nd.array([0.3, -0.8], dtype="float64")
+    x.attach_grad()
+    with autograd.record():
+        y = mx.nd.sin(x) * mx.nd.exp(x)
+        g = y
+        derivs = []
+        for _ in range(4):
+            g = autograd.grad(g, [x], create_graph=True)[0]
+            derivs.append(g.asnumpy())
+    xv = x.asnumpy()
+    # d^n/dx^n e^x sin x = 2^(n/2) e^x sin(x + n pi / 4)
+    for n, d in enumerate(derivs, start=1):
+        np.testing.assert_allclose(d, 2 ** (n / 2) * np.exp(xv) * np.sin(xv + n * np.pi / 4),
+                                   rtol=1e-12)
+
+
+def test_mxnet_second_order_ops_that_mxnet_lacked():
+    # MXNet 1.9 had no second-order rule for dot, Activation, x*y or sum
+    rng = np.random.default_rng(0)
+    w = mx.nd.array(rng.normal(size=(3, 4)), dtype="float64")
+    x = mx.nd.array(rng.normal(size=(2, 3)), dtype="float64")
+    x.attach_grad()
+    with autograd.record():
+        y = mx.nd.Activation(mx.nd.dot(x, w), act_type="sigmoid").sum()
+        (gx,) = autograd.grad(y, [x], create_graph=True)
+        z = (gx * gx).sum()
+    z.backward()
+    # against finite differences of z(x)
+    def z_of(xn):
+        with autograd.pause():
+            xx = mx.nd.array(xn, dtype="float64")
+            xx.attach_grad()
+            with autograd.record():
+                yy = mx.nd.Activation(mx.nd.dot(xx, w), act_type="sigmoid").sum()
+            yy.backward()
+            return float((xx.grad * xx.grad).sum().asscalar())
+    v = rng.normal(size=(2, 3))
+    eps = 1e-6
+    num = (z_of(x.asnumpy() + eps * v) - z_of(x.asnumpy() - eps * v)) / (2 * eps)
+    assert float((x.grad.asnumpy() * v).sum()) == pytest.approx(num, rel=1e-6)
+
+
+# ------------------------------------------------------------------ grad_req
+
+
+def test_grad_req_add_accumulates_and_write_overwrites():
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad(grad_req="add")
+    for _ in range(3):
+        with autograd.record():
+            y = (x * x).sum()
+        y.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), 3 * 2 * x.asnumpy())
+    x.attach_grad(grad_req="write")
+    for _ in range(3):
+        with autograd.record():
+            y = (x * x).sum()
+        y.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), 2 * x.asnumpy())
+
+
+def test_grad_req_null_leaves_no_gradient():
+    x = mx.nd.array([1.0, 2.0])
+    w = mx.nd.array([3.0, 4.0])
+    x.attach_grad(grad_req="null")
+    w.attach_grad()
+    with autograd.record():
+        y = (x * w).sum()
+    y.backward()
+    assert (x.grad.asnumpy() == 0).all()
+    np.testing.assert_allclose(w.grad.asnumpy(), x.asnumpy())
+
+
+def test_grad_buffer_identity_kept_across_backward():
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    buf = x.grad
+    with autograd.record():
+        y = (x ** 3).sum()
+    y.backward()
+    assert x.grad is buf
+    np.testing.assert_allclose(buf.asnumpy(), 3 * x.asnumpy() ** 2)
+
+
+def test_mark_variables():
+    x = mx.nd.array([1.0, 2.0])
+    gx = mx.nd.zeros((2,))
+    autograd.mark_variables([x], [gx], "write")
+    with autograd.record():
+        y = (mx.nd.exp(x)).sum()
+    y.backward()
+    np.testing.assert_allclose(gx.asnumpy(), np.exp(x.asnumpy()), rtol=1e-6)
+
+
+def test_non_scalar_head_is_summed_and_multiple_heads():
+    x = mx.nd.array([[1.0, 2.0], [3.0, 4.0]])
+    x.attach_grad()
+    with autograd.record():
+        y = x * x
+        z = mx.nd.sin(x)
+    autograd.backward([y, z])
+    np.testing.assert_allclose(x.grad.asnumpy(), 2 * x.asnumpy() + np.cos(x.asnumpy()),
+                               rtol=1e-6)
+
+
+def test_retain_graph_allows_second_backward():
+    x = mx.nd.array([2.0])
+    x.attach_grad(grad_req="add")
+    with autograd.record():
+        y = x ** 2
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.asscalar() == 8.0
+
+
+def test_nothing_recorded_outside_record_or_without_variables():
+    x = mx.nd.array([1.0])
+    x.attach_grad()
+    y = x * 2
+    assert y._node is None
+    with autograd.record():
+        z = mx.nd.ones((2,)) * 3
+        with autograd.pause():
+            assert not autograd.is_recording()
+            p = x * 2
+    assert z._node is None and p._node is None
+
+
+# ------------------------------------------------------------------ state
+
+
+def test_scopes_nest_and_set_functions_return_previous():
+    assert autograd.set_recording(True) is False
+    assert autograd.set_recording(False) is True
+    assert autograd.set_training(True) is False
+    assert autograd.set_training(False) is True
+    with autograd.record():
+        with autograd.predict_mode():
+            assert autograd.is_recording() and not autograd.is_training()
+            with autograd.train_mode():
+                assert autograd.is_training()
+            assert not autograd.is_training()
+        with autograd.pause():
+            assert not autograd.is_recording() and not autograd.is_training()
+        assert autograd.is_recording() and autograd.is_training()
+    assert not autograd.is_recording() and not autograd.is_training()
+
+
+def test_state_is_per_thread():
+    seen = []
+    with autograd.record():
+        t = threading.Thread(target=lambda: seen.append(autograd.is_recording()))
+        t.start()
+        t.join()
+        assert autograd.is_recording()
+    assert seen == [False]
+
+
+# ------------------------------------------------------------------ Function
+
+
+def test_custom_function_first_and_second_order():
+    class Cube(autograd.Function):
+        def forward(self, x):
+            self.save_for_backward(x)
+            return x * x * x
+
+        def backward(self, dy):
+            (x,) = self.saved_tensors
+            return dy * 3 * x * x
+
+    x = mx.nd.array([1.0, -2.0], dtype="float64")
+    x.attach_grad()
+    with autograd.record():
+        y = Cube()(x)
+        (g,) = autograd.grad(y, [x], create_graph=True)
+    np.testing.assert_allclose(g.asnumpy(), 3 * x.asnumpy() ** 2)
+    g.backward()
+    np.testing.assert_allclose(x.grad.asnumpy(), 6 * x.asnumpy())
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_error_backward_twice():
+    x = mx.nd.array([1.0])
+    x.attach_grad()
+    with autograd.record():
+        y = mx.nd.exp(x)
+    y.backward()
+    with pytest.raises(GraphError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_error_backward_not_recorded():
+    x = mx.nd.array([1.0])
+    x.attach_grad()
+    y = x * 2
+    with pytest.raises(MXNetError, match="not in a computational graph.*record"):
+        y.backward()
+
+
+def test_error_grad_variable_not_in_graph():
+    x = mx.nd.array([1.0])
+    x.attach_grad()
+    w = mx.nd.array([1.0])
+    w.attach_grad()
+    with autograd.record():
+        y = x * 2
+    with pytest.raises(GraphError, match="do not depend on variable 1"):
+        autograd.grad(y, [x, w])
+    with pytest.raises(GraphError, match="variable 0 .* not in a computational graph"):
+        autograd.grad(y, [mx.nd.array([1.0])])
+
+
+def test_error_head_grads_count_and_shape():
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * 2
+    with pytest.raises(TapegradError, match="1 heads but 2 head gradients"):
+        autograd.backward([y], [mx.nd.ones((2,)), mx.nd.ones((2,))], retain_graph=True)
+    with pytest.raises(ShapeError, match=r"head gradient of shape \(3,\) for a head of shape "
+                                         r"\(2,\)"):
+        y.backward(mx.nd.ones((3,)))
+
+
+def test_error_invalid_grad_req():
+    with pytest.raises(TapegradError, match="invalid grad_req 'sometimes'.*'write', 'add'"):
+        mx.nd.ones((2,)).attach_grad(grad_req="sometimes")
+
+
+def test_error_binary_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(ShapeError, match=r"'add'.*\(2, 3\).*\(4,\).*Fix"):
+        mx.nd.ones((2, 3)) + mx.nd.ones((4,))
+    with pytest.raises(ShapeError, match=r"dot: shapes \(2, 3\) and \(4, 5\) are not aligned"):
+        mx.nd.dot(mx.nd.ones((2, 3)), mx.nd.ones((4, 5)))
+    with pytest.raises(ShapeError, match="elemwise_add.*same shape"):
+        mx.nd.elemwise_add(mx.nd.ones((2, 3)), mx.nd.ones((3,)))
+
+
+def test_error_asscalar_non_scalar():
+    with pytest.raises(ShapeError, match=r"asscalar.*\(2, 3\).*exactly one"):
+        mx.nd.ones((2, 3)).asscalar()
+
+
+def test_error_attach_grad_integer():
+    with pytest.raises(TapegradError, match="dtype int32.*astype"):
+        mx.nd.ones((2,), dtype="int32").attach_grad()
+
+
+def test_error_inplace_inside_record_like_mxnet():
+    x = mx.nd.ones((2,))
+    x.attach_grad()
+    with autograd.record():
+        with pytest.raises(NotImplementedError, match="Inplace operations"):
+            x += 1
+        y = x * 2
+        with pytest.raises(MXNetError, match="Inplace operations"):
+            y[:] = 0
+
+
+def test_error_mutation_after_recording_is_detected():
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    w = mx.nd.array([3.0, 4.0])
+    with autograd.record():
+        y = (x * w).sum()
+    w[:] = 0  # changes a value the gradient needs
+    with pytest.raises(VersionError, match="'multiply'.*changed in place.*copy"):
+        y.backward()
+    with autograd.record():
+        t = mx.nd.tanh(x)
+    t += 1  # changes tanh's saved output
+    with pytest.raises(VersionError, match="output of operator 'tanh'.*changed in place"):
+        t.backward()
+
+
+def test_inplace_outside_record_and_setitem_recorded_value():
+    x = mx.nd.array([1.0, 2.0, 3.0])
+    x += 1
+    x[1] = 10
+    np.testing.assert_allclose(x.asnumpy(), [2, 10, 4])
+    # assigning a recorded value into a plain array records the assignment
+    w = mx.nd.array([1.0, 2.0])
+    w.attach_grad()
+    buf = mx.nd.zeros((3,))
+    with autograd.record():
+        buf[1:] = w * w
+        s = (buf * mx.nd.array([1.0, 2.0, 3.0])).sum()
+    s.backward()
+    np.testing.assert_allclose(w.grad.asnumpy(), [2 * 1 * 2, 2 * 2 * 3])
