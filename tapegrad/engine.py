@@ -37,6 +37,7 @@ How it fits together
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -85,6 +86,9 @@ ELEMENTWISE = "elementwise"
 LINEAR = "linear"
 
 _NDArray: Any = None  # set by tapegrad.ndarray (avoids an import cycle)
+_SEQ = itertools.count()
+#: Global mutation counter: ``MUTATIONS[0]`` grows by one at every in-place change.
+MUTATIONS = [0]
 
 
 def _wrap(data: Any, node: Any = None, tan: Any = None) -> Any:
@@ -104,10 +108,11 @@ class Leaf:
     pass wrote the gradient since the last update (MXNet's stale-gradient check).
     """
 
-    __slots__ = ("shape", "dtype", "grad", "grad_req", "fresh", "__weakref__")
+    __slots__ = ("shape", "dtype", "grad", "grad_req", "fresh", "seq", "__weakref__")
     parents = ()
 
     def __init__(self, shape: tuple, dtype: Any, grad: Any, grad_req: str) -> None:
+        self.seq = next(_SEQ)
         self.shape = shape
         self.dtype = dtype
         self.grad = grad
@@ -120,26 +125,33 @@ class Node:
 
     Attributes:
         prim: the Primitive.
-        args: the call's positional inputs (NDArrays or Python constants), kept for the rules.
+        args: the call's positional inputs (NDArrays or Python constants), kept for the rules;
+            ``None`` once a backward pass freed the node.
         kwargs: static keyword arguments.
         parents: graph node of each input, ``None`` where the input is constant.
-        versions: version counter of each NDArray input when recorded (mutation check).
+        data: the raw NumPy values of ``args`` (what a first-order backward pass uses).
         ans: the output's raw data; ``ans_tan`` its forward-mode tangents, if any.
-        freed: set after a backward pass without ``retain_graph``.
+        seq: creation number; parents always have smaller numbers, so sorting by ``seq``
+            gives a topological order.
+        epoch: the global mutation counter when recorded. An input whose ``_version`` (the
+            counter value at its last in-place change) is larger was changed afterwards.
+        dirty: the output itself was changed in place after recording.
     """
 
-    __slots__ = ("prim", "args", "kwargs", "parents", "versions", "ans", "ans_tan", "shape",
-                 "dirty", "__weakref__")
+    __slots__ = ("prim", "args", "data", "kwargs", "parents", "ans", "ans_tan", "shape", "seq",
+                 "epoch", "dirty", "__weakref__")
 
-    def __init__(self, prim, args, kwargs, parents, versions, ans) -> None:
+    def __init__(self, prim, args, kwargs, parents, ans, data=None) -> None:
         self.prim = prim
         self.args = args
+        self.data = data
         self.kwargs = kwargs
         self.parents = parents
-        self.versions = versions
         self.ans = ans
         self.ans_tan = None
         self.shape = ans.shape
+        self.seq = next(_SEQ)
+        self.epoch = MUTATIONS[0]
         self.dirty = False
 
 
@@ -175,31 +187,38 @@ class Primitive:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The hot path: keep it short. One pass over the inputs collects raw data and
-        # tells whether anything needs recording or carries tangents.
+        # graph nodes and tells whether anything carries forward-mode tangents.
         nd = _NDArray
         data = []
+        parents = []
         need = fw = False
         for a in args:
             if type(a) is nd:
                 data.append(a._data)
-                if a._node is not None:
+                n = a._node
+                parents.append(n)
+                if n is not None:
                     need = True
                 if a._tan is not None:
                     fw = True
             else:
                 data.append(a)
+                parents.append(None)
         if fw and STATE.levels:
             return self._call_fw(args, data, kwargs)
         try:
             out = self.impl(*data, **kwargs)
         except (ValueError, IndexError, TypeError) as e:
             raise _op_error(self.name, data, kwargs, e) from None
+        r = nd.__new__(nd)
+        r._data = out
+        r._tan = None
+        r._version = 0
         if need and STATE.recording and self.vjps is not None:
-            node = Node(self, args, kwargs,
-                        tuple([a._node if type(a) is nd else None for a in args]),
-                        tuple([a._version if type(a) is nd else 0 for a in args]), out)
-            return _wrap(out, node)
-        return _wrap(out)
+            r._node = Node(self, args, kwargs, parents, out, data)
+        else:
+            r._node = None
+        return r
 
     def _call_fw(self, args: tuple, data: list, kwargs: dict) -> Any:
         """Slow path: some input carries forward-mode tangents of an active level."""
@@ -209,11 +228,10 @@ class Primitive:
                           for lv in a._tan if lv in active})
         out = self.impl(*data, **kwargs)
         node = None
+        parents = [a._node if type(a) is nd else None for a in args]
         if STATE.recording and self.vjps is not None and any(
-                type(a) is nd and a._node is not None for a in args):
-            node = Node(self, args, kwargs,
-                        tuple([a._node if type(a) is nd else None for a in args]),
-                        tuple([a._version if type(a) is nd else 0 for a in args]), out)
+                p is not None for p in parents):
+            node = Node(self, args, kwargs, parents, out, data)
         if self.vjps is None or self.jvp is None:
             if self.vjps is not None and present:
                 raise NotImplementedError(
@@ -331,24 +349,20 @@ def unbroadcast(xp: Any, g: Any, shape: tuple) -> Any:
     return g
 
 
-def _toposort(roots: list) -> list:
-    """Nodes reachable from ``roots``, parents before children (iterative DFS)."""
-    order: list = []
-    seen: set = set()
-    stack = [(r, False) for r in roots]
+def _graph(roots: list) -> list:
+    """Nodes reachable from ``roots``, children before parents (decreasing ``seq``)."""
+    seen = set(roots)
+    stack = list(seen)
     while stack:
-        n, done = stack.pop()
-        if done:
-            order.append(n)
-            continue
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.append((n, True))
-        for p in n.parents:
-            if p is not None and id(p) not in seen:
-                stack.append((p, False))
-    return order
+        for p in stack.pop().parents:
+            if p is not None and p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return sorted(seen, key=_seq_of, reverse=True)
+
+
+def _seq_of(n: Any) -> int:
+    return n.seq
 
 
 def backward_pass(heads: list, head_grads: list, targets: list | None = None,
@@ -377,65 +391,72 @@ def backward_pass(heads: list, head_grads: list, targets: list | None = None,
                 "output inside `with autograd.record():`.")
     tape = bool(create_graph or STATE.levels)
     xp = TAPE if tape else RAW
-    roots = [h._node for h in heads]
-    order = _toposort(roots)
+    order = _graph([h._node for h in heads])
+    need = None
     if targets is not None:
-        tset = {id(t) for t in targets}
-    else:
-        tset = {id(n) for n in order if type(n) is Leaf and n.grad_req != "null"}
-    # which nodes lie on a path to a target (only those get cotangents)
-    need: dict = {}
-    for n in order:
-        need[id(n)] = id(n) in tset or any(
-            p is not None and need[id(p)] for p in n.parents)
+        # only nodes on a path to a target get cotangents
+        tset = set(targets)
+        need = set()
+        for n in reversed(order):
+            if n in tset or any(p in need for p in n.parents if p is not None):
+                need.add(n)
     grads: dict = {}
     for h, hg in zip(heads, head_grads):
         if hg is None:
-            g = np.ones(h.shape, dtype=h.dtype)
+            g = np.ones(h.shape, dtype=h.dtype) if h.shape else h.dtype.type(1)
             g = _wrap(g) if tape else g
         else:
             g = hg if tape else hg._data
-        k = id(h._node)
+        k = h._node
         grads[k] = g if k not in grads else grads[k] + g
     found: dict = {}
     saved_rec, saved_train = STATE.recording, STATE.training
     STATE.recording, STATE.training = bool(create_graph), train_mode
+    epoch_now = MUTATIONS[0]
     try:
-        for n in reversed(order):
-            k = id(n)
-            g = grads.pop(k, None)
-            if g is None or not need[k]:
+        for n in order:
+            g = grads.pop(n, None)
+            if g is None:
                 continue
-            if k in tset:
-                found[k] = g
             if type(n) is Leaf:
+                found[n] = g
                 continue
-            _check_node(n)
-            prim = n.prim
-            args = n.args if tape else [a._data if type(a) is nd else a for a in n.args]
-            ans = _wrap(n.ans, n, n.ans_tan) if tape else n.ans
+            if need is not None:
+                if n not in need:
+                    continue
+                if n in tset:
+                    found[n] = g
+            args = n.args
+            if args is None or n.dirty:
+                _check_node(n)
+            if n.epoch != epoch_now:  # something was mutated since: check this node's inputs
+                _check_node(n)
+            if tape:
+                ans = _wrap(n.ans, n, n.ans_tan)
+            else:
+                ans = n.ans
+                args = n.data
             kw = n.kwargs
-            for i, p in enumerate(n.parents):
-                if p is None or not need[id(p)]:
-                    continue
-                rule = prim.vjps[i]
-                if rule is None:
-                    continue
-                gi = rule(xp, g, ans, *args, **kw)
-                if gi.shape != p.shape:
-                    gi = unbroadcast(xp, gi, p.shape)
-                pk = id(p)
-                old = grads.get(pk)
-                grads[pk] = gi if old is None else old + gi
+            vjps = n.prim.vjps
+            i = 0
+            for p in n.parents:
+                if p is not None and (need is None or p in need):
+                    rule = vjps[i]
+                    if rule is not None:
+                        gi = rule(xp, g, ans, *args, **kw)
+                        if gi.shape != p.shape:
+                            gi = unbroadcast(xp, gi, p.shape)
+                        old = grads.get(p)
+                        grads[p] = gi if old is None else old + gi
+                i += 1
             if not retain_graph:
-                n.args = None
+                n.args = n.data = None
     finally:
         STATE.recording, STATE.training = saved_rec, saved_train
     if targets is not None:
-        return [found.get(id(t)) for t in targets]
-    for n in order:
-        if type(n) is Leaf and id(n) in found:
-            _store_grad(n, found[id(n)], tape)
+        return [found.get(t) for t in targets]
+    for n, g in found.items():
+        _store_grad(n, g, tape)
     return None
 
 
@@ -451,13 +472,13 @@ def _check_node(n: Node) -> None:
             f"the output of operator '{n.prim.name}' (shape {fmt_shape(n.shape)}) was changed "
             "in place after it was recorded, so its gradient would be wrong. Fix: modify a "
             "copy (x.copy()) instead, or record the computation again after the change.")
-    for a, v in zip(n.args, n.versions):
-        if type(a) is _NDArray and a._version != v:
+    for a in n.args:
+        if type(a) is _NDArray and a._version > n.epoch:
             raise VersionError(
                 f"an input of operator '{n.prim.name}' (shape {fmt_shape(a.shape)}, "
-                f"{a.dtype}) was changed in place after the operator was recorded (version "
-                f"{v} -> {a._version}), so its gradient would be wrong. Fix: change a copy "
-                "(x.copy()) instead, or record the computation again after the change.")
+                f"{a.dtype}) was changed in place after the operator was recorded, so its "
+                "gradient would be wrong. Fix: change a copy (x.copy()) instead, or record "
+                "the computation again after the change.")
 
 
 def _store_grad(leaf: Leaf, g: Any, tape: bool) -> None:
@@ -479,7 +500,6 @@ def _store_grad(leaf: Leaf, g: Any, tape: bool) -> None:
             buf._data[...] = data
         else:
             buf._data = np.array(data, dtype=leaf.dtype)
-    buf._version += 1
     leaf.fresh = True
 
 

@@ -84,7 +84,9 @@ class NDArray:
     def __init__(self, data: Any, ctx: Any = None, dtype: Any = None) -> None:
         if isinstance(data, NDArray):
             data = data._data
-        self._data = np.asarray(data, dtype=dtype)
+        d = np.asarray(data, dtype=dtype)
+        # 0-d data is kept as a NumPy scalar: ufuncs on scalars are several times faster
+        self._data = d[()] if d.ndim == 0 else d
         self._node = None
         self._tan = None
         self._version = 0
@@ -236,8 +238,6 @@ class NDArray:
                 f"attach_grad: an array of dtype {self.dtype} (shape {fmt_shape(self.shape)}) "
                 "cannot have a gradient. Fix: convert it first, e.g. "
                 "x = x.astype('float32').")
-        if type(self._data) is not np.ndarray:
-            self._data = np.asarray(self._data)
         buf = engine._wrap(np.zeros(self.shape, dtype=self.dtype))
         self._node = Leaf(self.shape, self.dtype, buf, grad_req)
         self._tan = None
@@ -253,7 +253,8 @@ class NDArray:
     # ---- mutation ---------------------------------------------------------------------
     def _bump_version(self) -> None:
         """Record that the data changed in place (saved copies of it become invalid)."""
-        self._version += 1
+        engine.MUTATIONS[0] += 1
+        self._version = engine.MUTATIONS[0]
         n = self._node
         if type(n) is Node:
             n.dirty = True
@@ -281,7 +282,8 @@ class NDArray:
 
     def _rebind(self, r: NDArray) -> NDArray:
         self._data, self._node, self._tan = r._data, r._node, r._tan
-        self._version += 1
+        engine.MUTATIONS[0] += 1
+        self._version = engine.MUTATIONS[0]
         return self
 
     def __setitem__(self, key: Any, value: Any) -> None:

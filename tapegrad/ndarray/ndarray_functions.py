@@ -110,22 +110,10 @@ _UNARY = ("exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", 
           "fix")
 
 
-def _make_unary(name: str):
-    prim = getattr(T, name)
-
-    def f(data: Any, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
-        r = prim(data)
-        if out is not None:
-            out[:] = r
-            return out
-        return r
-    f.__name__ = name
-    f.__doc__ = f"Elementwise ``{name}``; differentiable to any order."
-    return f
-
-
+# The elementwise functions are the primitives themselves: no wrapper on the hot path.
+# (MXNet's ``out=`` argument is not supported on them; write ``out[:] = nd.exp(x)``.)
 for _n in _UNARY:
-    globals()[_n] = _make_unary(_n)
+    globals()[_n] = getattr(T, _n)
 
 
 def softsign(data: NDArray, **kwargs: Any) -> NDArray:
@@ -134,15 +122,7 @@ def softsign(data: NDArray, **kwargs: Any) -> NDArray:
 
 
 def _binary(prim: Any, name: str):
-    def f(lhs: Any, rhs: Any, out: Any = None, **kwargs: Any) -> NDArray:
-        r = prim(lhs, rhs)
-        if out is not None:
-            out[:] = r
-            return out
-        return r
-    f.__name__ = name
-    f.__doc__ = f"Elementwise ``{name}`` with broadcasting."
-    return f
+    return prim
 
 
 add = broadcast_add = broadcast_plus = _binary(T.add, "add")

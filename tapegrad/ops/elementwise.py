@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def _zero_grad(xp, g, ans, *args, **kw):
 
 
 # ---- unary ---------------------------------------------------------------------------
-_unary("negative", np.negative, lambda xp, g, ans, x: -g)
+_unary("negative", operator.neg, lambda xp, g, ans, x: -g)
 _unary("exp", np.exp, lambda xp, g, ans, x: g * ans)
 _unary("expm1", np.expm1, lambda xp, g, ans, x: g * (ans + 1.0))
 _unary("log", np.log, lambda xp, g, ans, x: g / x)
@@ -76,12 +77,12 @@ for _name, _f in [("sign", np.sign), ("floor", np.floor), ("ceil", np.ceil),
     _unary(_name, _f, _zero_grad)
 
 # ---- binary --------------------------------------------------------------------------
-defprim("add", np.add, [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: g], LINEAR)
-defprim("subtract", np.subtract,
+defprim("add", operator.add, [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: g], LINEAR)
+defprim("subtract", operator.sub,
         [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g], LINEAR)
-defprim("multiply", np.multiply,
+defprim("multiply", operator.mul,
         [lambda xp, g, ans, x, y: g * y, lambda xp, g, ans, x, y: g * x], ELEMENTWISE)
-defprim("divide", np.divide,
+defprim("divide", operator.truediv,
         [lambda xp, g, ans, x, y: g / y, lambda xp, g, ans, x, y: -g * ans / y], ELEMENTWISE)
 
 
@@ -94,7 +95,7 @@ def _pow_dy(xp, g, ans, x, y):
     return g * ans * xp.log(x)
 
 
-defprim("power", np.power, [_pow_dx, _pow_dy], ELEMENTWISE)
+defprim("power", operator.pow, [_pow_dx, _pow_dy], ELEMENTWISE)
 # ties split the gradient equally (any choice is a valid subgradient; this one is symmetric)
 defprim("maximum", np.maximum,
         [lambda xp, g, ans, x, y: g * ((x > y) + (x == y) * 0.5),
