@@ -311,17 +311,27 @@ class NDArray:
         self._check_inplace(f"in-place {prim.name}")
         if STATE.recording and type(other) is NDArray and other._node is not None:
             return self._rebind(prim(self._alias(), other))
-        res = prim.impl(self._data, _raw(other))
-        if np.shape(res) != self.shape:
-            raise ShapeError(
-                f"in-place {prim.name}: the result has shape {fmt_shape(np.shape(res))} but "
-                f"the array has shape {fmt_shape(self.shape)}. Fix: use the out-of-place "
-                "form, x = x + y.")
         d = self._data
-        if type(d) is np.ndarray and d.flags.writeable:
-            d[...] = res
+        o = _raw(other)
+        uf = _INPLACE_UFUNCS.get(prim.name)
+        if uf is not None and type(d) is np.ndarray and d.flags.writeable and \
+                _fits(d.shape, np.shape(o)):
+            uf(d, o, out=d, casting="unsafe")
         else:
-            self._data = np.asarray(res, dtype=self.dtype)
+            try:
+                res = prim.impl(d, o)
+            except ValueError as e:
+                raise ShapeError(f"in-place {prim.name}: shapes {fmt_shape(self.shape)} and "
+                                 f"{fmt_shape(np.shape(o))} do not broadcast: {e}") from None
+            if np.shape(res) != self.shape:
+                raise ShapeError(
+                    f"in-place {prim.name}: the result has shape {fmt_shape(np.shape(res))} "
+                    f"but the array has shape {fmt_shape(self.shape)}. Fix: use the "
+                    "out-of-place form, x = x + y.")
+            if type(d) is np.ndarray and d.flags.writeable:
+                d[...] = res
+            else:
+                self._data = np.asarray(res, dtype=self.dtype)
         self._bump_version()
         return self
 
@@ -493,6 +503,17 @@ class NDArray:
         from . import one_hot
 
         return one_hot(self, depth, **kwargs)
+
+
+def _fits(shape: tuple, other: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(shape, other) == shape
+    except ValueError:
+        return False
+
+
+_INPLACE_UFUNCS = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+                   "divide": np.divide}
 
 
 def _check_grad_req(grad_req: str, where: str) -> None:

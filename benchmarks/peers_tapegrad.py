@@ -1,0 +1,197 @@
+"""tapegrad implementation of the peer workloads (../shared/bench/WORKLOADS.md).
+
+    python benchmarks/peers_tapegrad.py [--workload W2] [--json tapegrad.json] [--quick]
+
+Run side by side with the peers through the shared harness:
+
+    TAPEGRAD_PYTHON=$(which python) BENCH_DIR=../shared/bench \\
+        ../shared/bench/run_all.sh --out bench-results   # after copying this file there
+
+or simply run this script and the peers one after another (see benchmarks/README.md).
+``BENCH_DIR`` points at the folder holding ``common.py`` (default: ../shared/bench next to
+this repository).
+
+Variants: ``eager`` is the raw autograd API (NDArrays + attach_grad + record/backward);
+``gluon`` the same workload through Gluon blocks, losses and Trainer.
+"""
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "bench"))
+sys.path.insert(0, os.path.abspath(_BENCH))
+sys.path.insert(0, os.path.abspath(os.path.join(_HERE, "..")))
+sys.path.insert(0, _HERE)
+
+import common  # noqa: E402  (must come first: pins threads)
+
+import numpy as np  # noqa: E402
+
+import tapegrad as mx  # noqa: E402
+from tapegrad import autograd, nd  # noqa: E402
+
+
+def _params(arrs, dtype=None):
+    ps = [mx.nd.array(a, dtype=dtype or a.dtype) for a in arrs]
+    for p in ps:
+        p.attach_grad()
+    return ps
+
+
+# ---------------------------------------------------------------- W1
+def w1(res, cfg, quick):
+    exact = common.w1_closed_form()
+    x = mx.nd.array(common.W1_X, dtype="float64")
+    x.attach_grad()
+    exp, sin = nd.exp, nd.sin
+
+    def step():
+        with autograd.record():
+            a = exp(x)
+            p = a ** 2
+            c = a + p
+            e = exp(c)
+            s = sin(c)
+            f = e + s
+        f.backward()
+        return x.grad
+
+    t = common.bench(step, cfg)
+    g = float(step().asscalar())
+    res.add("W1", "eager", t, check={"dfdx": g, "abs_err": abs(g - exact)})
+
+
+# ---------------------------------------------------------------- W2 / W6
+def mlp_logits(params, x, act):
+    h = x
+    n = len(params) // 2
+    for k in range(n):
+        h = nd.dot(h, params[2 * k]) + params[2 * k + 1]
+        if k < n - 1:
+            h = act(h)
+    return h
+
+
+def xent(logits, y):
+    """mean_i(logsumexp_j f_ij - f_i,y_i) through log_softmax + pick."""
+    return -nd.pick(nd.log_softmax(logits, axis=-1), y, axis=-1).mean()
+
+
+def make_sgd_step(params, x, y, act, lr):
+    def step():
+        with autograd.record():
+            loss = xent(mlp_logits(params, x, act), y)
+        loss.backward()
+        for p in params:
+            p -= lr * p.grad
+        return loss
+    return step
+
+
+def classifier_workload(res, cfg, wid, data, init, act, lr, check_steps, flops=None):
+    x_np, y_np = data
+    x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
+    try:
+        params = _params(init)
+        step = make_sgd_step(params, x, y, act, lr)
+        loss0 = float(step().asscalar())
+        for _ in range(check_steps - 1):
+            step()
+        lossk = float(xent(mlp_logits(params, x, act), y).asscalar())
+        check = {"loss0": loss0, f"loss{check_steps}": lossk}
+        t = common.bench(step, cfg)
+        extra = {"GFLOP/s": flops / t.median / 1e9} if flops else {}
+        res.add(wid, "eager", t, check=check, extra=extra)
+    except Exception as exc:  # noqa: BLE001
+        res.fail(wid, "eager", exc)
+    try:
+        gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops)
+    except Exception as exc:  # noqa: BLE001
+        res.fail(wid, "gluon", exc)
+
+
+def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
+    from tapegrad import gluon
+
+    act_name = {nd.tanh: "tanh", nd.relu: "relu"}[act]
+
+    def build():
+        net = gluon.nn.HybridSequential()
+        n = len(init) // 2
+        for k in range(n):
+            w = init[2 * k]
+            net.add(gluon.nn.Dense(w.shape[1], in_units=w.shape[0],
+                                   activation=act_name if k < n - 1 else None))
+        net.initialize()
+        for k, blk in enumerate(net):
+            blk.weight.set_data(mx.nd.array(init[2 * k].T))
+            blk.bias.set_data(mx.nd.array(init[2 * k + 1]))
+        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+        return net, trainer
+
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    batch = x.shape[0]
+
+    def make_step(net, trainer):
+        def step():
+            with autograd.record():
+                loss = loss_fn(net(x), y)
+            loss.backward()
+            trainer.step(batch)
+            return loss
+        return step
+
+    net, trainer = build()
+    step = make_step(net, trainer)
+    loss0 = float(step().mean().asscalar())
+    for _ in range(check_steps - 1):
+        step()
+    lossk = float(loss_fn(net(x), y).mean().asscalar())
+    check = {"loss0": loss0, f"loss{check_steps}": lossk}
+    t = common.bench(step, cfg)
+    extra = {"GFLOP/s": flops / t.median / 1e9} if flops else {}
+    res.add(wid, "gluon", t, check=check, extra=extra, mode="eager")
+
+
+def w2(res, cfg, quick):
+    classifier_workload(res, cfg, "W2", common.w2_data(), common.w2_params(), nd.tanh,
+                        common.W2_LR, common.W2_CHECK_STEPS)
+
+
+def w6(res, cfg, quick):
+    classifier_workload(res, cfg, "W6", common.w6_data(), common.w6_params(), nd.relu,
+                        common.W6_LR, common.W6_CHECK_STEPS, flops=common.w6_flops_per_step())
+    t = common.numpy_matmul_gflops(cfg=cfg)
+    res.add("W6-ref", "numpy matmul", t, extra={"GFLOP/s": t.gflops}, case="numpy matmul")
+    n = common.W6_MATMUL_N
+    rs = np.random.RandomState(0)
+    a = mx.nd.array(rs.random_sample((n, n)))
+    b = mx.nd.array(rs.random_sample((n, n)))
+    t = common.bench(lambda: nd.dot(a, b), cfg)
+    res.add("W6-ref", f"tapegrad dot {n}", t, extra={"GFLOP/s": 2.0 * n ** 3 / t.median / 1e9},
+            case="framework matmul")
+
+
+def _sciml(name):
+    def run(res, cfg, quick):
+        import tapegrad_sciml_workloads as m
+
+        return getattr(m, name)(res, cfg, quick)
+    return run
+
+
+def main(argv=None):
+    import platform
+
+    info = {"framework": "tapegrad " + mx.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+    impls = {"W1": w1, "W2": w2, "W6": w6}
+    if os.path.exists(os.path.join(_HERE, "tapegrad_sciml_workloads.py")):
+        impls.update({"W3": _sciml("w3"), "W4": _sciml("w4"), "W5": _sciml("w5"),
+                      "W7": _sciml("w7")})
+    return common.run("tapegrad", info, impls, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
