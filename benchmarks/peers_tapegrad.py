@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.abspath(os.path.join(_HERE, "..")))
 sys.path.insert(0, _HERE)
 
 import common  # noqa: E402  (must come first: pins threads)
-
 import numpy as np  # noqa: E402
 
 import tapegrad as mx  # noqa: E402

@@ -12,10 +12,8 @@
 [4.0, 8.0, 12.0]
 """
 
-from . import base, context, engine, ops  # noqa: F401  (ops declares the primitives)
-from . import ndarray
+from . import autograd, base, context, engine, ndarray, ops, random  # noqa: F401
 from . import ndarray as nd
-from . import autograd, random
 from .base import MXNetError, TapegradError
 from .context import Context, cpu, current_context, gpu, num_gpus
 from .ndarray import NDArray
@@ -31,11 +29,12 @@ def __getattr__(name: str):
     # heavier subpackages load on first use
     import importlib
 
-    lazy = {"gluon": ".gluon", "init": ".initializer", "initializer": ".initializer",
+    lazy = {"gluon": ".gluon", "init": ".initializer",
+            "initializer": ".initializer",
             "optimizer": ".optimizer", "lr_scheduler": ".lr_scheduler", "metric": ".metric",
             "functional": ".functional", "func": ".functional", "sciml": ".sciml",
             "explain": ".explain", "forward": ".forward", "serialization": ".serialization",
-            "testing": ".testing", "gradcheck": ".testing", "gradgradcheck": ".testing"}
+            "testing": ".testing", "name": ".name", "gradcheck": ".testing", "gradgradcheck": ".testing"}
     if name in lazy:
         mod = importlib.import_module(lazy[name], __name__)
         if name in ("explain", "gradcheck", "gradgradcheck"):

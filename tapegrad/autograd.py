@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from .base import GraphError, ShapeError, TapegradError, fmt_shape

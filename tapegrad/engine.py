@@ -189,23 +189,34 @@ class Primitive:
         # The hot path: keep it short. One pass over the inputs collects raw data and
         # graph nodes and tells whether anything carries forward-mode tangents.
         nd = _NDArray
-        data = []
-        parents = []
-        need = fw = False
-        for a in args:
-            if type(a) is nd:
-                data.append(a._data)
-                n = a._node
-                parents.append(n)
-                if n is not None:
-                    need = True
-                if a._tan is not None:
-                    fw = True
-            else:
-                data.append(a)
-                parents.append(None)
-        if fw and STATE.levels:
-            return self._call_fw(args, data, kwargs)
+        if len(args) == 1:  # unary fast path
+            a = args[0]
+            if type(a) is not nd:
+                return self._generic(args, kwargs)
+            if a._tan is not None and STATE.levels:
+                return self._call_fw(args, [a._data], kwargs)
+            data = [a._data]
+            n = a._node
+            parents = [n]
+            need = n is not None
+        else:
+            data = []
+            parents = []
+            need = fw = False
+            for a in args:
+                if type(a) is nd:
+                    data.append(a._data)
+                    n = a._node
+                    parents.append(n)
+                    if n is not None:
+                        need = True
+                    if a._tan is not None:
+                        fw = True
+                else:
+                    data.append(a)
+                    parents.append(None)
+            if fw and STATE.levels:
+                return self._call_fw(args, data, kwargs)
         try:
             out = self.impl(*data, **kwargs)
         except (ValueError, IndexError, TypeError) as e:
@@ -219,6 +230,14 @@ class Primitive:
         else:
             r._node = None
         return r
+
+    def _generic(self, args: tuple, kwargs: dict) -> Any:
+        """A call whose only input is not an NDArray (a NumPy array or a number)."""
+        try:
+            out = self.impl(*args, **kwargs)
+        except (ValueError, IndexError, TypeError) as e:
+            raise _op_error(self.name, list(args), kwargs, e) from None
+        return _wrap(out)
 
     def _call_fw(self, args: tuple, data: list, kwargs: dict) -> Any:
         """Slow path: some input carries forward-mode tangents of an active level."""
@@ -382,7 +401,6 @@ def backward_pass(heads: list, head_grads: list, targets: list | None = None,
     Returns:
         the gradients of ``targets`` (``None`` entries for unreached ones), or ``None``.
     """
-    nd = _NDArray
     for h in heads:
         if h._node is None:
             raise GraphError(

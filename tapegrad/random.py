@@ -34,7 +34,7 @@ def generator() -> np.random.Generator:
 
 
 def _out(x: np.ndarray, dtype: Any, out: Any = None):
-    from .ndarray import NDArray, _dtype
+    from .ndarray.ndarray import NDArray, _dtype
 
     arr = x.astype(_dtype(dtype), copy=False)
     if out is not None:
@@ -84,7 +84,7 @@ def poisson(lam: float = 1.0, shape: Any = (1,), dtype: Any = None, **kwargs: An
 
 def shuffle(data: Any, **kwargs: Any):
     """A copy of ``data`` with its first axis shuffled."""
-    from .ndarray import NDArray
+    from .ndarray.ndarray import NDArray
 
     arr = np.array(data.asnumpy() if isinstance(data, NDArray) else data)
     generator().shuffle(arr)
@@ -94,7 +94,7 @@ def shuffle(data: Any, **kwargs: Any):
 def multinomial(data: Any, shape: Any = None, get_prob: bool = False, dtype: Any = "int32",
                 **kwargs: Any):
     """Sample class indices from the probabilities in the last axis of ``data``."""
-    from .ndarray import NDArray
+    from .ndarray.ndarray import NDArray
 
     p = np.asarray(data.asnumpy() if isinstance(data, NDArray) else data, dtype=np.float64)
     n = int(np.prod(_shape(shape))) if shape is not None else 1

@@ -1,5 +1,6 @@
 """``mx.nd``: the NDArray and its operators (MXNet 1.x names and signatures)."""
 
+from .. import ops  # noqa: F401  (declares the primitives the functions below are)
 from . import random  # noqa: F401
 from .ndarray import InplaceError, NDArray
 from .ndarray_functions import *  # noqa: F401,F403

@@ -245,10 +245,13 @@ class NDArray:
     def backward(self, out_grad: Any = None, retain_graph: bool = False,
                  train_mode: bool = True) -> None:
         """Gradients of this array (summed if it has several elements) into every variable."""
+        if out_grad is None:
+            engine.backward_pass([self], [None], None, retain_graph=retain_graph,
+                                 train_mode=train_mode)
+            return
         from ..autograd import backward
 
-        backward([self], [out_grad] if out_grad is not None else None,
-                 retain_graph=retain_graph, train_mode=train_mode)
+        backward([self], [out_grad], retain_graph=retain_graph, train_mode=train_mode)
 
     # ---- mutation ---------------------------------------------------------------------
     def _bump_version(self) -> None:
