@@ -1,0 +1,328 @@
+"""MNIST and Fashion-MNIST from their IDX files (``gluon.data.vision``), as MXNet 1.9.
+
+A sample is ``(image, label)``: the image a ``uint8`` NDArray of shape ``(28, 28, 1)``, the
+label a NumPy ``int32`` scalar, exactly as MXNet returns them. ``transform(image, label)``,
+when given, is applied on access.
+
+Files are read gzipped (``name.gz``) or raw (``name``), from ``root``. ``MNIST(root=None)``
+uses the copy of MNIST shipped inside tapegrad (``tapegrad/datasets/mnist``, with its
+license notice). Every file is verified: the MD5 of the uncompressed IDX data for MNIST (the
+canonical sums), the SHA-256 of ``.gz`` files listed in a ``SHA256SUMS`` file beside them,
+the MD5 of the official Fashion-MNIST ``.gz`` files, and always the IDX header, sizes and
+label range. A missing or damaged file raises :class:`DatasetFileError` naming it and the
+fix. Nothing is downloaded.
+
+>>> from tapegrad.gluon.data.vision import MNIST
+>>> test = MNIST(train=False)
+>>> len(test), test[0][0].shape, test[0][0].dtype, test[0][1].dtype
+(10000, (28, 28, 1), dtype('uint8'), dtype('int32'))
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ....base import TapegradError
+from ..dataset import Dataset
+
+__all__ = ["MNIST", "FashionMNIST", "DatasetFileError", "read_idx", "BUNDLED_MNIST"]
+
+#: Folder of the MNIST copy shipped with tapegrad.
+BUNDLED_MNIST = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))), "datasets", "mnist")
+
+_IMAGES_MAGIC = 0x00000803
+_LABELS_MAGIC = 0x00000801
+_MAX_BYTES = 1 << 31  # no IDX file of these datasets is anywhere near 2 GiB
+
+# canonical MD5 sums of the *uncompressed* MNIST IDX files (valid for .gz and raw copies)
+_MNIST_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+# MD5 sums of the official Fashion-MNIST .gz files (Zalando Research)
+_FASHION_GZ_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+
+_CACHE: dict = {}
+
+
+class DatasetFileError(TapegradError, OSError):
+    """A dataset file is missing, damaged or not in the expected format."""
+
+
+def _data_dir() -> str:
+    return os.path.expanduser(os.environ.get("MXNET_HOME", os.path.join("~", ".mxnet")))
+
+
+def _sha256sums(folder: str) -> dict:
+    path = os.path.join(folder, "SHA256SUMS")
+    sums = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2:
+                    sums[parts[1].lstrip("*")] = parts[0].lower()
+    except OSError:
+        pass
+    return sums
+
+
+def _find(root: str, name: str, dataset: str, fix: str) -> str:
+    for cand in (name + ".gz", name):
+        p = os.path.join(root, cand)
+        if os.path.isfile(p):
+            return p
+    raise DatasetFileError(
+        f"{dataset}: file {name}.gz (or the uncompressed {name}) not found in {root}. "
+        f"Fix: {fix}")
+
+
+def _read_bytes(path: str, dataset: str, fix: str) -> bytes:
+    """The uncompressed bytes of an IDX file (gzip detected by its magic bytes)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+            f.seek(0)
+            if head == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=f) as g:
+                    data = g.read(_MAX_BYTES + 1)
+            else:
+                data = f.read(_MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DatasetFileError(f"{dataset}: cannot read {path}: it is damaged or truncated "
+                               f"({e}). Fix: {fix}") from None
+    if len(data) > _MAX_BYTES:
+        raise DatasetFileError(f"{dataset}: {path} is far larger than an IDX file of this "
+                               f"dataset. Fix: {fix}")
+    return data
+
+
+def read_idx(data: bytes, kind: str, source: str = "<bytes>") -> np.ndarray:
+    """Parse IDX bytes: ``kind='images'`` gives ``(n, rows, cols)`` uint8, ``'labels'``
+    gives ``(n,)`` uint8. Every size is checked against the bytes present.
+
+    >>> import struct
+    >>> from tapegrad.gluon.data.vision.datasets import read_idx
+    >>> read_idx(struct.pack('>II', 0x801, 3) + bytes([1, 2, 3]), 'labels').tolist()
+    [1, 2, 3]
+    """
+    want = _IMAGES_MAGIC if kind == "images" else _LABELS_MAGIC
+    hdr = 16 if kind == "images" else 8
+    if len(data) < hdr:
+        raise DatasetFileError(f"{source}: {len(data)} bytes is too short for an IDX {kind} "
+                               "header. Fix: replace the file with a good copy.")
+    magic, n = struct.unpack(">II", data[:8])
+    if magic != want:
+        raise DatasetFileError(f"{source}: wrong IDX magic 0x{magic:08X} (expected "
+                               f"0x{want:08X} for {kind}). Fix: check that this is the {kind} "
+                               "file of the dataset and replace it with a good copy.")
+    if kind == "images":
+        rows, cols = struct.unpack(">II", data[8:16])
+        size = n * rows * cols
+    else:
+        rows = cols = 1
+        size = n
+    if len(data) - hdr != size:
+        raise DatasetFileError(f"{source}: the header announces {size} bytes of {kind} but "
+                               f"the file holds {len(data) - hdr}; it is truncated or damaged. "
+                               "Fix: replace it with a good copy.")
+    arr = np.frombuffer(data, dtype=np.uint8, offset=hdr)
+    return arr.reshape(n, rows, cols) if kind == "images" else arr
+
+
+class _IDXDataset(Dataset):
+    """Images and labels read from the four IDX files of an MNIST-like dataset."""
+
+    _name = ""
+    _num_classes = 10
+    _train = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+    _test = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+    def __init__(self, root: str | None, train: bool, transform: Callable | None) -> None:
+        self._train_flag = train
+        self._transform = transform
+        self._root = self._resolve_root(root)
+        images, labels = self._load()
+        from ....ndarray import NDArray
+
+        self._data = NDArray(images.reshape(images.shape[0], images.shape[1],
+                                            images.shape[2], 1))
+        self._label = labels.astype(np.int32)
+
+    # -- subclasses: where the files are, how to get them, what checksums are known
+    def _resolve_root(self, root: str | None) -> str:
+        raise NotImplementedError
+
+    def _fix(self) -> str:
+        raise NotImplementedError
+
+    def _verify(self, path: str, name: str, raw: bytes) -> None:
+        """Checksums known for this file (raise DatasetFileError on a mismatch)."""
+        sums = _sha256sums(os.path.dirname(path))
+        base = os.path.basename(path)
+        if base in sums:
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            if digest != sums[base]:
+                raise DatasetFileError(
+                    f"{self._name}: {path} is corrupt: its SHA-256 is {digest}, SHA256SUMS "
+                    f"says {sums[base]}. Fix: {self._fix()}")
+
+    def _read(self, name: str, kind: str) -> np.ndarray:
+        path = _find(self._root, name, self._name, self._fix())
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, type(self).__name__)
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        raw = _read_bytes(path, self._name, self._fix())
+        self._verify(path, name, raw)
+        try:
+            arr = read_idx(raw, kind, path)
+        except DatasetFileError as e:
+            raise DatasetFileError(f"{self._name}: {e} ({self._fix()})") from None
+        arr.setflags(write=False)
+        _CACHE[key] = arr
+        return arr
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray]:
+        img_name, lab_name = self._train if self._train_flag else self._test
+        images = self._read(img_name, "images")
+        labels = self._read(lab_name, "labels")
+        if images.shape[0] != labels.shape[0]:
+            raise DatasetFileError(
+                f"{self._name}: {img_name} holds {images.shape[0]} images but {lab_name} "
+                f"holds {labels.shape[0]} labels. Fix: {self._fix()}")
+        if labels.size and int(labels.max()) >= self._num_classes:
+            raise DatasetFileError(
+                f"{self._name}: {lab_name} holds label {int(labels.max())}, outside 0.."
+                f"{self._num_classes - 1}. Fix: {self._fix()}")
+        return images, labels
+
+    def __len__(self) -> int:
+        return int(self._label.shape[0])
+
+    def __getitem__(self, idx: int) -> Any:
+        if self._transform is not None:
+            return self._transform(self._data[idx], self._label[idx])
+        return self._data[idx], self._label[idx]
+
+    def _get_batch(self, indices: list) -> Any:
+        """DataLoader's fast path: the default-collated batch, when there is no transform."""
+        if self._transform is not None:
+            return None
+        from ....ndarray import NDArray
+
+        idx = np.asarray(indices, dtype=np.int64)
+        return [NDArray(np.asarray(self._data._data)[idx]), NDArray(self._label[idx])]
+
+    def __repr__(self) -> str:
+        split = "train" if self._train_flag else "test"
+        return f"{type(self).__name__}({split}, {len(self)} samples, root={self._root!r})"
+
+
+class MNIST(_IDXDataset):
+    """The MNIST handwritten digits: 60,000 training and 10,000 test images, 28x28 grey.
+
+    Args:
+        root: folder holding the four IDX files (gzipped or raw). ``None`` (default) uses
+            the copy bundled with tapegrad.
+        train: the training set (True) or the test set.
+        transform: ``fn(image, label) -> sample`` applied on access.
+
+    The MNIST database is by Yann LeCun, Corinna Cortes and Christopher J.C. Burges, under
+    the Creative Commons Attribution-Share Alike 3.0 license (see the README beside the
+    bundled files).
+
+    >>> from tapegrad.gluon.data.vision import MNIST
+    >>> img, label = MNIST(train=False)[0]
+    >>> img.shape, int(label)
+    ((28, 28, 1), 7)
+    """
+
+    _name = "MNIST"
+
+    def __init__(self, root: str | None = None, train: bool = True,
+                 transform: Callable | None = None) -> None:
+        super().__init__(root, train, transform)
+
+    def _resolve_root(self, root: str | None) -> str:
+        return BUNDLED_MNIST if root is None else os.path.expanduser(os.fspath(root))
+
+    def _fix(self) -> str:
+        return ("put the four MNIST files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or raw) in that folder, "
+                "e.g. copies of the ones bundled with tapegrad in " + BUNDLED_MNIST +
+                ", or pass root=None to use the bundled copy.")
+
+    def _verify(self, path: str, name: str, raw: bytes) -> None:
+        super()._verify(path, name, raw)
+        want = _MNIST_MD5.get(name)
+        if want is not None:
+            digest = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+            if digest != want:
+                raise DatasetFileError(
+                    f"MNIST: {path} is corrupt or not the original MNIST file: the MD5 of its "
+                    f"uncompressed data is {digest}, the canonical one is {want}. Fix: "
+                    f"{self._fix()}")
+
+
+class FashionMNIST(_IDXDataset):
+    """Fashion-MNIST (Zalando Research): 28x28 grey images of 10 kinds of clothing, same
+    layout as MNIST. Not bundled: put its four IDX files (``.gz`` or raw) in ``root``,
+    by default ``$MXNET_HOME/datasets/fashion-mnist`` (``~/.mxnet/datasets/fashion-mnist``),
+    MXNet's location. The official ``.gz`` files are checked against their published MD5
+    sums; every file's IDX structure is checked.
+
+    Args:
+        root: folder holding the files (``None``: the default above).
+        train: the training set (True) or the test set.
+        transform: ``fn(image, label) -> sample`` applied on access.
+    """
+
+    _name = "FashionMNIST"
+
+    def __init__(self, root: str | None = None, train: bool = True,
+                 transform: Callable | None = None) -> None:
+        super().__init__(root, train, transform)
+
+    def _resolve_root(self, root: str | None) -> str:
+        if root is None:
+            return os.path.join(_data_dir(), "datasets", "fashion-mnist")
+        return os.path.expanduser(os.fspath(root))
+
+    def _fix(self) -> str:
+        return ("download the four Fashion-MNIST files (train-images-idx3-ubyte.gz, "
+                "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+                "t10k-labels-idx1-ubyte.gz) from the Fashion-MNIST repository of Zalando "
+                f"Research into {self._root} (or pass root= the folder that has them).")
+
+    def _verify(self, path: str, name: str, raw: bytes) -> None:
+        super()._verify(path, name, raw)
+        base = os.path.basename(path)
+        want = _FASHION_GZ_MD5.get(base)
+        if want is not None:
+            with open(path, "rb") as f:
+                digest = hashlib.md5(f.read(), usedforsecurity=False).hexdigest()
+            if digest != want:
+                raise DatasetFileError(
+                    f"FashionMNIST: {path} is corrupt or not the official file: its MD5 is "
+                    f"{digest}, the published one is {want}. Fix: {self._fix()} A file you "
+                    "compressed yourself has another checksum: keep it uncompressed instead "
+                    "(its IDX structure is still checked).")

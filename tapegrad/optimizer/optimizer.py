@@ -1,0 +1,845 @@
+"""Optimizers with MXNet 1.9's names, defaults and update formulas.
+
+Each built-in optimizer writes its update once, as a pure NumPy function
+``_step(index, lr, wd, weight, grad, states) -> (new_weight, new_states)`` that never changes
+its inputs. :meth:`Optimizer.update` (MXNet's in-place API) runs it and copies the results
+into the weight and state NDArrays; :class:`~tapegrad.gluon.Trainer` runs it for every
+parameter first and copies only when all of them succeeded, so a failing step changes
+nothing.
+
+Formulas follow MXNet's operators (``src/operator/optimizer_op-inl.h``): gradients are
+rescaled (``rescale_grad * grad``) before clipping, and weight decay enters where MXNet puts
+it for each optimizer (see each class). ``clip_gradient`` is active when it is a positive
+number, as in MXNet.
+
+>>> import tapegrad as mx
+>>> opt = mx.optimizer.create('sgd', learning_rate=0.1, momentum=0.9)
+>>> w, g = mx.nd.ones((2,)), mx.nd.ones((2,))
+>>> state = opt.create_state(0, w)
+>>> opt.update(0, w, g, state)
+>>> [round(v, 6) for v in w.asnumpy().tolist()]
+[0.9, 0.9]
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..base import TapegradError
+from ..lr_scheduler import LRScheduler
+
+__all__ = [
+    "Optimizer", "SGD", "NAG", "Adam", "AdamW", "AdaGrad", "RMSProp", "AdaDelta", "ccSGD",
+    "Updater", "get_updater", "create", "register", "OptimizerError",
+]
+
+
+class OptimizerError(TapegradError, ValueError):
+    """A bad optimizer name, argument or state (the message names the optimizer)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _raw(x: Any) -> np.ndarray:
+    """The NumPy data of an NDArray (or an array-like)."""
+    d = getattr(x, "_data", None)
+    if isinstance(d, np.ndarray):
+        return d
+    return np.asarray(x.asnumpy() if hasattr(x, "asnumpy") else x)
+
+
+def _leaves(state: Any) -> list:
+    """The NDArrays of a state (``None``, an NDArray, or nested tuples/lists), in order."""
+    if state is None:
+        return []
+    if isinstance(state, (list, tuple)):
+        out: list = []
+        for s in state:
+            out.extend(_leaves(s))
+        return out
+    return [state]
+
+
+def _write(arr: Any, value: np.ndarray) -> None:
+    """Copy ``value`` into the NDArray ``arr`` in place and mark it changed."""
+    d = getattr(arr, "_data", None)
+    if isinstance(d, np.ndarray) and d.flags.writeable and d.shape == np.shape(value):
+        np.copyto(d, value, casting="unsafe")
+        bump = getattr(arr, "_bump_version", None)
+        if bump is not None:
+            bump()
+        else:
+            arr._version = getattr(arr, "_version", 0) + 1
+    else:
+        arr[:] = value
+
+
+def _clip(g: np.ndarray, bound: float) -> np.ndarray:
+    return np.clip(g, -bound, bound)
+
+
+def _zeros(weight: Any, dtype: Any = None) -> Any:
+    from .. import ndarray as nd
+
+    return nd.zeros(weight.shape, dtype=weight.dtype if dtype is None else dtype)
+
+
+# --------------------------------------------------------------------------- base class
+
+
+class Optimizer:
+    """Base class of the optimizers (MXNet's ``mx.optimizer.Optimizer``).
+
+    Args:
+        rescale_grad: multiply gradients by this before the update (the Trainer sets it to
+            ``1/batch_size`` at each step).
+        param_idx2name: dict index -> parameter name; names not ending in ``_weight`` or
+            ``_gamma`` then get a weight-decay multiplier of 0 (MXNet's rule).
+        wd: weight decay (L2 regularization) coefficient.
+        clip_gradient: clip the rescaled gradient to ``[-clip_gradient, clip_gradient]``.
+        learning_rate: the learning rate (its scheduler's ``base_lr`` when one is given).
+        lr_scheduler: an :class:`~tapegrad.lr_scheduler.LRScheduler` called with ``num_update``.
+        begin_num_update: the update count to start from.
+        multi_precision: accepted for MXNet compatibility; updates are computed in the
+            weight's dtype.
+        param_dict: dict index -> Parameter whose ``lr_mult``/``wd_mult`` apply (set by the
+            Trainer).
+
+    ``num_update`` is the largest number of updates applied to any weight;
+    ``_index_update_count[index]`` counts the updates of one weight (Adam's ``t``).
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.SGD(learning_rate=0.5, wd=0.1)
+    >>> opt.set_lr_mult({0: 0.1})
+    >>> opt._get_lr(0), opt._get_lr(1), opt._get_wd(0)
+    (0.05, 0.5, 0.1)
+    """
+
+    opt_registry: dict[str, type] = {}
+
+    def __init__(self, rescale_grad: float = 1.0, param_idx2name: dict | None = None,
+                 wd: float = 0.0, clip_gradient: float | None = None,
+                 learning_rate: float = 0.01, lr_scheduler: LRScheduler | None = None,
+                 sym: Any = None, begin_num_update: int = 0, multi_precision: bool = False,
+                 param_dict: dict | None = None, allow_np: bool = False) -> None:
+        self.rescale_grad = rescale_grad
+        self.lr = learning_rate
+        self.lr_scheduler = lr_scheduler
+        if lr_scheduler is not None:
+            self.lr_scheduler.base_lr = learning_rate
+        self.wd = wd
+        self.lr_mult: dict = {}
+        self.wd_mult: dict = {}
+        self.begin_num_update = begin_num_update
+        self.num_update = begin_num_update
+        self._all_index_update_counts: dict = {0: {}}
+        self._index_update_count = self._all_index_update_counts[0]
+        self.clip_gradient = clip_gradient
+        self.multi_precision = multi_precision
+        self.aggregate_num = 0
+        if param_idx2name is None:
+            param_idx2name = {}
+        if not isinstance(param_idx2name, dict):
+            raise OptimizerError(f"{type(self).__name__}: param_idx2name should be a dict of "
+                                 f"param indexes to names, got {type(param_idx2name).__name__}")
+        self.idx2name = param_idx2name.copy()
+        if sym is not None:
+            raise OptimizerError(f"{type(self).__name__}: sym= (MXNet Symbols) is not "
+                                 "supported. Fix: set lr_mult/wd_mult on the Parameters or "
+                                 "with set_lr_mult/set_wd_mult.")
+        self.sym_info = ()
+        self.param_dict = param_dict if param_dict else {}
+        self.allow_np = allow_np
+        self.set_lr_mult({})
+        self.set_wd_mult({})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learning_rate={self.learning_rate}, wd={self.wd})"
+
+    # ---- registry -------------------------------------------------------------------
+    @staticmethod
+    def register(klass: type) -> type:
+        """Register an optimizer class under its lower-cased name (a decorator).
+
+        >>> import tapegrad as mx
+        >>> @mx.optimizer.register
+        ... class MyOpt(mx.optimizer.Optimizer):
+        ...     pass
+        >>> type(mx.optimizer.create('myopt')).__name__
+        'MyOpt'
+        """
+        if not isinstance(klass, type):
+            raise TypeError(f"register: expected a class, got {klass!r}")
+        name = klass.__name__.lower()
+        old = Optimizer.opt_registry.get(name)
+        if old is not None and old is not klass:
+            warnings.warn(f"New optimizer {klass.__module__}.{klass.__name__} is overriding "
+                          f"existing optimizer {old.__module__}.{old.__name__}", stacklevel=2)
+        Optimizer.opt_registry[name] = klass
+        return klass
+
+    @staticmethod
+    def create_optimizer(name: str, **kwargs: Any) -> Optimizer:
+        """Instantiate a registered optimizer by (case-insensitive) name."""
+        if not isinstance(name, str):
+            raise TypeError(f"create_optimizer: name must be a str, got {name!r}")
+        klass = Optimizer.opt_registry.get(name.lower())
+        if klass is None:
+            known = ", ".join(sorted(Optimizer.opt_registry))
+            raise OptimizerError(f"Cannot find optimizer {name!r}. Known optimizers: {known}. "
+                                 "Fix: use one of these names or register your class with "
+                                 "@mx.optimizer.register.")
+        try:
+            return klass(**kwargs)
+        except TypeError as e:
+            raise TypeError(f"optimizer {name!r}: {e}. Fix: check the optimizer_params "
+                            f"names against {klass.__name__}'s documentation.") from None
+
+    # ---- learning rate ------------------------------------------------------------------
+    @property
+    def learning_rate(self) -> float:
+        """The current learning rate (from the scheduler at ``num_update`` if there is one)."""
+        if self.lr_scheduler is not None:
+            return self.lr_scheduler(self.num_update)
+        return self.lr
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set a new learning rate (not allowed when an lr_scheduler drives it)."""
+        if self.lr_scheduler is not None:
+            raise UserWarning("LRScheduler of the optimizer has already been defined. Note "
+                              "that set_learning_rate can mutate the value of the learning "
+                              "rate of the optimizer only when the LRScheduler of the "
+                              "optimizer is undefined.")
+        self.lr = lr
+
+    def set_lr_scale(self, args_lrscale: Any) -> None:
+        """Deprecated in MXNet: use :meth:`set_lr_mult`."""
+        raise DeprecationWarning("set_lr_scale is deprecated; use set_lr_mult")
+
+    def set_lr_mult(self, args_lr_mult: dict) -> None:
+        """Learning-rate multipliers by parameter index or name."""
+        self.lr_mult = {}
+        self.lr_mult.update(args_lr_mult)
+
+    def set_wd_mult(self, args_wd_mult: dict) -> None:
+        """Weight-decay multipliers by index or name. With ``param_idx2name``, names not
+        ending in ``_weight`` or ``_gamma`` default to 0 (biases are not decayed)."""
+        self.wd_mult = {}
+        for n in self.idx2name.values():
+            if not (n.endswith("_weight") or n.endswith("_gamma")):
+                self.wd_mult[n] = 0.0
+        self.wd_mult.update(args_wd_mult)
+
+    def _set_current_context(self, device_id: int) -> None:
+        if device_id not in self._all_index_update_counts:
+            self._all_index_update_counts[device_id] = {}
+        self._index_update_count = self._all_index_update_counts[device_id]
+
+    def _update_count(self, index: Any) -> None:
+        """Count one more update of ``index`` (an int or a list of ints)."""
+        if not isinstance(index, (list, tuple)):
+            index = [index]
+        for idx in index:
+            if idx not in self._index_update_count:
+                self._index_update_count[idx] = self.begin_num_update
+            self._index_update_count[idx] += 1
+            self.num_update = max(self._index_update_count[idx], self.num_update)
+
+    def _get_lrs(self, indices: list) -> list[float]:
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        lrs = [lr for _ in indices]
+        for i, index in enumerate(indices):
+            if index in self.param_dict:
+                lrs[i] *= self.param_dict[index].lr_mult
+            elif index in self.lr_mult:
+                lrs[i] *= self.lr_mult[index]
+            elif index in self.idx2name:
+                lrs[i] *= self.lr_mult.get(self.idx2name[index], 1.0)
+        return lrs
+
+    def _get_lr(self, index: int) -> float:
+        return self._get_lrs([index])[0]
+
+    def _get_wds(self, indices: list) -> list[float]:
+        wds = [self.wd for _ in indices]
+        for i, index in enumerate(indices):
+            if index in self.param_dict:
+                wds[i] *= self.param_dict[index].wd_mult
+            elif index in self.wd_mult:
+                wds[i] *= self.wd_mult[index]
+            elif index in self.idx2name:
+                wds[i] *= self.wd_mult.get(self.idx2name[index], 1.0)
+        return wds
+
+    def _get_wd(self, index: int) -> float:
+        return self._get_wds([index])[0]
+
+    def _clip_on(self) -> bool:
+        """MXNet passes clip_gradient to its operators only when truthy, and they clip only
+        for a non-negative bound."""
+        c = self.clip_gradient
+        return bool(c) and c > 0
+
+    # ---- states and updates ---------------------------------------------------------------
+    def create_state(self, index: int, weight: Any) -> Any:
+        """Auxiliary state of one weight (momentum etc.): ``None``, an NDArray or a tuple."""
+        return None
+
+    def create_state_multi_precision(self, index: int, weight: Any) -> Any:
+        """Same as :meth:`create_state` (tapegrad computes in the weight's dtype)."""
+        return self.create_state(index, weight)
+
+    def _step(self, index: int, lr: float, wd: float, weight: np.ndarray, grad: np.ndarray,
+              states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The update as a pure function of NumPy arrays (subclasses define it).
+
+        Args:
+            index: the weight's index (for per-weight counters such as Adam's ``t``).
+            lr, wd: learning rate and weight decay for this weight, multipliers applied.
+            weight, grad: current values (never modified).
+            states: the state's arrays, in the order of the state tuple (never modified).
+
+        Returns:
+            the new weight and the new state arrays, in the same order.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}: define update(index, weight, grad, state) or "
+            "_step(index, lr, wd, weight, grad, states)")
+
+    def _prepare(self, index: int, weight: Any, grad: Any, state: Any
+                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Count the update and compute the new values without changing anything else."""
+        self._update_count(index)
+        lr = float(self._get_lr(index))
+        wd = float(self._get_wd(index))
+        w = _raw(weight)
+        g = _raw(grad)
+        if g.shape != w.shape:
+            raise OptimizerError(
+                f"{type(self).__name__}: the gradient of weight {self._name(index)} has shape "
+                f"{g.shape} but the weight has shape {w.shape}. Fix: pass the weight's own "
+                "gradient.")
+        return self._step(index, lr, wd, w, g, [_raw(s) for s in _leaves(state)])
+
+    def _name(self, index: int) -> str:
+        p = self.param_dict.get(index)
+        if p is not None and hasattr(p, "name"):
+            return f"'{p.name}' (index {index})"
+        if index in self.idx2name:
+            return f"'{self.idx2name[index]}' (index {index})"
+        return f"{index}"
+
+    @staticmethod
+    def _commit(weight: Any, state: Any, result: tuple[np.ndarray, list[np.ndarray]]) -> None:
+        """Write the values computed by :meth:`_prepare` into the weight and state."""
+        new_w, new_s = result
+        for arr, val in zip(_leaves(state), new_s):
+            _write(arr, val)
+        _write(weight, new_w)
+
+    def _has_pure_step(self) -> bool:
+        """True when updates go through :meth:`_step` (so a Trainer can run them as a
+        transaction); False for subclasses that override :meth:`update` themselves."""
+        cls = type(self)
+        return cls._step is not Optimizer._step and cls.update is Optimizer.update
+
+    def update(self, index: Any, weight: Any, grad: Any, state: Any) -> None:
+        """Update ``weight`` (and ``state``) in place from ``grad``, as MXNet does.
+
+        ``index``, ``weight``, ``grad`` and ``state`` may also be lists of the same length.
+        """
+        if isinstance(index, (list, tuple)):
+            for i, w, g, s in zip(index, weight, grad, state):
+                self.update(i, w, g, s)
+            return
+        self._commit(weight, state, self._prepare(index, weight, grad, state))
+
+    def update_multi_precision(self, index: Any, weight: Any, grad: Any, state: Any) -> None:
+        """Same as :meth:`update` (no float16 master copies in tapegrad)."""
+        self.update(index, weight, grad, state)
+
+    # ---- snapshots (used by the Trainer to undo a failed step) ----------------------------
+    def _snapshot(self) -> dict:
+        return {
+            "num_update": self.num_update,
+            "counts": {k: dict(v) for k, v in self._all_index_update_counts.items()},
+            "current": next((k for k, v in self._all_index_update_counts.items()
+                             if v is self._index_update_count), 0),
+            "rescale_grad": self.rescale_grad,
+            "sched": copy.deepcopy(self.lr_scheduler.__dict__)
+            if self.lr_scheduler is not None else None,
+        }
+
+    def _restore(self, snap: dict) -> None:
+        self.num_update = snap["num_update"]
+        self._all_index_update_counts.clear()
+        self._all_index_update_counts.update(snap["counts"])
+        self._index_update_count = self._all_index_update_counts.setdefault(snap["current"], {})
+        self.rescale_grad = snap["rescale_grad"]
+        if snap["sched"] is not None and self.lr_scheduler is not None:
+            self.lr_scheduler.__dict__.clear()
+            self.lr_scheduler.__dict__.update(snap["sched"])
+
+    # ---- JSON configuration (Trainer.save_states; never pickle) --------------------------
+    _NOT_SAVED = ("param_dict", "lr_scheduler", "_all_index_update_counts",
+                  "_index_update_count", "idx2name", "lr_mult", "wd_mult", "sym_info")
+
+    def _get_config(self) -> dict:
+        """JSON-able description of the optimizer's settings and counters."""
+        attrs = {}
+        for k, v in vars(self).items():
+            if k in self._NOT_SAVED:
+                continue
+            if _jsonable(v):
+                attrs[k] = v
+        sched = None
+        if self.lr_scheduler is not None:
+            sched = {"class": type(self.lr_scheduler).__name__,
+                     "attrs": {k: v for k, v in vars(self.lr_scheduler).items()
+                               if _jsonable(v)}}
+        return {
+            "optimizer": type(self).__name__.lower(),
+            "attrs": attrs,
+            "idx2name": [[k, v] for k, v in self.idx2name.items()],
+            "lr_mult": [[k, v] for k, v in self.lr_mult.items()],
+            "wd_mult": [[k, v] for k, v in self.wd_mult.items()],
+            "counts": [[dev, [[k, v] for k, v in c.items()]]
+                       for dev, c in self._all_index_update_counts.items()],
+            "lr_scheduler": sched,
+        }
+
+    def _set_config(self, cfg: dict) -> None:
+        """Restore what :meth:`_get_config` saved."""
+        for k, v in cfg.get("attrs", {}).items():
+            setattr(self, k, v)
+        self.idx2name = {k: v for k, v in cfg.get("idx2name", [])}
+        self.lr_mult = {k: v for k, v in cfg.get("lr_mult", [])}
+        self.wd_mult = {k: v for k, v in cfg.get("wd_mult", [])}
+        counts = {int(dev): {k: int(v) for k, v in c} for dev, c in cfg.get("counts", [])}
+        self._all_index_update_counts = counts or {0: {}}
+        self._index_update_count = self._all_index_update_counts.setdefault(0, {})
+        sched = cfg.get("lr_scheduler")
+        if sched is None:
+            self.lr_scheduler = None
+        else:
+            from .. import lr_scheduler as lrs
+
+            klass = getattr(lrs, sched["class"], None)
+            if self.lr_scheduler is not None and type(self.lr_scheduler).__name__ == \
+                    sched["class"]:
+                target = self.lr_scheduler
+            elif isinstance(klass, type) and issubclass(klass, LRScheduler):
+                target = klass.__new__(klass)
+            else:
+                raise OptimizerError(f"{type(self).__name__}: the saved learning-rate scheduler "
+                                     f"{sched['class']!r} is unknown. Fix: create the Trainer "
+                                     "with that scheduler before load_states.")
+            target.__dict__.update(sched["attrs"])
+            self.lr_scheduler = target
+
+
+def _jsonable(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_jsonable(x) for x in v)
+    return False
+
+
+register = Optimizer.register
+create = Optimizer.create_optimizer
+
+
+# --------------------------------------------------------------------------- SGD family
+
+
+@register
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum and weight decay (MXNet ``sgd``)::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        without momentum:  weight = (1 - lr * wd) * weight - lr * g
+        with momentum:     mom = momentum * mom - lr * wd * weight - lr * g
+                           weight = weight + mom
+
+    (MXNet's ``sgd_update`` / ``sgd_mom_update``; the state holds ``mom``, the negative of
+    the documented ``state``.)
+
+    Args:
+        momentum: the momentum; 0 keeps no state.
+        lazy_update: accepted for compatibility (sparse gradients only).
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.SGD(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); opt.update(0, w, mx.nd.array([2.0]), None); w.asscalar()
+    np.float32(0.8)
+    """
+
+    def __init__(self, momentum: float = 0.0, lazy_update: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.lazy_update = lazy_update
+        self.aggregate_num = 4
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        if self.momentum != 0.0:
+            return _zeros(weight)
+        return None
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        g = self.rescale_grad * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        if not states:
+            return (1.0 - lr * wd) * weight - lr * g, []
+        mom = float(self.momentum) * states[0] - (lr * wd) * weight - lr * g
+        return weight + mom, [mom]
+
+
+@register
+class ccSGD(SGD):  # noqa: N801  (MXNet's name)
+    """Deprecated alias of :class:`SGD`, kept by MXNet for backward compatibility."""
+
+
+@register
+class NAG(Optimizer):
+    """Nesterov accelerated gradient (MXNet ``nag``, operator ``nag_mom_update``)::
+
+        g = clip(rescale_grad * grad, clip_gradient) + wd * weight
+        mom = momentum * mom - lr * g
+        weight = weight + momentum * mom - lr * g
+
+    Without momentum it is plain SGD (``sgd_update``).
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.NAG(learning_rate=0.1, momentum=0.9)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([1.0]), s); round(float(w.asscalar()), 4)
+    0.81
+    """
+
+    def __init__(self, momentum: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        if self.momentum != 0.0:
+            return _zeros(weight)
+        return None
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        g = self.rescale_grad * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        if not states:
+            return (1.0 - lr * wd) * weight - lr * g, []
+        m = float(self.momentum)
+        g = g + wd * weight
+        mom = m * states[0] - lr * g
+        return weight + m * mom - lr * g, [mom]
+
+
+# --------------------------------------------------------------------------- adaptive
+
+
+@register
+class Adam(Optimizer):
+    """Adam (MXNet ``adam``, operator ``adam_update``), at step ``t`` of this weight::
+
+        g = clip(rescale_grad * grad + wd * weight, clip_gradient)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        weight = weight - lr_t * m / (sqrt(v) + epsilon)
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.Adam(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([5.0]), s); round(float(w.asscalar()), 4)
+    0.9
+    """
+
+    def __init__(self, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, lazy_update: bool = True, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.lazy_update = lazy_update
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight))  # mean, variance
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        t = self._index_update_count[index]
+        b1, b2 = float(self.beta1), float(self.beta2)
+        lr = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        g = self.rescale_grad * grad + wd * weight
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        mean = b1 * states[0] + (1.0 - b1) * g
+        var = b2 * states[1] + (1.0 - b2) * (g * g)
+        return weight - lr * mean / (np.sqrt(var) + float(self.epsilon)), [mean, var]
+
+
+@register
+class AdamW(Optimizer):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), the update of MXNet's
+    ``contrib.adamw_update`` operator as MXNet's ``AdamW`` optimizer drives it::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        eta = lr * sqrt(1 - beta2**t) / (1 - beta1**t)     (lr if correct_bias=False)
+        weight = weight - eta * (m / (sqrt(v) + epsilon) + wd * weight)
+
+    As the operator does, the update is skipped (counted but not applied) when
+    ``rescale_grad`` is 0, NaN or infinite.
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.AdamW(learning_rate=0.1, wd=0.5)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([5.0]), s); round(float(w.asscalar()), 4)
+    0.8842
+    """
+
+    def __init__(self, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-6, correct_bias: bool = True, **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.correct_bias = correct_bias
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight))  # mean, variance
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        scale = float(self.rescale_grad)
+        if not math.isfinite(scale) or scale == 0.0:
+            return weight.copy(), [s.copy() for s in states]
+        t = self._index_update_count[index]
+        b1, b2 = float(self.beta1), float(self.beta2)
+        eta = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t) if self.correct_bias else lr
+        g = scale * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        mean = b1 * states[0] + (1.0 - b1) * g
+        var = b2 * states[1] + (1.0 - b2) * (g * g)
+        new_w = weight - eta * (mean / (np.sqrt(var) + float(self.epsilon)) + wd * weight)
+        return new_w, [mean, var]
+
+
+@register
+class AdaGrad(Optimizer):
+    """AdaGrad (MXNet ``adagrad``)::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        history = history + g**2
+        weight = weight - lr * (g / sqrt(history + eps) + wd * weight)
+
+    Args:
+        eps: added inside the square root (MXNet's ``float_stable_eps``).
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.AdaGrad(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([3.0]), s); round(float(w.asscalar()), 4)
+    0.9
+    """
+
+    def __init__(self, eps: float = 1e-7, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.float_stable_eps = eps
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return _zeros(weight)  # history
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        g = self.rescale_grad * grad
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        history = states[0] + g * g
+        div = g / np.sqrt(history + float(self.float_stable_eps))
+        return weight - lr * (div + wd * weight), [history]
+
+
+@register
+class RMSProp(Optimizer):
+    """RMSProp (MXNet ``rmsprop``). Tieleman & Hinton (``centered=False``)::
+
+        g = clip(rescale_grad * grad + wd * weight, clip_gradient)
+        n = (1 - gamma1) * g**2 + gamma1 * n
+        weight = weight - lr * g / sqrt(n + epsilon)
+
+    Graves (``centered=True``), with states ``n, gm, delta``::
+
+        n = (1 - gamma1) * g**2 + gamma1 * n
+        gm = (1 - gamma1) * g + gamma1 * gm
+        delta = gamma2 * delta - lr * g / sqrt(n - gm**2 + epsilon)
+        weight = weight + delta
+
+    ``clip_weights`` (if positive) clips the new weight to ``[-clip_weights, clip_weights]``.
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.RMSProp(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([2.0]), s); round(float(w.asscalar()), 4)
+    0.6838
+    """
+
+    def __init__(self, learning_rate: float = 0.001, gamma1: float = 0.9, gamma2: float = 0.9,
+                 epsilon: float = 1e-8, centered: bool = False, clip_weights: float | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.gamma1 = gamma1
+        self.gamma2 = gamma2
+        self.centered = centered
+        self.epsilon = epsilon
+        self.clip_weights = clip_weights
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        if self.centered:
+            return (_zeros(weight), _zeros(weight), _zeros(weight))  # n, g, delta
+        return (_zeros(weight),)  # n
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        g1, eps = float(self.gamma1), float(self.epsilon)
+        g = self.rescale_grad * grad + wd * weight
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        n = (1.0 - g1) * (g * g) + g1 * states[0]
+        if not self.centered:
+            new_w = weight - lr * (g / np.sqrt(n + eps))
+            new_s = [n]
+        else:
+            gm = (1.0 - g1) * g + g1 * states[1]
+            delta = float(self.gamma2) * states[2] - lr * g / np.sqrt(n - gm * gm + eps)
+            new_w = weight + delta
+            new_s = [n, gm, delta]
+        cw = self.clip_weights
+        if cw and cw > 0:
+            new_w = np.clip(new_w, -cw, cw)
+        return new_w, new_s
+
+
+@register
+class AdaDelta(Optimizer):
+    """AdaDelta (MXNet ``adadelta``); it uses no learning rate::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        acc_g = rho * acc_g + (1 - rho) * g**2
+        delta = sqrt(acc_delta + epsilon) / sqrt(acc_g + epsilon) * g
+        acc_delta = rho * acc_delta + (1 - rho) * delta**2
+        weight = weight - (delta + wd * weight)
+
+    (MXNet's implementation also scales the caller's gradient array in place; tapegrad
+    leaves the gradient untouched.)
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.AdaDelta(rho=0.9, epsilon=1e-5)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([1.0]), s); round(float(w.asscalar()), 5)
+    0.99
+    """
+
+    def __init__(self, rho: float = 0.90, epsilon: float = 1e-5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight))  # accumulated g, accumulated delta
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        rho, eps = float(self.rho), float(self.epsilon)
+        g = self.rescale_grad * grad
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        acc_g = rho * states[0] + (1.0 - rho) * (g * g)
+        delta = np.sqrt(states[1] + eps) / np.sqrt(acc_g + eps) * g
+        acc_delta = rho * states[1] + (1.0 - rho) * (delta * delta)
+        return weight - (delta + wd * weight), [acc_g, acc_delta]
+
+
+# --------------------------------------------------------------------------- updater
+
+
+class Updater:
+    """Applies an optimizer to weights by index, creating each state on first use
+    (MXNet's ``mx.optimizer.Updater``; ``get_updater(opt)`` returns one).
+
+    >>> import tapegrad as mx
+    >>> upd = mx.optimizer.get_updater(mx.optimizer.SGD(learning_rate=1.0))
+    >>> w = mx.nd.array([1.0]); upd(0, mx.nd.array([0.5]), w); w.asscalar()
+    np.float32(0.5)
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = optimizer
+        self.states: dict = {}
+        self.states_synced: dict = {}
+        self.aggregate_updates = False
+
+    def __call__(self, index: Any, grad: Any, weight: Any) -> None:
+        if not isinstance(index, (list, tuple)):
+            index, grad, weight = [index], [grad], [weight]
+        for i, g, w in zip(index, grad, weight):
+            if i not in self.states:
+                self.states[i] = self.optimizer.create_state_multi_precision(i, w)
+                self.states_synced[i] = True
+            self.optimizer.update_multi_precision(i, w, g, self.states[i])
+
+    def sync_state_context(self, state: Any, context: Any) -> Any:
+        """States live on the CPU: returned unchanged."""
+        return state
+
+    def get_states(self, dump_optimizer: bool = False) -> bytes:
+        """The states (and optionally the optimizer settings) as bytes, in tapegrad's
+        trainer-states format (an MXNet NDArray-list file; no pickle)."""
+        from .. import serialization
+
+        meta = {"optimizer_config": self.optimizer._get_config() if dump_optimizer else None}
+        return serialization.dumps_states(meta, self.states)
+
+    def set_states(self, states: bytes) -> None:
+        """Restore what :meth:`get_states` returned."""
+        from .. import serialization
+
+        meta, st = serialization.loads_states(states)
+        cfg = meta.get("optimizer_config")
+        if cfg is not None:
+            self.optimizer = _optimizer_from_config(cfg, self.optimizer)
+        self.states = st
+        self.states_synced = dict.fromkeys(st, False)
+
+
+def _optimizer_from_config(cfg: dict, current: Optimizer | None) -> Optimizer:
+    """The optimizer a saved configuration describes: ``current`` updated in place when it
+    has the same class, else a new instance of the registered class."""
+    name = cfg.get("optimizer", "")
+    if current is not None and type(current).__name__.lower() == name:
+        opt = current
+    else:
+        klass = Optimizer.opt_registry.get(name)
+        if klass is None:
+            raise OptimizerError(f"the saved states are for optimizer {name!r}, which is not "
+                                 "registered. Fix: import or register it before loading.")
+        try:
+            opt = klass()
+        except TypeError as e:
+            raise OptimizerError(f"cannot recreate optimizer {name!r} from saved states ({e}). "
+                                 "Fix: create the Trainer with that optimizer first.") from None
+    opt._set_config(cfg)
+    return opt
+
+
+def get_updater(optimizer: Optimizer) -> Updater:
+    """An :class:`Updater` for ``optimizer``."""
+    return Updater(optimizer)
