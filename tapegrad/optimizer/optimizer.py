@@ -347,7 +347,8 @@ class Optimizer:
         """True when updates go through :meth:`_step` (so a Trainer can run them as a
         transaction); False for subclasses that override :meth:`update` themselves."""
         cls = type(self)
-        return cls._step is not Optimizer._step and cls.update is Optimizer.update
+        return (cls._step is not Optimizer._step and cls.update is Optimizer.update
+                and cls.update_multi_precision is Optimizer.update_multi_precision)
 
     def update(self, index: Any, weight: Any, grad: Any, state: Any) -> None:
         """Update ``weight`` (and ``state``) in place from ``grad``, as MXNet does.
@@ -394,15 +395,14 @@ class Optimizer:
         """JSON-able description of the optimizer's settings and counters."""
         attrs = {}
         for k, v in vars(self).items():
-            if k in self._NOT_SAVED:
-                continue
-            if _jsonable(v):
+            v = _plain(v)
+            if k not in self._NOT_SAVED and _jsonable(v):
                 attrs[k] = v
         sched = None
         if self.lr_scheduler is not None:
             sched = {"class": type(self.lr_scheduler).__name__,
-                     "attrs": {k: v for k, v in vars(self.lr_scheduler).items()
-                               if _jsonable(v)}}
+                     "attrs": {k: _plain(v) for k, v in vars(self.lr_scheduler).items()
+                               if _jsonable(_plain(v))}}
         return {
             "optimizer": type(self).__name__.lower(),
             "attrs": attrs,
@@ -442,6 +442,15 @@ class Optimizer:
                                      "with that scheduler before load_states.")
             target.__dict__.update(sched["attrs"])
             self.lr_scheduler = target
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars (e.g. a learning rate given as np.float32) as Python numbers."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain(x) for x in v)
+    return v
 
 
 def _jsonable(v: Any) -> bool:

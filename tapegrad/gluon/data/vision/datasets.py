@@ -192,11 +192,11 @@ class _IDXDataset(Dataset):
         if hit is not None:
             return hit
         raw = _read_bytes(path, self._name, self._fix())
-        self._verify(path, name, raw)
         try:
             arr = read_idx(raw, kind, path)
         except DatasetFileError as e:
             raise DatasetFileError(f"{self._name}: {e} ({self._fix()})") from None
+        self._verify(path, name, raw)
         arr.setflags(write=False)
         _CACHE[key] = arr
         return arr
