@@ -34,7 +34,8 @@ def __getattr__(name: str):
             "optimizer": ".optimizer", "lr_scheduler": ".lr_scheduler", "metric": ".metric",
             "functional": ".functional", "func": ".functional", "sciml": ".sciml",
             "explain": ".explain", "forward": ".forward", "serialization": ".serialization",
-            "testing": ".testing", "name": ".name", "gradcheck": ".testing", "gradgradcheck": ".testing"}
+            "testing": ".testing", "name": ".name", "gradcheck": ".testing",
+            "gradgradcheck": ".testing"}
     if name in lazy:
         mod = importlib.import_module(lazy[name], __name__)
         if name in ("explain", "gradcheck", "gradgradcheck"):

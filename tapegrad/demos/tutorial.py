@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
     xs = mx.nd.arange(0.0, 1.0, step=0.1)
     grads = [get_grad(f, x).asscalar() for x in xs]
-    print("  x    :", np.round(xs.asnumpy(), 2).tolist())
-    print("  grads:", np.round(grads, 4).tolist())
+    print("  x    :", [round(float(v), 2) for v in xs.asnumpy()])
+    print("  grads:", [round(float(v), 4) for v in grads])
     expected = []
     for xv in np.arange(0.0, 1.0, 0.1, dtype=np.float32):
         if xv < 0.75:
