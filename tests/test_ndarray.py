@@ -254,3 +254,14 @@ def test_random_seed_reproducible():
     assert r.min() >= 0 and r.max() < 5
     s = mx.nd.random.shuffle(mx.nd.arange(10)).asnumpy()
     assert sorted(s.tolist()) == list(range(10))
+
+
+def test_erf_fallback_without_scipy_is_exact():
+    import math
+
+    from tapegrad.ops.elementwise import _erf_fallback
+
+    z = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(_erf_fallback(z), [math.erf(v) for v in z], rtol=1e-15)
+    assert _erf_fallback(np.float32(0.5)).dtype == np.float32
+    assert np.ndim(_erf_fallback(np.float64(0.5))) == 0

@@ -13,14 +13,28 @@ LN2 = math.log(2.0)
 LN10 = math.log(10.0)
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
-try:  # SciPy's erf is vectorised; without it, math.erf element by element (exact, slower)
-    from scipy.special import erf as _erf  # type: ignore
-except ImportError:  # pragma: no cover - depends on the environment
-    _erf_u = np.frompyfunc(math.erf, 1, 1)
+_erf_py = np.frompyfunc(math.erf, 1, 1)
 
-    def _erf(x):
-        x = np.asarray(x)
-        return _erf_u(x).astype(x.dtype if x.dtype.kind == "f" else np.float64)
+
+def _erf_fallback(x):
+    """erf element by element with math.erf (exact; used when SciPy is absent)."""
+    x = np.asarray(x)
+    r = np.asarray(_erf_py(x), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    return r[()] if r.ndim == 0 else r
+
+
+_ERF: list = []
+
+
+def _erf(x):
+    # SciPy's vectorised erf when installed (imported on first use: it is slow to import)
+    if not _ERF:
+        try:
+            from scipy.special import erf  # type: ignore
+        except ImportError:  # pragma: no cover - depends on the environment
+            erf = _erf_fallback
+        _ERF.append(erf)
+    return _ERF[0](x)
 
 
 def _unary(name, impl, rule):
