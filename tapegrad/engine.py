@@ -37,7 +37,9 @@ How it fits together
 
 from __future__ import annotations
 
+import heapq
 import itertools
+import operator
 import threading
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -186,19 +188,46 @@ class Primitive:
         return f"<primitive {self.name}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # The hot path: keep it short. One pass over the inputs collects raw data and
-        # graph nodes and tells whether anything carries forward-mode tangents.
+        # The hot path: keep it short. Unary and binary calls (nearly all of them) take
+        # straight-line code; the general case loops over the inputs once.
         nd = _NDArray
-        if len(args) == 1:  # unary fast path
+        nargs = len(args)
+        if nargs == 1:
             a = args[0]
             if type(a) is not nd:
                 return self._generic(args, kwargs)
             if a._tan is not None and STATE.levels:
                 return self._call_fw(args, [a._data], kwargs)
-            data = [a._data]
+            d = a._data
+            try:
+                out = self.impl(d, **kwargs) if kwargs else self.impl(d)
+            except (ValueError, IndexError, TypeError) as e:
+                raise _op_error(self.name, [d], kwargs, e) from None
+            r = nd.__new__(nd)
+            r._data = out
+            r._tan = None
+            r._version = 0
             n = a._node
-            parents = [n]
-            need = n is not None
+            if n is not None and STATE.recording and self.vjps is not None:
+                r._node = Node(self, args, kwargs, (n,), out, (d,))
+            else:
+                r._node = None
+            return r
+        if nargs == 2:
+            a, b = args
+            if type(a) is nd:
+                da, na = a._data, a._node
+                fw = a._tan is not None
+            else:
+                da, na, fw = a, None, False
+            if type(b) is nd:
+                db, nb = b._data, b._node
+                fw = fw or b._tan is not None
+            else:
+                db, nb = b, None
+            data = (da, db)
+            parents = (na, nb)
+            need = na is not None or nb is not None
         else:
             data = []
             parents = []
@@ -215,12 +244,12 @@ class Primitive:
                 else:
                     data.append(a)
                     parents.append(None)
-            if fw and STATE.levels:
-                return self._call_fw(args, data, kwargs)
+        if fw and STATE.levels:
+            return self._call_fw(args, list(data), kwargs)
         try:
             out = self.impl(*data, **kwargs)
         except (ValueError, IndexError, TypeError) as e:
-            raise _op_error(self.name, data, kwargs, e) from None
+            raise _op_error(self.name, list(data), kwargs, e) from None
         r = nd.__new__(nd)
         r._data = out
         r._tan = None
@@ -377,11 +406,10 @@ def _graph(roots: list) -> list:
             if p is not None and p not in seen:
                 seen.add(p)
                 stack.append(p)
-    return sorted(seen, key=_seq_of, reverse=True)
+    return sorted(seen, key=_SEQ_OF, reverse=True)
 
 
-def _seq_of(n: Any) -> int:
-    return n.seq
+_SEQ_OF = operator.attrgetter("seq")
 
 
 def backward_pass(heads: list, head_grads: list, targets: list | None = None,
@@ -409,16 +437,16 @@ def backward_pass(heads: list, head_grads: list, targets: list | None = None,
                 "output inside `with autograd.record():`.")
     tape = bool(create_graph or STATE.levels)
     xp = TAPE if tape else RAW
-    order = _graph([h._node for h in heads])
     need = None
     if targets is not None:
         # only nodes on a path to a target get cotangents
         tset = set(targets)
         need = set()
-        for n in reversed(order):
+        for n in reversed(_graph([h._node for h in heads])):
             if n in tset or any(p in need for p in n.parents if p is not None):
                 need.add(n)
     grads: dict = {}
+    heap: list = []
     for h, hg in zip(heads, head_grads):
         if hg is None:
             g = np.ones(h.shape, dtype=h.dtype) if h.shape else h.dtype.type(1)
@@ -426,16 +454,24 @@ def backward_pass(heads: list, head_grads: list, targets: list | None = None,
         else:
             g = hg if tape else hg._data
         k = h._node
-        grads[k] = g if k not in grads else grads[k] + g
+        if k in grads:
+            grads[k] = grads[k] + g
+        else:
+            grads[k] = g
+            heap.append((-k.seq, k))
+    heapq.heapify(heap)
     found: dict = {}
     saved_rec, saved_train = STATE.recording, STATE.training
     STATE.recording, STATE.training = bool(create_graph), train_mode
     epoch_now = MUTATIONS[0]
+    pop, push = heapq.heappop, heapq.heappush
     try:
-        for n in order:
-            g = grads.pop(n, None)
-            if g is None:
-                continue
+        # Nodes come out in decreasing creation order, so every node is processed after
+        # all the nodes that feed cotangents into it (their seq is larger). A node enters
+        # the heap when it receives its first cotangent: no separate graph walk is needed.
+        while heap:
+            n = pop(heap)[1]
+            g = grads.pop(n)
             if type(n) is Leaf:
                 found[n] = g
                 continue
@@ -465,7 +501,11 @@ def backward_pass(heads: list, head_grads: list, targets: list | None = None,
                         if gi.shape != p.shape:
                             gi = unbroadcast(xp, gi, p.shape)
                         old = grads.get(p)
-                        grads[p] = gi if old is None else old + gi
+                        if old is None:
+                            grads[p] = gi
+                            push(heap, (-p.seq, p))
+                        else:
+                            grads[p] = old + gi
                 i += 1
             if not retain_graph:
                 n.args = n.data = None
@@ -502,22 +542,29 @@ def _check_node(n: Node) -> None:
 def _store_grad(leaf: Leaf, g: Any, tape: bool) -> None:
     """Write or add a gradient into a variable's buffer according to its grad_req."""
     buf = leaf.grad
-    if leaf.grad_req == "null" or buf is None:
+    req = leaf.grad_req
+    if req == "null" or buf is None:
         return
-    data = g._data if tape else g
-    if tape and (g._node is not None or g._tan is not None):
-        # a differentiable gradient replaces the buffer's content and keeps its graph
-        if leaf.grad_req == "add":
-            g = buf + g
-        buf._data, buf._node, buf._tan = np.array(g._data, dtype=leaf.dtype), g._node, g._tan
-    elif leaf.grad_req == "add":
-        buf._data = np.asarray(buf._data)
-        buf._data += data
-    else:
-        if type(buf._data) is np.ndarray and buf._data.shape == np.shape(data):
-            buf._data[...] = data
+    if tape:
+        if g._node is not None or g._tan is not None:
+            # a differentiable gradient replaces the buffer's content and keeps its graph
+            if req == "add":
+                g = buf + g
+            buf._data = np.array(g._data, dtype=leaf.dtype)
+            buf._node, buf._tan = g._node, g._tan
+            leaf.fresh = True
+            return
+        g = g._data
+    bd = buf._data
+    if req == "add":
+        if type(bd) is np.ndarray:
+            bd += g
         else:
-            buf._data = np.array(data, dtype=leaf.dtype)
+            buf._data = bd + g
+    elif type(bd) is np.ndarray and bd.shape == g.shape:
+        bd[...] = g
+    else:
+        buf._data = np.array(g, dtype=leaf.dtype)
     leaf.fresh = True
 
 
