@@ -162,7 +162,7 @@ def grad(heads: Any, variables: Any, head_grads: Any = None, retain_graph: Any =
     ...     y = x ** 3
     ...     (dy,) = mx.autograd.grad(y, [x], create_graph=True)
     >>> dy.backward()
-    >>> x.grad.asscalar()  # d2y/dx2 = 6x
+    >>> float(x.grad.asscalar())  # d2y/dx2 = 6x
     12.0
     """
     single = isinstance(variables, NDArray)
