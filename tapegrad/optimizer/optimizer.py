@@ -502,12 +502,24 @@ class SGD(Optimizer):
         return None
 
     def _step(self, index, lr, wd, weight, grad, states):
-        g = self.rescale_grad * grad
+        # Same formulas as above, arranged to make few temporaries (these arrays can be
+        # large and the update is memory-bound): every in-place operation below acts on a
+        # fresh array, never on the weight, the gradient or the state.
         if self._clip_on():
-            g = _clip(g, self.clip_gradient)
+            step = _clip(self.rescale_grad * grad, self.clip_gradient)
+            step *= -lr
+        else:
+            step = grad * (-lr * self.rescale_grad)
         if not states:
-            return (1.0 - lr * wd) * weight - lr * g, []
-        mom = float(self.momentum) * states[0] - (lr * wd) * weight - lr * g
+            if wd:
+                step += (1.0 - lr * wd) * weight
+            else:
+                step += weight
+            return step, []
+        mom = float(self.momentum) * states[0]
+        if wd:
+            mom -= (lr * wd) * weight
+        mom += step
         return weight + mom, [mom]
 
 
