@@ -1,0 +1,295 @@
+"""tapegrad implementations of workloads W3, W4, W5 and W7 (../shared/bench/WORKLOADS.md).
+
+Same structure, case labels and checks as ``peers_torch.py``; ``peers_tapegrad.py`` imports
+``w3, w4, w5, w7`` from here. Standalone:
+
+    python benchmarks/tapegrad_sciml_workloads.py -w W3 -w W5 --quick
+
+Idioms: input derivatives with ``tapegrad.sciml`` (Taylor mode for du/dx, forward Laplacian
+for W5), the MXNet idiom (``autograd.grad(..., create_graph=True)``, nested reverse mode) beside
+it; Hessian-vector products with ``tapegrad.functional.hvp`` (reverse over a Taylor-mode
+directional derivative), forward-over-reverse, and double backward. Parameters are plain
+NDArrays with the workloads' initial values (weights stored as (out, in), as Gluon's Dense
+stores them); Adam is the torch formula (``common.NumpyAdam``) applied in place to the
+parameters' buffers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "bench"))
+sys.path.insert(0, os.path.abspath(_BENCH))
+sys.path.insert(0, os.path.abspath(os.path.join(_HERE, "..")))
+
+import common  # noqa: E402  (must come before numpy: pins the thread counts)
+import numpy as np  # noqa: E402
+
+import tapegrad as mx  # noqa: E402
+from tapegrad import autograd, nd  # noqa: E402
+from tapegrad import functional as F  # noqa: E402
+from tapegrad.sciml import derivative, laplacian  # noqa: E402
+
+__all__ = ["w3", "w4", "w5", "w7", "mlp_params"]
+
+
+def sync(r):
+    """Results are materialised already (NumPy is synchronous)."""
+    return r
+
+
+def mlp_params(init: list, dtype: str = "float32") -> list:
+    """Workload parameters [W1, b1, ...] (W of shape (in, out)) as NDArray variables with
+    the weights transposed to (out, in) for ``nd.FullyConnected``."""
+    out = []
+    for k, a in enumerate(init):
+        arr = nd.array(a.T if k % 2 == 0 else a, dtype=dtype)
+        arr.attach_grad()
+        out.append(arr)
+    return out
+
+
+def mlp(params: list, x, act):
+    """``h @ W + b`` per layer, ``act`` after every layer but the last."""
+    h = x
+    n = len(params) // 2
+    for k in range(n):
+        w, b = params[2 * k], params[2 * k + 1]
+        h = nd.FullyConnected(h, w, b, num_hidden=w.shape[0])
+        if k < n - 1:
+            h = act(h)
+    return h
+
+
+class Adam:
+    """torch.optim.Adam (common.NumpyAdam) on the parameters' own buffers."""
+
+    def __init__(self, params: list, lr: float) -> None:
+        self.params = params
+        self.opt = common.NumpyAdam([np.asarray(p) for p in params], lr)
+
+    def step(self) -> None:
+        self.opt.step([np.asarray(p.grad) for p in self.params])
+
+
+# ---------------------------------------------------------------- W3
+def w3_u(params, x):
+    return x * mlp(params, x, nd.sigmoid) + 1.0
+
+
+def w3_loss_taylor(params, x):
+    du = derivative(lambda z: w3_u(params, z), x)
+    r = du - 2.0 * x
+    return (r * r).mean()
+
+
+def w3_loss_grad(params, x):
+    """MXNet's idiom: x is a variable, du/dx by autograd.grad(create_graph=True)."""
+    u = w3_u(params, x)
+    (du,) = autograd.grad(u, [x], create_graph=True)
+    r = du - 2.0 * x
+    return (r * r).mean()
+
+
+def make_adam_step(loss_fn, params, lr):
+    opt = Adam(params, lr)
+
+    def step():
+        with autograd.record():
+            loss = loss_fn(params)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def w3(res, cfg, quick):
+    x = nd.array(common.w3_points())
+    xv = nd.array(common.w3_points())  # a variable: autograd.grad differentiates w.r.t. it
+    xv.attach_grad()
+    xe = nd.array(common.w3_eval_points())
+
+    def run(name, loss_fn):
+        xx = xv if loss_fn is w3_loss_grad else x
+        params = mlp_params(common.w3_params())
+        step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
+        loss0 = float(step().asscalar())
+        t = common.bench(step, cfg, sync=sync)
+        res.add("W3", name, t, check={"loss0": loss0})
+        steps = common.W3_TRAIN_STEPS
+        params = mlp_params(common.w3_params())
+        step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
+        loss100 = None
+        with common.Stopwatch() as sw:
+            for i in range(steps):
+                loss = step()
+                if i == 99:
+                    loss100 = float(loss.asscalar())
+        ue = w3_u(params, xe).asnumpy()
+        err = float(np.max(np.abs(ue - (xe.asnumpy() ** 2 + 1.0))))
+        res.add(
+            "W3-train",
+            name,
+            sw.timing,
+            check={"loss100": loss100, "final_loss": float(loss.asscalar()), "max_abs_err": err},
+            extra={"steps": steps, "per_step_s": sw.seconds / steps},
+        )
+
+    for name, fn in [("eager", w3_loss_taylor), ("eager autograd.grad", w3_loss_grad)]:
+        try:
+            run(name, fn)
+        except Exception as exc:
+            res.fail("W3", name, exc)
+
+
+# ---------------------------------------------------------------- W4
+def w4(res, cfg, quick):
+    x_np, y_np = common.w2_data()
+    x = nd.array(x_np)
+    y = nd.array(y_np, dtype="float32")
+    init = common.w2_params()
+    params = [nd.array(a.T if k % 2 == 0 else a) for k, a in enumerate(init)]
+    v = [nd.array(a.T if k % 2 == 0 else a) for k, a in enumerate(common.w4_vector(init))]
+    nums = tuple(range(len(params)))
+
+    def loss(*ps):
+        logits = mlp(list(ps), x, nd.tanh)
+        return -nd.pick(nd.log_softmax(logits, axis=1), y, axis=1).mean()
+
+    grad_fn = F.grad(loss, argnums=nums)
+
+    def grad_only():
+        return grad_fn(*params)
+
+    def hvp_functional():
+        return F.hvp(loss, params, v)
+
+    def hvp_fwd_rev():
+        return F.hvp(loss, params, v, method="fwd-rev")
+
+    pvars = [p.copy() for p in params]
+    for p in pvars:
+        p.attach_grad()
+
+    def hvp_double_backward():
+        with autograd.record():
+            g = autograd.grad(loss(*pvars), pvars, create_graph=True)
+            dot = sum((gi * vi).sum() for gi, vi in zip(g, v))
+        dot.backward()
+        return [p.grad for p in pvars]
+
+    tg = common.bench(grad_only, cfg, sync=sync)
+    res.add("W4", "grad", tg, case="grad")
+    for name, fn in [
+        ("hvp functional.hvp", hvp_functional),
+        ("hvp jvp(grad)", hvp_fwd_rev),
+        ("hvp double-backward", hvp_double_backward),
+    ]:
+        try:
+            hv = [h.asnumpy().astype(np.float64) for h in fn()]
+            vv = [a.asnumpy().astype(np.float64) for a in v]
+            vhv = float(sum(np.sum(h * a) for h, a in zip(hv, vv)))
+            norm = float(np.sqrt(sum(np.sum(h * h) for h in hv)))
+            t = common.bench(fn, cfg, sync=sync)
+            res.add(
+                "W4",
+                name,
+                t,
+                check={"vHv": vhv, "|Hv|": norm},
+                extra={"hvp/grad": t.median / tg.median},
+                case="hvp",
+            )
+        except Exception as exc:
+            res.fail("W4", name, exc)
+
+
+# ---------------------------------------------------------------- W5
+def w5_loss_laplacian(params, xi, f, xb):
+    """Forward Laplacian (tapegrad.sciml.laplacian)."""
+    lap = laplacian(lambda z: mlp(params, z, nd.tanh), xi)
+    r = -lap - f
+    ub = mlp(params, xb, nd.tanh)
+    return (r * r).mean() + (ub * ub).mean()
+
+
+def w5_loss_grad(params, xi, f, xb):
+    """Nested reverse mode, as torch eager: three autograd.grad(create_graph=True)."""
+    u = mlp(params, xi, nd.tanh)
+    (g,) = autograd.grad(u, [xi], create_graph=True)
+    (gx,) = autograd.grad(g[:, 0], [xi], create_graph=True)
+    (gy,) = autograd.grad(g[:, 1], [xi], create_graph=True)
+    r = -(gx[:, 0:1] + gy[:, 1:2]) - f
+    ub = mlp(params, xb, nd.tanh)
+    return (r * r).mean() + (ub * ub).mean()
+
+
+def w5(res, cfg, quick):
+    xi_np, f_np, xb_np = common.w5_data()
+    f, xb = nd.array(f_np), nd.array(xb_np)
+    for name, loss_fn in [("eager", w5_loss_laplacian), ("eager autograd.grad", w5_loss_grad)]:
+        xi = nd.array(xi_np)
+        if loss_fn is w5_loss_grad:
+            xi.attach_grad()  # nested reverse mode differentiates w.r.t. this variable
+        try:
+            params = mlp_params(common.w5_params())
+            step = make_adam_step(
+                lambda p, fn=loss_fn, xi=xi: fn(p, xi, f, xb), params, common.W5_LR
+            )
+            loss0 = float(step().asscalar())
+            for _ in range(common.W5_CHECK_STEPS - 1):
+                step()
+            with autograd.record():  # the nested-reverse loss needs a graph to differentiate
+                lossk = float(loss_fn(params, xi, f, xb).asscalar())
+            t = common.bench(step, cfg, sync=sync)
+            res.add("W5", name, t, check={"loss0": loss0, f"loss{common.W5_CHECK_STEPS}": lossk})
+        except Exception as exc:
+            res.fail("W5", name, exc)
+
+
+# ---------------------------------------------------------------- W7
+def w7_dim(res, cfg, d):
+    x_np, init = common.w7_data(d)
+    params = [nd.array(a.T if k % 2 == 0 else a, dtype="float64") for k, a in enumerate(init)]
+    X = nd.array(x_np, dtype="float64")
+    gfn = F.grad(lambda z: mlp(params, z, nd.tanh).sum())
+
+    def ad():
+        return gfn(X)
+
+    def forward_sum(xp):
+        return mlp(params, nd.array(xp, dtype="float64"), nd.tanh).asnumpy()[:, 0]
+
+    def fd():
+        return common.fd_gradient_loop(forward_sum, x_np)
+
+    g_ad = ad().asnumpy()
+    g_fd = fd()
+    err = float(np.max(np.abs(g_fd - g_ad)))
+    ta = common.bench(ad, cfg, sync=sync)
+    res.add("W7", f"d={d} ad", ta, check={"sum_grad": float(g_ad.sum())}, case=f"d={d} ad")
+    tf = common.bench(fd, cfg, sync=sync)
+    res.add(
+        "W7",
+        f"d={d} fd",
+        tf,
+        check={"max_abs_err_fd_vs_ad": err},
+        extra={"fd/ad": tf.median / ta.median},
+        case=f"d={d} fd",
+    )
+
+
+def w7(res, cfg, quick):
+    for d in common.W7_DIMS:
+        w7_dim(res, cfg, d)
+
+
+def main(argv=None) -> int:
+    info = {"framework": f"tapegrad {mx.__version__}"}
+    return common.run("tapegrad", info, {"W3": w3, "W4": w4, "W5": w5, "W7": w7}, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
