@@ -350,8 +350,8 @@ def _mx_shape(src: tuple, target: tuple, reverse: bool = False) -> tuple:
             i += 1
         j += 1
     if out.count(-1) == 1:
-        known = int(np.prod([d for d in out if d != -1]))
-        total = int(np.prod(src))
+        known = math.prod(d for d in out if d != -1)
+        total = math.prod(src)
         if known == 0 or total % known:
             raise ShapeError(
                 f"reshape: cannot reshape an array of shape {fmt_shape(src)} to "
@@ -384,7 +384,7 @@ def reshape(data: NDArray, shape: Any, reverse: bool = False, **kwargs: Any) -> 
     shape = _shape(shape)
     new = _mx_shape(data.shape, shape, reverse) if any(
         s in (0, -2, -3, -4) for s in shape) or shape.count(-1) else shape
-    if int(np.prod(new)) != data.size:
+    if math.prod(new) != data.size:
         raise ShapeError(
             f"reshape: cannot reshape an array of shape {fmt_shape(data.shape)} "
             f"({data.size} elements) to {fmt_shape(tuple(shape))}. Fix: the number of "
@@ -570,10 +570,11 @@ def pick(data: NDArray, index: Any, axis: int = -1, keepdims: bool = False, mode
     ax = axis % data.ndim
     idx = _indices(index, data.shape[ax], mode, "pick")
     other = data.shape[:ax] + data.shape[ax + 1:]
-    idx = idx.reshape(other) if idx.size == int(np.prod(other)) else idx
+    idx = idx.reshape(other) if idx.size == math.prod(other) else idx
     grids = np.indices(other, sparse=True) if other else []
     key = tuple(grids[:ax]) + (idx,) + tuple(grids[ax:])
-    out = T.getitem(data, key=key)
+    # one element per position: the adjoint can assign instead of np.add.at
+    out = T.getitem(data, key=key, unique=idx.shape == other)
     if keepdims:
         out = T.reshape(out, shape=other[:ax] + (1,) + other[ax:])
     return out

@@ -36,7 +36,8 @@ def _count(shape, axis):
 
 
 def _mean_vjp(xp, g, ans, x, axis=None, keepdims=False):
-    return _sum_vjp(xp, g, ans, x, axis, keepdims) / float(_count(x.shape, axis))
+    # divide the reduced cotangent, not the broadcast one (fewer elements)
+    return _sum_vjp(xp, g / float(_count(x.shape, axis)), ans, x, axis, keepdims)
 
 
 def _mx(fn):
@@ -49,8 +50,27 @@ def _mx(fn):
     return impl
 
 
-defprim("sum", _mx(np.sum), [_sum_vjp], LINEAR)
-defprim("mean", _mx(np.mean), [_mean_vjp], LINEAR)
+def _ufunc_reduce(uf):
+    """``uf.reduce`` called directly: NumPy's ``np.sum``-style wrappers cost microseconds."""
+    def f(x, axis=None, keepdims=False):
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
+        return uf.reduce(x, axis=axis, keepdims=keepdims)
+    return f
+
+
+def _np_mean(x, axis=None, keepdims=False):
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    s = np.add.reduce(x, axis=axis, keepdims=keepdims)
+    n = _count(x.shape, axis)
+    if x.dtype.kind != "f":
+        return s / n
+    return s / x.dtype.type(n) if n else s * np.nan
+
+
+defprim("sum", _mx(_ufunc_reduce(np.add)), [_sum_vjp], LINEAR)
+defprim("mean", _mx(_np_mean), [_mean_vjp], LINEAR)
 
 
 def _extreme_mask(xp, ans, x, axis, keepdims):
@@ -68,9 +88,9 @@ def _extreme_jvp(xp, ts, ans, x, axis=None, keepdims=False):
                   keepdims=keepdims)
 
 
-defprim("max", _mx(np.max),
+defprim("max", _mx(_ufunc_reduce(np.maximum)),
         [_extreme_vjp], _extreme_jvp)
-defprim("min", _mx(np.min),
+defprim("min", _mx(_ufunc_reduce(np.minimum)),
         [_extreme_vjp], _extreme_jvp)
 
 
@@ -83,7 +103,7 @@ def _prod_jvp(xp, ts, ans, x, axis=None, keepdims=False):
     return xp.sum(ts[0] / x, axis=axis, keepdims=keepdims) * ans
 
 
-defprim("prod", _mx(np.prod),
+defprim("prod", _mx(_ufunc_reduce(np.multiply)),
         [_prod_vjp], _prod_jvp)
 
 

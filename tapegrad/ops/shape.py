@@ -3,6 +3,8 @@ scatter adjoint, concat, stack, tile, repeat, flip."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..engine import LINEAR, defprim
@@ -42,7 +44,18 @@ defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
         [lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inv_perm(axes, len(x.shape)))],
         LINEAR)
 # the engine sums the cotangent back down to the input's shape
-defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+def _broadcast_to(x, shape):
+    if np.shape(x) == shape:
+        return x
+    if math.prod(shape) <= 65536:
+        # small results: filling a new array is several times faster than np.broadcast_to
+        out = np.empty(shape, dtype=np.result_type(x))
+        out[...] = x
+        return out
+    return np.broadcast_to(x, shape)
+
+
+defprim("broadcast_to", _broadcast_to,
         [lambda xp, g, ans, x, shape: g], LINEAR)
 
 
@@ -52,19 +65,23 @@ def _is_basic(key):
                for k in items)
 
 
-def _scatter(g, shape, key):
-    """Zeros of ``shape`` with ``g`` added at ``key`` (the adjoint of ``x[key]``)."""
+def _scatter(g, shape, key, unique=False):
+    """Zeros of ``shape`` with ``g`` added at ``key`` (the adjoint of ``x[key]``).
+    ``unique``: the key selects no position twice, so plain assignment suffices."""
     out = np.zeros(shape, dtype=np.result_type(g))
-    if _is_basic(key):
+    if unique or _is_basic(key):
         out[key] = g
     else:
         np.add.at(out, key, g)
     return out
 
 
-defprim("getitem", lambda x, key: x[key],
-        [lambda xp, g, ans, x, key: xp.scatter(g, shape=x.shape, key=key)], LINEAR)
-defprim("scatter", _scatter, [lambda xp, g, ans, u, shape, key: xp.getitem(g, key=key)], LINEAR)
+defprim("getitem", lambda x, key, unique=False: x[key],
+        [lambda xp, g, ans, x, key, unique=False:
+         xp.scatter(g, shape=x.shape, key=key, unique=unique)], LINEAR)
+defprim("scatter", _scatter,
+        [lambda xp, g, ans, u, shape, key, unique=False: xp.getitem(g, key=key, unique=unique)],
+        LINEAR)
 
 
 def _concat_rule(i):
