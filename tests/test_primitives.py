@@ -122,7 +122,7 @@ BINARY = {
     "arctan2": ((0.5, 2), (0.5, 2)), "hypot": ((0.5, 2), (0.5, 2)),
 }
 
-NONDIFF = {"equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal",
+NONDIFF = {"one_hot_along", "equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal",
            "logical_and", "logical_or", "logical_xor", "logical_not", "floor_divide",
            "argmax", "argmin"}
 
@@ -131,7 +131,8 @@ REDUCTIONS = ["sum", "mean", "max", "min", "prod", "logsumexp"]
 # everything else has a hand-written case below
 OTHERS = {"leaky_relu", "where", "clip", "cast", "copy", "reshape", "transpose",
           "broadcast_to", "getitem", "scatter", "concat", "stack", "tile", "repeat", "flip",
-          "index_update", "matmul", "fully_connected", "softmax", "log_softmax"}
+          "index_update", "matmul", "fully_connected", "softmax", "log_softmax",
+          "softmax_ce"}
 
 
 def test_every_primitive_is_covered():
@@ -207,6 +208,8 @@ def test_nondifferentiable_ops_are_not_recorded(name):
     with autograd.record():
         if name in ("argmax", "argmin"):
             out = prim(x, axis=1)
+        elif name == "one_hot_along":
+            out = prim(x, depth=3)
         elif name == "logical_not":
             out = prim(x)
         else:
@@ -222,6 +225,8 @@ def test_nondifferentiable_ops_are_not_recorded(name):
         np.testing.assert_array_equal(out.asnumpy(), ref[name](a, 1.0).astype(np.float64))
     elif name == "logical_not":
         np.testing.assert_array_equal(out.asnumpy(), np.logical_not(a).astype(np.float64))
+    elif name == "one_hot_along":
+        np.testing.assert_array_equal(out.asnumpy(), np.eye(3)[np.rint(a).astype(int)])
     else:
         np.testing.assert_array_equal(out.asnumpy(), getattr(np, name)(a, axis=1))
 
@@ -255,6 +260,9 @@ CASES = {
     "softmax": (lambda a: T.softmax(a, axis=1) * T.softmax(a, axis=0),
                 [((3, 4), (-2, 2))], []),
     "log_softmax": (lambda a: T.log_softmax(a, axis=-1) ** 2, [((3, 4), (-2, 2))], []),
+    "softmax_ce": (lambda a: T.softmax_ce(a, np.array([2, 0, 3]), axis=-1) ** 2
+                   + T.sum(T.softmax_ce(a, np.array([1.0, 0.0, 2.0, 0.0]), axis=0)),
+                   [((3, 4), (-2, 2))], []),
 }
 
 
@@ -348,6 +356,10 @@ COMPOSITES = {
     "nd.sort": (lambda a: mx.nd.sort(a, axis=1) * mx.nd.arange(4, dtype="float64"),
                 [(3, 4)]),
     "nd.smooth_l1": (lambda a: mx.nd.smooth_l1(a * 3), [(3, 4)]),
+    "nd.softmax_cross_entropy": (
+        lambda a: mx.nd.softmax_cross_entropy(a, mx.nd.array([1, 0, 3])), [(3, 4)]),
+    "nd.softmax_ce_loss 3-D": (
+        lambda a: mx.nd.softmax_ce_loss(a, mx.nd.array([[1, 0], [2, 1]]), axis=1), [(2, 3, 2)]),
 }
 
 

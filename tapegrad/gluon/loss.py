@@ -162,6 +162,17 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
 SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss
 
 
+def _check_sparse_label(who: str, pred: Any, label: Any, axis: int) -> None:
+    ax = axis % pred.ndim
+    expected = pred.shape[:ax] + pred.shape[ax + 1:]
+    if int(np.prod(label.shape)) != int(np.prod(expected)):
+        raise ShapeError(
+            f"{who}: label of shape {tuple(label.shape)} does not fit pred of shape "
+            f"{tuple(pred.shape)}: with sparse_label=True label must hold one class index per "
+            f"position, shape {expected}. Fix: pass class indices, or sparse_label=False for "
+            "one-hot/probability labels.")
+
+
 class SoftmaxCrossEntropyLoss(Loss):
     r"""Softmax cross-entropy (alias ``SoftmaxCELoss``).
 
@@ -184,17 +195,15 @@ class SoftmaxCrossEntropyLoss(Loss):
         self._from_logits = from_logits
 
     def hybrid_forward(self, F: Any, pred: Any, label: Any, sample_weight: Any = None) -> Any:
+        if self._sparse_label and not self._from_logits and hasattr(F, "softmax_ce_loss"):
+            _check_sparse_label(type(self).__name__, pred, label, self._axis)
+            loss = F.expand_dims(F.softmax_ce_loss(pred, label, axis=self._axis), self._axis)
+            loss = _apply_weighting(F, loss, self._weight, sample_weight)
+            return _batch_mean(F, loss, self._batch_axis)
         if not self._from_logits:
             pred = F.log_softmax(pred, self._axis)
         if self._sparse_label:
-            ax = self._axis % pred.ndim
-            expected = pred.shape[:ax] + pred.shape[ax + 1:]
-            if int(np.prod(label.shape)) != int(np.prod(expected)):
-                raise ShapeError(
-                    f"{type(self).__name__}: label of shape {tuple(label.shape)} does not fit "
-                    f"pred of shape {tuple(pred.shape)}: with sparse_label=True label must "
-                    f"hold one class index per position, shape {expected}. Fix: pass class "
-                    "indices, or sparse_label=False for one-hot/probability labels.")
+            _check_sparse_label(type(self).__name__, pred, label, self._axis)
             loss = -F.pick(pred, label, axis=self._axis, keepdims=True)
         else:
             label = _reshape_like(label, pred, type(self).__name__)

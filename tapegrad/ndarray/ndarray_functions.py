@@ -743,6 +743,19 @@ def log_softmax(data: NDArray, axis: int = -1, temperature: Any = None,
     return T.log_softmax(data, axis=axis)
 
 
+def softmax_cross_entropy(data: NDArray, label: Any, **kwargs: Any) -> NDArray:
+    """MXNet's ``softmax_cross_entropy``: the cross-entropy of softmax(data) against integer
+    labels, summed over the batch (shape (1,)). Fused and stable; differentiable to any
+    order in ``data``."""
+    return T.sum(T.softmax_ce(data, label, axis=-1), axis=None)
+
+
+def softmax_ce_loss(data: NDArray, label: Any, axis: int = -1) -> NDArray:
+    """Per-position cross-entropy ``logsumexp(data) - data[label]`` along ``axis`` (the axis
+    is removed). The fused form of ``-pick(log_softmax(data, axis), label, axis)``."""
+    return T.softmax_ce(data, label, axis=axis)
+
+
 def SoftmaxActivation(data: NDArray, mode: str = "instance", **kwargs: Any) -> NDArray:
     return softmax(data, axis=1 if mode == "channel" else -1)
 
