@@ -122,9 +122,9 @@ BINARY = {
     "arctan2": ((0.5, 2), (0.5, 2)), "hypot": ((0.5, 2), (0.5, 2)),
 }
 
-NONDIFF = {"one_hot_along", "equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal",
-           "logical_and", "logical_or", "logical_xor", "logical_not", "floor_divide",
-           "argmax", "argmin"}
+NONDIFF = {"one_hot_along", "equal", "not_equal", "greater", "greater_equal", "lesser",
+           "lesser_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
+           "floor_divide", "argmax", "argmin"}
 
 REDUCTIONS = ["sum", "mean", "max", "min", "prod", "logsumexp"]
 
