@@ -128,6 +128,30 @@ def _analytic_vjp(prob: _Problem, x0: list, cts: list) -> list:
     return [np.asarray(g.asnumpy(), dtype=np.float64) for g in got]
 
 
+def _without_forward_rule(prob: _Problem, x0: list) -> str | None:
+    """Name of a recorded operation of ``f`` that has a VJP but no JVP rule (a custom
+    ``autograd.Function``), found by recording ``f`` once and walking its graph."""
+    from .autograd import record
+
+    xs = [NDArray(a) for a in x0]
+    for x in xs:
+        x.attach_grad()
+    with record():
+        outs = _outputs(prob.nd_fn()(*xs), prob.where)
+    seen: set = set()
+    stack = [o._node for o in outs if o._node is not None]
+    while stack:
+        n = stack.pop()
+        if n is None or n in seen:
+            continue
+        seen.add(n)
+        prim = getattr(n, "prim", None)
+        if prim is not None and prim.vjps is not None and prim.jvp is None:
+            return prim.name
+        stack.extend(p for p in n.parents if p is not None)
+    return None
+
+
 def _analytic_jvp(prob: _Problem, x0: list, v: list) -> list:
     from .forward import jvp
 
@@ -196,11 +220,12 @@ def _check_first(
     notes = []
     use_fwd = "fwd" in modes
     if use_fwd:
-        try:
-            _analytic_jvp(prob, x0, [np.zeros_like(a) for a in x0])
-        except NotImplementedError as e:
+        missing = _without_forward_rule(prob, x0)
+        if missing is not None:
             use_fwd = False
-            notes.append(f"forward mode skipped ({e})")
+            notes.append(
+                f"forward mode skipped: operator '{missing}' has no forward-mode (JVP) rule"
+            )
     full = n_in <= full_max and n_out <= full_max
     if full:
         # numeric Jacobian column by column; analytic rows by VJP, columns by JVP

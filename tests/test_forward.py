@@ -123,6 +123,10 @@ OTHER = {
     ],
     "softmax": [(lambda a: T.softmax(a, axis=1), [((3, 4), U)])],
     "log_softmax": [(lambda a: T.log_softmax(a, axis=0), [((3, 4), U)])],
+    "softmax_ce": [
+        (lambda a: T.softmax_ce(a, np.array([2, 0, 3]), axis=-1), [((3, 4), U)]),
+        (lambda a: T.softmax_ce(a, np.array([1, 0, 2, 0]), axis=0), [((3, 4), U)]),
+    ],
 }
 for _name in ("sum", "mean", "max", "min", "prod", "logsumexp"):
     OTHER[_name] = [

@@ -11,8 +11,8 @@ Method used by each block (measurements in ``docs/sciml.md``):
   component.
 * :class:`Laplacian` -- forward Laplacian (collapsed order-2 Taylor mode: value, gradient and
   Laplacian in one pass).
-* :class:`Gradient` -- stacked forward mode for small input dimension or several outputs,
-  one reverse pass per output otherwise.
+* :class:`Gradient` -- one reverse pass per output (cost flat in the input dimension); stacked
+  forward mode when d = 1 or there are at least as many outputs as inputs (Jacobians).
 * :class:`Divergence` -- stacked forward mode (all d directions in one pass).
 """
 

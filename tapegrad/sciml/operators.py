@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..base import ShapeError, TapegradError, fmt_shape
-from ..engine import TAPE
+from ..engine import STATE, TAPE, backward_pass
 from ..ndarray.ndarray import NDArray
-from .taylormode import taylor, unit_directions
+from .taylormode import JetContext, propagate, taylor, trace_call, unit_directions
 
 __all__ = [
     "derivative",
@@ -32,10 +32,12 @@ __all__ = [
 
 T = TAPE
 
-#: Gradient of a scalar network: up to this input dimension, forward mode (all d unit
-#: directions stacked in one pass) is used; above it, one reverse pass, whose cost does not
-#: grow with d. Measured on 2-64-64-1 to 16-64-64-1 tanh MLPs (docs/sciml.md).
-GRADIENT_FORWARD_MAX_DIM = 4
+#: Gradient of a network with fewer outputs than inputs: forward mode (the d unit directions
+#: stacked in one pass) up to this input dimension, one reverse pass per output above it.
+#: Measured on d-64-64-1 tanh MLPs, 256 points (gradient + backward to the parameters): equal
+#: at d = 1 (474 vs 479 us), reverse ahead from d = 2 (615 vs 457 us) and flat in d
+#: (docs/sciml.md).
+GRADIENT_FORWARD_MAX_DIM = 1
 
 
 def _as_input(x: Any, where: str) -> NDArray:
@@ -135,10 +137,10 @@ def gradient(u: Callable, x: Any, method: str = "auto") -> NDArray:
     """Gradient of ``u`` with respect to the input, per sample: shape ``(N, d)`` for a network
     with one output, ``(N, m, d)`` (the Jacobian) for ``m`` outputs.
 
-    ``method``: ``'forward'`` pushes the d unit directions in one stacked forward-mode pass
-    (cheapest for small d, and for several outputs); ``'reverse'`` runs one backward pass per
-    output (cost independent of d); ``'auto'`` picks forward for
-    ``d <= GRADIENT_FORWARD_MAX_DIM`` or when there are at least as many outputs as inputs.
+    ``method``: ``'forward'`` pushes the d unit directions in one stacked forward-mode pass;
+    ``'reverse'`` runs one backward pass per output (cost independent of d); ``'auto'`` uses
+    forward mode when ``d <= GRADIENT_FORWARD_MAX_DIM`` or there are at least as many outputs
+    as inputs, reverse mode otherwise. Either way ``u`` runs once.
 
     >>> import tapegrad as mx
     >>> from tapegrad.sciml import gradient
@@ -150,36 +152,45 @@ def gradient(u: Callable, x: Any, method: str = "auto") -> NDArray:
     d = _dim(x)
     if method not in ("auto", "forward", "reverse"):
         raise ValueError(f"gradient: method must be 'auto', 'forward' or 'reverse', got {method!r}")
+    xv, y = trace_call(u, x, "gradient")
+    n = x.shape[0]
+    m = int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
     if method == "auto":
-        method = "forward" if d <= GRADIENT_FORWARD_MAX_DIM else "probe"
-    if method == "reverse" or method == "probe":
-        from ..functional import vjp
-
-        y, pull = vjp(u, x)
-        if not isinstance(y, NDArray):
-            raise TapegradError("gradient: the network must return one NDArray.")
-        m = int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
-        if method == "probe" and m >= d:
-            method = "forward"
-        else:
-            rows = []
-            for j in range(m):
-                ct = np.zeros((m,) + tuple(y.shape[:1]), dtype=y.dtype)
-                ct[j] = 1
-                ct = NDArray(np.moveaxis(ct, 0, -1).reshape(y.shape))
-                rows.append(pull(ct)[0])
-            g = rows[0] if m == 1 else T.stack(*rows, axis=1)
-            if x.ndim == 1:
-                g = T.reshape(g, shape=(x.shape[0], 1) if m == 1 else (x.shape[0], m, 1))
-            return g
-    y, (c1,) = taylor(u, x, unit_directions(x, list(range(d))), 1, where="gradient")
-    # c1: (d, N, *out) -> (N, *out, d)
-    nd_ = c1.ndim
-    g = T.transpose(c1, axes=tuple(range(1, nd_)) + (0,))
-    if y.ndim == 2 and y.shape[1] == 1:
-        g = T.reshape(g, shape=(y.shape[0], d))
-    elif y.ndim == 1:
-        g = T.reshape(g, shape=(y.shape[0], d))
+        method = "forward" if d <= GRADIENT_FORWARD_MAX_DIM or m >= d else "reverse"
+    if y._node is None:  # u does not depend on x
+        g = NDArray(np.zeros((n, m, d), dtype=y.dtype))
+    elif method == "forward":
+        dirs = unit_directions(x, list(range(d)))
+        ctx = JetContext(1, d)
+        seed = NDArray(dirs._data.reshape(x.shape)) if ctx.flat else dirs
+        jet = propagate(ctx, y, {xv._node: [xv, seed]}, "gradient", u)
+        c1 = jet[1] if jet is not None and jet[1] is not None else None
+        if c1 is None:
+            g = NDArray(np.zeros((n, m, d), dtype=y.dtype))
+        elif ctx.flat:  # one input component: the tangent is the gradient
+            g = T.reshape(c1, shape=(n, m, 1))
+        else:  # (d, N, *out) -> (N, m, d)
+            g = T.transpose(T.reshape(c1, shape=(d, n, m)), axes=(1, 2, 0))
+    else:
+        create = STATE.recording or bool(STATE.levels)
+        rows = []
+        for j in range(m):
+            ct = np.zeros((n, m), dtype=y.dtype)
+            ct[:, j] = 1
+            (gj,) = backward_pass(
+                [y],
+                [NDArray(ct.reshape(y.shape))],
+                [xv._node],
+                create_graph=create,
+                retain_graph=True,
+            )
+            if gj is None:
+                gj = np.zeros(x.shape, dtype=y.dtype)
+            gj = gj if isinstance(gj, NDArray) else NDArray(gj)
+            rows.append(T.reshape(gj, shape=(n, 1, d)))
+        g = rows[0] if m == 1 else T.concat(*rows, axis=1)
+    if m == 1 and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
+        return T.reshape(g, shape=(n, d))
     return g
 
 
