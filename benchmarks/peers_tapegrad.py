@@ -48,7 +48,7 @@ def w1(res, cfg, quick):
     def step():
         with autograd.record():
             a = exp(x)
-            p = a ** 2
+            p = a**2
             c = a + p
             e = exp(c)
             s = sin(c)
@@ -85,6 +85,7 @@ def make_sgd_step(params, x, y, act, lr):
         for p in params:
             p -= lr * p.grad
         return loss
+
     return step
 
 
@@ -120,8 +121,11 @@ def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
         n = len(init) // 2
         for k in range(n):
             w = init[2 * k]
-            net.add(gluon.nn.Dense(w.shape[1], in_units=w.shape[0],
-                                   activation=act_name if k < n - 1 else None))
+            net.add(
+                gluon.nn.Dense(
+                    w.shape[1], in_units=w.shape[0], activation=act_name if k < n - 1 else None
+                )
+            )
         net.initialize()
         for k, blk in enumerate(net):
             blk.weight.set_data(mx.nd.array(init[2 * k].T))
@@ -139,6 +143,7 @@ def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
             loss.backward()
             trainer.step(batch)
             return loss
+
         return step
 
     net, trainer = build()
@@ -154,13 +159,30 @@ def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
 
 
 def w2(res, cfg, quick):
-    classifier_workload(res, cfg, "W2", common.w2_data(), common.w2_params(), nd.tanh,
-                        common.W2_LR, common.W2_CHECK_STEPS)
+    classifier_workload(
+        res,
+        cfg,
+        "W2",
+        common.w2_data(),
+        common.w2_params(),
+        nd.tanh,
+        common.W2_LR,
+        common.W2_CHECK_STEPS,
+    )
 
 
 def w6(res, cfg, quick):
-    classifier_workload(res, cfg, "W6", common.w6_data(), common.w6_params(), nd.relu,
-                        common.W6_LR, common.W6_CHECK_STEPS, flops=common.w6_flops_per_step())
+    classifier_workload(
+        res,
+        cfg,
+        "W6",
+        common.w6_data(),
+        common.w6_params(),
+        nd.relu,
+        common.W6_LR,
+        common.W6_CHECK_STEPS,
+        flops=common.w6_flops_per_step(),
+    )
     t = common.numpy_matmul_gflops(cfg=cfg)
     res.add("W6-ref", "numpy matmul", t, extra={"GFLOP/s": t.gflops}, case="numpy matmul")
     n = common.W6_MATMUL_N
@@ -168,8 +190,13 @@ def w6(res, cfg, quick):
     a = mx.nd.array(rs.random_sample((n, n)))
     b = mx.nd.array(rs.random_sample((n, n)))
     t = common.bench(lambda: nd.dot(a, b), cfg)
-    res.add("W6-ref", f"tapegrad dot {n}", t, extra={"GFLOP/s": 2.0 * n ** 3 / t.median / 1e9},
-            case="framework matmul")
+    res.add(
+        "W6-ref",
+        f"tapegrad dot {n}",
+        t,
+        extra={"GFLOP/s": 2.0 * n**3 / t.median / 1e9},
+        case="framework matmul",
+    )
 
 
 def _sciml(name):
@@ -177,18 +204,23 @@ def _sciml(name):
         import tapegrad_sciml_workloads as m
 
         return getattr(m, name)(res, cfg, quick)
+
     return run
 
 
 def main(argv=None):
     import platform
 
-    info = {"framework": "tapegrad " + mx.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    info = {
+        "framework": "tapegrad " + mx.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
     impls = {"W1": w1, "W2": w2, "W6": w6}
     if os.path.exists(os.path.join(_HERE, "tapegrad_sciml_workloads.py")):
-        impls.update({"W3": _sciml("w3"), "W4": _sciml("w4"), "W5": _sciml("w5"),
-                      "W7": _sciml("w7")})
+        impls.update(
+            {"W3": _sciml("w3"), "W4": _sciml("w4"), "W5": _sciml("w5"), "W7": _sciml("w7")}
+        )
     return common.run("tapegrad", info, impls, argv)
 
 

@@ -49,7 +49,7 @@ net[0].weight.grad_req = "null"
 x = mx.nd.array([1, 2, 3])
 x.attach_grad()
 with autograd.record():
-    y = 2 * x ** 2
+    y = 2 * x**2
 y.backward()
 print(x.grad)
 
@@ -83,9 +83,9 @@ print("gradient at x = 0.6:", grads[6])  # 3x^2 = 1.08
 x = mx.nd.array([2])
 x.attach_grad()
 with autograd.record():
-    y = x ** 3
+    y = x**3
 y_np = y.asnumpy()
-z_np = y_np ** 2
+z_np = y_np**2
 dzdy_np = 2 * y_np
 dzdy = mx.nd.array(dzdy_np)
 y.backward(dzdy)

@@ -30,8 +30,9 @@ def flatten(ds):
 
 x_train, y_train = flatten(train)
 x_test, y_test = flatten(test)
-loader = gluon.data.DataLoader(gluon.data.ArrayDataset(x_train, y_train),
-                               batch_size=batch_size, shuffle=True)
+loader = gluon.data.DataLoader(
+    gluon.data.ArrayDataset(x_train, y_train), batch_size=batch_size, shuffle=True
+)
 
 # the network of the notes: h = tanh(M x), y = W h (plus biases)
 net = nn.HybridSequential()
@@ -51,8 +52,10 @@ for epoch in range(epochs):
         total += loss.sum().asscalar()
     metric.reset()
     metric.update([y_test], [net(x_test)])
-    print(f"epoch {epoch + 1}: loss {total / len(y_train):.4f}, "
-          f"test {metric.get()[0]} {metric.get()[1]:.4f}, {time.time() - start:.1f} s")
+    print(
+        f"epoch {epoch + 1}: loss {total / len(y_train):.4f}, "
+        f"test {metric.get()[0]} {metric.get()[1]:.4f}, {time.time() - start:.1f} s"
+    )
 
 net.save_parameters("mnist_mlp.params")
 print("saved mnist_mlp.params")

@@ -20,22 +20,47 @@ from .ndarray import NDArray
 
 __version__ = "0.1.0"
 
-__all__ = ["nd", "ndarray", "autograd", "random", "base", "context", "cpu", "gpu", "Context",
-           "current_context", "num_gpus", "NDArray", "MXNetError", "TapegradError",
-           "__version__"]
+__all__ = [
+    "nd",
+    "ndarray",
+    "autograd",
+    "random",
+    "base",
+    "context",
+    "cpu",
+    "gpu",
+    "Context",
+    "current_context",
+    "num_gpus",
+    "NDArray",
+    "MXNetError",
+    "TapegradError",
+    "__version__",
+]
 
 
 def __getattr__(name: str):
     # heavier subpackages load on first use
     import importlib
 
-    lazy = {"gluon": ".gluon", "init": ".initializer",
-            "initializer": ".initializer",
-            "optimizer": ".optimizer", "lr_scheduler": ".lr_scheduler", "metric": ".metric",
-            "functional": ".functional", "func": ".functional", "sciml": ".sciml",
-            "explain": ".explain", "forward": ".forward", "serialization": ".serialization",
-            "testing": ".testing", "name": ".name", "gradcheck": ".testing",
-            "gradgradcheck": ".testing"}
+    lazy = {
+        "gluon": ".gluon",
+        "init": ".initializer",
+        "initializer": ".initializer",
+        "optimizer": ".optimizer",
+        "lr_scheduler": ".lr_scheduler",
+        "metric": ".metric",
+        "functional": ".functional",
+        "func": ".functional",
+        "sciml": ".sciml",
+        "explain": ".explain",
+        "forward": ".forward",
+        "serialization": ".serialization",
+        "testing": ".testing",
+        "name": ".name",
+        "gradcheck": ".testing",
+        "gradgradcheck": ".testing",
+    }
     if name in lazy:
         mod = importlib.import_module(lazy[name], __name__)
         if name in ("explain", "gradcheck", "gradgradcheck"):

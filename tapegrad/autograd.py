@@ -20,9 +20,21 @@ from .base import GraphError, ShapeError, TapegradError, fmt_shape
 from .engine import STATE, Leaf, backward_pass
 from .ndarray.ndarray import NDArray, _check_grad_req
 
-__all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
-           "set_recording", "set_training", "mark_variables", "backward", "grad", "Function",
-           "get_symbol"]
+__all__ = [
+    "record",
+    "pause",
+    "train_mode",
+    "predict_mode",
+    "is_recording",
+    "is_training",
+    "set_recording",
+    "set_training",
+    "mark_variables",
+    "backward",
+    "grad",
+    "Function",
+    "get_symbol",
+]
 
 
 class _Scope:
@@ -104,13 +116,15 @@ def mark_variables(variables: Any, gradients: Any, grad_reqs: Any = "write") -> 
         raise TapegradError(
             f"mark_variables: got {len(variables)} variables, {len(gradients)} gradients and "
             f"{len(grad_reqs)} grad_reqs. Fix: pass one gradient buffer and grad_req per "
-            "variable.")
+            "variable."
+        )
     for v, g, req in zip(variables, gradients, grad_reqs):
         _check_grad_req(req, "mark_variables")
         if g.shape != v.shape:
             raise ShapeError(
                 f"mark_variables: gradient buffer of shape {fmt_shape(g.shape)} for a "
-                f"variable of shape {fmt_shape(v.shape)}. Fix: use zeros_like(variable).")
+                f"variable of shape {fmt_shape(v.shape)}. Fix: use zeros_like(variable)."
+            )
         v._node = Leaf(v.shape, v.dtype, g, req)
         v._tan = None
 
@@ -126,31 +140,43 @@ def _heads(heads: Any, head_grads: Any, where: str) -> tuple[list, list]:
         if len(hgs) != len(heads):
             raise TapegradError(
                 f"{where}: got {len(heads)} heads but {len(hgs)} head gradients. Fix: pass "
-                "one head gradient per head (None for ones).")
+                "one head gradient per head (None for ones)."
+            )
         for h, g in zip(heads, hgs):
             if g is not None and tuple(g.shape) != tuple(h.shape):
                 raise ShapeError(
                     f"{where}: head gradient of shape {fmt_shape(g.shape)} for a head of shape "
-                    f"{fmt_shape(h.shape)}. Fix: the head gradient must have the head's shape.")
-    hgs = [g if g is None or isinstance(g, NDArray) else NDArray(g, dtype=h.dtype)
-           for g, h in zip(hgs, heads)]
+                    f"{fmt_shape(h.shape)}. Fix: the head gradient must have the head's shape."
+                )
+    hgs = [
+        g if g is None or isinstance(g, NDArray) else NDArray(g, dtype=h.dtype)
+        for g, h in zip(hgs, heads)
+    ]
     return heads, hgs
 
 
-def backward(heads: Any, head_grads: Any = None, retain_graph: bool = False,
-             train_mode: bool = True) -> None:
+def backward(
+    heads: Any, head_grads: Any = None, retain_graph: bool = False, train_mode: bool = True
+) -> None:
     """Compute the gradients of ``heads`` into the ``.grad`` of every variable they reach.
 
     A head with several elements is summed implicitly (its head gradient is ones), unless a
     head gradient is given.
     """
     heads, hgs = _heads(heads, head_grads, "backward")
-    backward_pass(heads, hgs, None, create_graph=False, retain_graph=retain_graph,
-                  train_mode=train_mode)
+    backward_pass(
+        heads, hgs, None, create_graph=False, retain_graph=retain_graph, train_mode=train_mode
+    )
 
 
-def grad(heads: Any, variables: Any, head_grads: Any = None, retain_graph: Any = None,
-         create_graph: bool = False, train_mode: bool = True) -> Any:
+def grad(
+    heads: Any,
+    variables: Any,
+    head_grads: Any = None,
+    retain_graph: Any = None,
+    create_graph: bool = False,
+    train_mode: bool = True,
+) -> Any:
     """Gradients of ``heads`` with respect to ``variables``, returned as new arrays.
 
     With ``create_graph=True`` the gradients are themselves recorded, so they can be
@@ -176,25 +202,35 @@ def grad(heads: Any, variables: Any, head_grads: Any = None, retain_graph: Any =
             raise GraphError(
                 f"grad: variable {i} (shape {fmt_shape(v.shape)}) is not in a computational "
                 "graph. Fix: call attach_grad() on it before computing the heads inside "
-                "autograd.record().")
+                "autograd.record()."
+            )
         nodes.append(v._node)
-    res = backward_pass(heads, hgs, nodes, create_graph=create_graph,
-                        retain_graph=retain_graph, train_mode=train_mode)
+    res = backward_pass(
+        heads,
+        hgs,
+        nodes,
+        create_graph=create_graph,
+        retain_graph=retain_graph,
+        train_mode=train_mode,
+    )
     out = []
     for i, (v, g) in enumerate(zip(variables, res)):
         if g is None:
             raise GraphError(
                 f"grad: the heads do not depend on variable {i} (shape {fmt_shape(v.shape)}). "
                 "Fix: remove it from `variables`, or check that it is used inside "
-                "autograd.record().")
+                "autograd.record()."
+            )
         out.append(g if isinstance(g, NDArray) else NDArray(g))
     return out
 
 
 def get_symbol(x: Any) -> Any:
     """Not supported: tapegrad has no symbolic graph."""
-    raise TapegradError("get_symbol: tapegrad has no Symbol API. Fix: use tapegrad.explain "
-                        "to print or draw the recorded graph.")
+    raise TapegradError(
+        "get_symbol: tapegrad has no Symbol API. Fix: use tapegrad.explain "
+        "to print or draw the recorded graph."
+    )
 
 
 class Function:
@@ -244,7 +280,8 @@ class Function:
         single = isinstance(outputs, NDArray)
         outs = [outputs] if single else list(outputs)
         if not STATE.recording or not any(
-                isinstance(x, NDArray) and x._node is not None for x in inputs):
+            isinstance(x, NDArray) and x._node is not None for x in inputs
+        ):
             return outputs
         fn = self
         n_in = len(inputs)
@@ -270,12 +307,17 @@ class Function:
                 if not isinstance(gi, NDArray):
                     gi = NDArray(gi)
                 return gi._data if xp is RAW else gi
+
             return rule
 
         results = []
         for k, o in enumerate(outs):
-            prim = Primitive(f"Function:{type(self).__name__}", lambda *a, _o=o: _o._data,
-                             [make_rule(i, k) for i in range(n_in)], None)
+            prim = Primitive(
+                f"Function:{type(self).__name__}",
+                lambda *a, _o=o: _o._data,
+                [make_rule(i, k) for i in range(n_in)],
+                None,
+            )
             r = prim(*inputs)
             results.append(_wrap(o._data, r._node))
         return results[0] if single else results

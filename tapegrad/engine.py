@@ -140,8 +140,20 @@ class Node:
         dirty: the output itself was changed in place after recording.
     """
 
-    __slots__ = ("prim", "args", "data", "kwargs", "parents", "ans", "ans_tan", "shape", "seq",
-                 "epoch", "dirty", "__weakref__")
+    __slots__ = (
+        "prim",
+        "args",
+        "data",
+        "kwargs",
+        "parents",
+        "ans",
+        "ans_tan",
+        "shape",
+        "seq",
+        "epoch",
+        "dirty",
+        "__weakref__",
+    )
 
     def __init__(self, prim, args, kwargs, parents, ans, data=None) -> None:
         self.prim = prim
@@ -272,18 +284,17 @@ class Primitive:
         """Slow path: some input carries forward-mode tangents of an active level."""
         nd = _NDArray
         active = STATE.levels
-        present = sorted({lv for a in args if type(a) is nd and a._tan
-                          for lv in a._tan if lv in active})
+        present = sorted(
+            {lv for a in args if type(a) is nd and a._tan for lv in a._tan if lv in active}
+        )
         out = self.impl(*data, **kwargs)
         node = None
         parents = [a._node if type(a) is nd else None for a in args]
-        if STATE.recording and self.vjps is not None and any(
-                p is not None for p in parents):
+        if STATE.recording and self.vjps is not None and any(p is not None for p in parents):
             node = Node(self, args, kwargs, parents, out, data)
         if self.vjps is None or self.jvp is None:
             if self.vjps is not None and present:
-                raise NotImplementedError(
-                    f"forward-mode rule for '{self.name}' is not implemented")
+                raise NotImplementedError(f"forward-mode rule for '{self.name}' is not implemented")
             return _wrap(out, node)
         tans: dict = {}
         for lv in present:
@@ -362,13 +373,14 @@ def defprim(name: str, impl: Callable, vjps: Sequence | None = None, jvp: Any = 
 
 def _op_error(name: str, data: list, kwargs: dict, e: Exception) -> Exception:
     """Turn a NumPy error inside ``impl`` into a message naming the operator and shapes."""
-    shapes = ", ".join(
-        f"{fmt_shape(np.shape(d))} {np.asarray(d).dtype}" for d in data)
+    shapes = ", ".join(f"{fmt_shape(np.shape(d))} {np.asarray(d).dtype}" for d in data)
     msg = str(e)
     fix = ""
     if "broadcast" in msg or "shape" in msg or "aligned" in msg or "mismatch" in msg:
-        fix = (" Fix: make the shapes compatible (NumPy broadcasting rules: trailing "
-               "dimensions must be equal or 1), e.g. with reshape/expand_dims/transpose.")
+        fix = (
+            " Fix: make the shapes compatible (NumPy broadcasting rules: trailing "
+            "dimensions must be equal or 1), e.g. with reshape/expand_dims/transpose."
+        )
         err: Exception = ShapeError
     else:
         err = type(e) if isinstance(e, (ValueError, IndexError, TypeError)) else ValueError
@@ -389,7 +401,8 @@ def unbroadcast(xp: Any, g: Any, shape: tuple) -> Any:
         return g
     lead = len(g.shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
+    )
     if axes:
         g = xp.sum(g, axis=axes, keepdims=False)
     if g.shape != shape:
@@ -412,9 +425,14 @@ def _graph(roots: list) -> list:
 _SEQ_OF = operator.attrgetter("seq")
 
 
-def backward_pass(heads: list, head_grads: list, targets: list | None = None,
-                  create_graph: bool = False, retain_graph: bool = False,
-                  train_mode: bool = True) -> list | None:
+def backward_pass(
+    heads: list,
+    head_grads: list,
+    targets: list | None = None,
+    create_graph: bool = False,
+    retain_graph: bool = False,
+    train_mode: bool = True,
+) -> list | None:
     """Reverse-mode sweep from ``heads``.
 
     Args:
@@ -434,7 +452,8 @@ def backward_pass(heads: list, head_grads: list, targets: list | None = None,
             raise GraphError(
                 f"Cannot differentiate an array of shape {fmt_shape(h.shape)}: it is not in a "
                 "computational graph. Fix: call attach_grad() on the inputs and compute the "
-                "output inside `with autograd.record():`.")
+                "output inside `with autograd.record():`."
+            )
     tape = bool(create_graph or STATE.levels)
     xp = TAPE if tape else RAW
     need = None
@@ -524,19 +543,22 @@ def _check_node(n: Node) -> None:
         raise GraphError(
             f"backward through operator '{n.prim.name}' a second time: its graph was freed by "
             "the first backward pass. Fix: pass retain_graph=True to the first backward() "
-            "(or autograd.grad), or record the computation again.")
+            "(or autograd.grad), or record the computation again."
+        )
     if n.dirty:
         raise VersionError(
             f"the output of operator '{n.prim.name}' (shape {fmt_shape(n.shape)}) was changed "
             "in place after it was recorded, so its gradient would be wrong. Fix: modify a "
-            "copy (x.copy()) instead, or record the computation again after the change.")
+            "copy (x.copy()) instead, or record the computation again after the change."
+        )
     for a in n.args:
         if type(a) is _NDArray and a._version > n.epoch:
             raise VersionError(
                 f"an input of operator '{n.prim.name}' (shape {fmt_shape(a.shape)}, "
                 f"{a.dtype}) was changed in place after the operator was recorded, so its "
                 "gradient would be wrong. Fix: change a copy (x.copy()) instead, or record "
-                "the computation again after the change.")
+                "the computation again after the change."
+            )
 
 
 def _store_grad(leaf: Leaf, g: Any, tape: bool) -> None:
@@ -573,4 +595,5 @@ def check_shapes(name: str, expected: tuple, got: tuple, what: str) -> None:
     if tuple(expected) != tuple(got):
         raise ShapeError(
             f"{name}: {what} has shape {fmt_shape(got)} but {fmt_shape(expected)} was "
-            f"expected. Fix: pass an array of shape {fmt_shape(expected)}.")
+            f"expected. Fix: pass an array of shape {fmt_shape(expected)}."
+        )

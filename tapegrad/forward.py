@@ -50,7 +50,8 @@ def dual(x: NDArray, t: Any, level: int) -> NDArray:
     if tuple(t.shape) != tuple(x.shape):
         raise ShapeError(
             f"jvp: tangent of shape {fmt_shape(t.shape)} for a primal of shape "
-            f"{fmt_shape(x.shape)}. Fix: give each tangent its primal's shape.")
+            f"{fmt_shape(x.shape)}. Fix: give each tangent its primal's shape."
+        )
     tan = dict(x._tan) if x._tan else {}
     tan[level] = t
     d = _wrap(x._data, x._node, tan)
@@ -90,11 +91,15 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence) -> tuple:
     """
     primals = [_as_nd(p) for p in primals]
     if len(primals) != len(tangents):
-        raise ShapeError(f"jvp: {len(primals)} primals but {len(tangents)} tangents. Fix: "
-                         "pass one tangent per primal.")
+        raise ShapeError(
+            f"jvp: {len(primals)} primals but {len(tangents)} tangents. Fix: "
+            "pass one tangent per primal."
+        )
     with new_level() as lv:
         out = f(*[dual(p, t, lv) for p, t in zip(primals, tangents)])
         if isinstance(out, (tuple, list)):
-            return (type(out)(primal_of(o, lv) for o in out),
-                    type(out)(tangent_of(o, lv) for o in out))
+            return (
+                type(out)(primal_of(o, lv) for o in out),
+                type(out)(tangent_of(o, lv) for o in out),
+            )
         return primal_of(out, lv), tangent_of(out, lv)

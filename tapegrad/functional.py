@@ -34,8 +34,17 @@ from .engine import STATE, TAPE, Leaf, _wrap, backward_pass
 from .forward import jvp as _jvp
 from .ndarray.ndarray import NDArray
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "vhp",
-           "param_function"]
+__all__ = [
+    "grad",
+    "value_and_grad",
+    "vjp",
+    "jvp",
+    "jacobian",
+    "hessian",
+    "hvp",
+    "vhp",
+    "param_function",
+]
 
 jvp = _jvp
 
@@ -90,8 +99,13 @@ def _pull(heads: list, cts: list, vars_: list, create: bool) -> list:
     live = [(h, c) for h, c in zip(heads, cts) if isinstance(h, NDArray) and h._node is not None]
     if not live:
         return [_zeros_for(v) for v in vars_]
-    res = backward_pass([h for h, _ in live], [c for _, c in live], [v._node for v in vars_],
-                        create_graph=create, retain_graph=True)
+    res = backward_pass(
+        [h for h, _ in live],
+        [c for _, c in live],
+        [v._node for v in vars_],
+        create_graph=create,
+        retain_graph=True,
+    )
     out = []
     for v, g in zip(vars_, res):
         if g is None:
@@ -107,6 +121,7 @@ def value_and_grad(f: Callable, argnums: Any = 0, has_aux: bool = False) -> Call
     ``f`` must return a one-element NDArray (or ``(value, aux)`` with ``has_aux``). The
     gradient has the structure of ``argnums``: one array, or a tuple for a tuple.
     """
+
     def vg(*args: Any) -> Any:
         nums = _argnums(argnums, len(args))
         out, vars_, outer = _trace(f, args, nums)
@@ -117,10 +132,12 @@ def value_and_grad(f: Callable, argnums: Any = 0, has_aux: bool = False) -> Call
             shape = out.shape if isinstance(out, NDArray) else type(out).__name__
             raise ShapeError(
                 f"grad: the function must return a one-element NDArray, got {shape}. Fix: "
-                "reduce it (e.g. .sum()), or use vjp/jacobian for non-scalar outputs.")
+                "reduce it (e.g. .sum()), or use vjp/jacobian for non-scalar outputs."
+            )
         gs = _pull([out], [None], vars_, outer or bool(STATE.levels))
         g = gs[0] if isinstance(argnums, int) else tuple(gs)
         return ((out, aux), g) if has_aux else (out, g)
+
     vg.__name__ = f"value_and_grad_of_{getattr(f, '__name__', 'f')}"
     return vg
 
@@ -139,6 +156,7 @@ def grad(f: Callable, argnums: Any = 0, has_aux: bool = False) -> Callable:
     def g(*args: Any) -> Any:
         (v, g_) = vg(*args)
         return (g_, v[1]) if has_aux else g_
+
     g.__name__ = f"grad_of_{getattr(f, '__name__', 'f')}"
     return g
 
@@ -161,8 +179,10 @@ def vjp(f: Callable, *primals: Any) -> tuple:
             if tuple(c.shape) != tuple(h.shape):
                 raise ShapeError(
                     f"vjp: cotangent of shape {fmt_shape(c.shape)} for an output of shape "
-                    f"{fmt_shape(h.shape)}. Fix: give the cotangent the output's shape.")
+                    f"{fmt_shape(h.shape)}. Fix: give the cotangent the output's shape."
+                )
         return tuple(_pull(heads, cts, vars_, outer or bool(STATE.levels)))
+
     return out, vjp_fn
 
 
@@ -178,12 +198,15 @@ def jacobian(f: Callable, argnums: Any = 0, mode: str = "rev") -> Callable:
         results = []
         for i in nums:
             x = args[i]
+
             def fi(xi: NDArray, i: int = i) -> Any:
                 a = list(args)
                 a[i] = xi
                 return f(*a)
+
             results.append(_jac_rev(fi, x) if mode == "rev" else _jac_fwd(fi, x))
         return results[0] if isinstance(argnums, int) else tuple(results)
+
     return jac
 
 
@@ -245,8 +268,10 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence, method: str = "rev-f
     """
     nums = tuple(range(len(primals)))
     if len(tangents) != len(primals):
-        raise ShapeError(f"hvp: {len(primals)} primals but {len(tangents)} tangents. Fix: pass "
-                         "one tangent per primal.")
+        raise ShapeError(
+            f"hvp: {len(primals)} primals but {len(tangents)} tangents. Fix: pass "
+            "one tangent per primal."
+        )
     if method == "fwd-rev":
         g = grad(f, argnums=nums)
         _, hv = _jvp(lambda *p: g(*p), list(primals), list(tangents))
@@ -254,8 +279,9 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence, method: str = "rev-f
     if method == "rev-rev":
         return vhp(f, primals, tangents)
     if method != "rev-fwd":
-        raise TapegradError(f"hvp: method must be 'rev-fwd', 'fwd-rev' or 'rev-rev', got "
-                            f"{method!r}.")
+        raise TapegradError(
+            f"hvp: method must be 'rev-fwd', 'fwd-rev' or 'rev-rev', got {method!r}."
+        )
     from .sciml.taylormode import jvp as taylor_jvp
 
     vs = [_as_nd(v) for v in tangents]
@@ -265,8 +291,10 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence, method: str = "rev-f
         if y.size != 1:
             raise ShapeError(
                 f"hvp: the function must return a one-element NDArray, got shape "
-                f"{fmt_shape(y.shape)}. Fix: reduce it (e.g. .sum()).")
+                f"{fmt_shape(y.shape)}. Fix: reduce it (e.g. .sum())."
+            )
         return t
+
     return tuple(grad(directional, argnums=nums)(*primals))
 
 
@@ -282,6 +310,7 @@ def vhp(f: Callable, primals: Sequence, vectors: Sequence) -> tuple:
             s = TAPE.sum(gi * vi, axis=None)
             total = s if total is None else total + s
         return total
+
     old = STATE.recording
     STATE.recording = True
     try:
@@ -319,15 +348,17 @@ def param_function(block: Any, fn: Callable | None = None) -> tuple:
     except DeferredInitializationError as e:
         raise TapegradError(
             f"param_function: {e} Fix: run one forward pass of the block (or give the layers "
-            "their in_units) before calling param_function.") from None
+            "their in_units) before calling param_function."
+        ) from None
     arrays = [s[0].detach() for s in slots]
 
     def f(*args: Any) -> Any:
         if len(args) < len(plist):
             raise TapegradError(
                 f"param_function: the block has {len(plist)} parameters but {len(args)} "
-                "arrays were given. Fix: pass one array per parameter, then the inputs.")
-        ps, inputs = args[:len(plist)], args[len(plist):]
+                "arrays were given. Fix: pass one array per parameter, then the inputs."
+            )
+        ps, inputs = args[: len(plist)], args[len(plist) :]
         saved = [list(s) for s in slots]
         try:
             for p, slot, a in zip(plist, slots, ps):
@@ -336,16 +367,19 @@ def param_function(block: Any, fn: Callable | None = None) -> tuple:
                     raise ShapeError(
                         f"param_function: array of shape {fmt_shape(a.shape)} for parameter "
                         f"'{p.name}' of shape {fmt_shape(slot[0].shape)}. Fix: pass the "
-                        "arrays in collect_params() order with the parameters' shapes.")
+                        "arrays in collect_params() order with the parameters' shapes."
+                    )
                 slot[:] = [a] * len(slot)
                 if p.list_data()[0] is not a:  # pragma: no cover - Parameter changed its API
                     raise TapegradError(
                         f"param_function: cannot substitute the value of parameter '{p.name}'"
-                        " (Parameter.list_data() no longer returns its value list).")
+                        " (Parameter.list_data() no longer returns its value list)."
+                    )
             return fn(block, *inputs) if fn is not None else block(*inputs)
         finally:
             for slot, old in zip(slots, saved):
                 slot[:] = old
+
     return f, arrays
 
 

@@ -39,8 +39,21 @@ import numpy as np
 from . import random as _random
 
 __all__ = [
-    "InitDesc", "Initializer", "register", "alias", "create", "Load", "Mixed",
-    "Zero", "One", "Constant", "Uniform", "Normal", "Orthogonal", "Xavier", "MSRAPrelu",
+    "InitDesc",
+    "Initializer",
+    "register",
+    "alias",
+    "create",
+    "Load",
+    "Mixed",
+    "Zero",
+    "One",
+    "Constant",
+    "Uniform",
+    "Normal",
+    "Orthogonal",
+    "Xavier",
+    "MSRAPrelu",
     "LSTMBias",
 ]
 
@@ -61,8 +74,9 @@ class InitDesc(str):
     attrs: dict
     global_init: Initializer | None
 
-    def __new__(cls, name: str, attrs: dict | None = None,
-                global_init: Initializer | None = None) -> InitDesc:
+    def __new__(
+        cls, name: str, attrs: dict | None = None, global_init: Initializer | None = None
+    ) -> InitDesc:
         ret = super().__new__(cls, name)
         ret.attrs = attrs or {}
         ret.global_init = global_init
@@ -92,14 +106,17 @@ class Initializer:
         args = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
         return f"{type(self).__name__}({args})"
 
-    def set_verbosity(self, verbose: bool = False, print_func: Callable | None = None
-                      ) -> Initializer:
+    def set_verbosity(
+        self, verbose: bool = False, print_func: Callable | None = None
+    ) -> Initializer:
         """Log every initialized array (with ``print_func(arr)``, default its RMS value)."""
         self._verbose = verbose
         if print_func is None:
+
             def print_func(x: Any) -> str:
                 a = x.asnumpy()
                 return str(float(np.sqrt(np.mean(np.square(a, dtype=np.float64)))))
+
         self._print_func = print_func
         return self
 
@@ -123,8 +140,12 @@ class Initializer:
             create(init)._init_weight(desc, arr)
             self._verbose_print(desc, init, arr)
             return
-        for ending, method in (("weight", self._init_weight), ("bias", self._init_bias),
-                               ("gamma", self._init_gamma), ("beta", self._init_beta)):
+        for ending, method in (
+            ("weight", self._init_weight),
+            ("bias", self._init_bias),
+            ("gamma", self._init_gamma),
+            ("beta", self._init_beta),
+        ):
             if desc.endswith(ending):
                 method(desc, arr)
                 self._verbose_print(desc, ending, arr)
@@ -133,16 +154,26 @@ class Initializer:
 
     def _legacy_init(self, name: str, arr: Any) -> None:
         """``init('name', arr)``: MXNet's deprecated call, dispatching on the name."""
-        warnings.warn("Calling an initializer with init(str, NDArray) is deprecated; use "
-                      "init(mx.init.InitDesc(name), arr) instead.", DeprecationWarning,
-                      stacklevel=3)
+        warnings.warn(
+            "Calling an initializer with init(str, NDArray) is deprecated; use "
+            "init(mx.init.InitDesc(name), arr) instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         if not isinstance(name, str):
             raise TypeError(f"{type(self).__name__}: name must be a str, got {type(name)}")
-        table = (("bias", self._init_bias), ("gamma", self._init_gamma),
-                 ("beta", self._init_beta), ("weight", self._init_weight),
-                 ("moving_mean", self._init_zero), ("running_mean", self._init_zero),
-                 ("moving_var", self._init_one), ("running_var", self._init_one),
-                 ("moving_inv_var", self._init_zero), ("moving_avg", self._init_zero))
+        table = (
+            ("bias", self._init_bias),
+            ("gamma", self._init_gamma),
+            ("beta", self._init_beta),
+            ("weight", self._init_weight),
+            ("moving_mean", self._init_zero),
+            ("running_mean", self._init_zero),
+            ("moving_var", self._init_one),
+            ("running_var", self._init_one),
+            ("moving_inv_var", self._init_zero),
+            ("moving_avg", self._init_zero),
+        )
         for ending, method in table:
             if name.endswith(ending):
                 method(name, arr)
@@ -167,14 +198,16 @@ class Initializer:
     def _init_weight(self, name: str, arr: Any) -> None:
         raise NotImplementedError(
             f"{type(self).__name__} does not implement _init_weight(name, arr); subclasses "
-            "of Initializer must override it.")
+            "of Initializer must override it."
+        )
 
     def _init_default(self, name: str, _: Any) -> None:
         raise ValueError(
             f"Unknown initialization pattern for '{name}'. Default initialization is limited "
             'to names ending in "weight", "bias", "gamma" (1.0) and "beta" (0.0). Fix: give '
             "the parameter its own initializer (Parameter(..., init=mx.init.Zero()) or "
-            "params.get(name, init=...)).")
+            "params.get(name, init=...))."
+        )
 
 
 def register(klass: type) -> type:
@@ -183,19 +216,25 @@ def register(klass: type) -> type:
         raise TypeError(f"register: {klass!r} is not a subclass of mx.init.Initializer")
     name = klass.__name__.lower()
     if name in _REGISTRY and _REGISTRY[name] is not klass:
-        warnings.warn(f"New initializer {klass.__module__}.{klass.__name__} is overriding "
-                      f"existing initializer {_REGISTRY[name].__name__} registered as "
-                      f"'{name}'", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"New initializer {klass.__module__}.{klass.__name__} is overriding "
+            f"existing initializer {_REGISTRY[name].__name__} registered as "
+            f"'{name}'",
+            UserWarning,
+            stacklevel=2,
+        )
     _REGISTRY[name] = klass
     return klass
 
 
 def alias(*aliases: str) -> Callable[[type], type]:
     """Decorator registering extra names for an initializer class."""
+
     def reg(klass: type) -> type:
         for name in aliases:
             _REGISTRY[name.lower()] = klass
         return klass
+
     return reg
 
 
@@ -211,15 +250,19 @@ def create(init: Any, *args: Any, **kwargs: Any) -> Initializer:
     """
     if isinstance(init, Initializer):
         if args or kwargs:
-            raise ValueError(f"create: {init!r} is already an initializer; extra arguments "
-                             f"{args or ''}{kwargs or ''} cannot be applied to it")
+            raise ValueError(
+                f"create: {init!r} is already an initializer; extra arguments "
+                f"{args or ''}{kwargs or ''} cannot be applied to it"
+            )
         return init
     if isinstance(init, type) and issubclass(init, Initializer):
         return init(*args, **kwargs)
     if not isinstance(init, str):
-        raise TypeError(f"create: cannot make an initializer from {init!r} of type "
-                        f"{type(init).__name__}; pass an mx.init.Initializer or a name such "
-                        f"as 'xavier'")
+        raise TypeError(
+            f"create: cannot make an initializer from {init!r} of type "
+            f"{type(init).__name__}; pass an mx.init.Initializer or a name such "
+            f"as 'xavier'"
+        )
     if init.startswith("["):
         name, saved = json.loads(init)
         kwargs = {**saved, **kwargs}
@@ -227,9 +270,11 @@ def create(init: Any, *args: Any, **kwargs: Any) -> Initializer:
         name = init
     key = name.lower()
     if key not in _REGISTRY:
-        raise ValueError(f"Cannot find initializer '{name}'. Registered initializers: "
-                         f"{', '.join(sorted(_REGISTRY))}. Fix: use one of these names or "
-                         "register your class with @mx.init.register.")
+        raise ValueError(
+            f"Cannot find initializer '{name}'. Registered initializers: "
+            f"{', '.join(sorted(_REGISTRY))}. Fix: use one of these names or "
+            "register your class with @mx.init.register."
+        )
     return _REGISTRY[key](*args, **kwargs)
 
 
@@ -239,15 +284,16 @@ class Load:
     Names starting with ``arg:`` or ``aux:`` are matched without that prefix.
     """
 
-    def __init__(self, param: Any, default_init: Initializer | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, param: Any, default_init: Initializer | None = None, verbose: bool = False
+    ) -> None:
         if isinstance(param, str):
             from .serialization import load
+
             param = load(param)
         if not isinstance(param, dict):
             raise TypeError("Load: expected a file of named arrays or a dict name -> array")
-        self.param = {(k[4:] if k.startswith(("arg:", "aux:")) else k): v
-                      for k, v in param.items()}
+        self.param = {(k[4:] if k.startswith(("arg:", "aux:")) else k): v for k, v in param.items()}
         self.default_init = default_init
         self.verbose = verbose
 
@@ -255,16 +301,20 @@ class Load:
         if name in self.param:
             src = self.param[name]
             if tuple(arr.shape) != tuple(src.shape):
-                raise ValueError(f"Parameter '{name}' cannot be initialized from loading: "
-                                 f"shape mismatch, target {tuple(arr.shape)} vs loaded "
-                                 f"{tuple(src.shape)}")
+                raise ValueError(
+                    f"Parameter '{name}' cannot be initialized from loading: "
+                    f"shape mismatch, target {tuple(arr.shape)} vs loaded "
+                    f"{tuple(src.shape)}"
+                )
             arr[:] = src
             if self.verbose:
                 logging.info("Initialized %s by loading", name)
             return
         if self.default_init is None:
-            raise ValueError(f"Cannot initialize '{name}': not found in the loaded arrays and "
-                             "no default_init was given")
+            raise ValueError(
+                f"Cannot initialize '{name}': not found in the loaded arrays and "
+                "no default_init was given"
+            )
         self.default_init(name, arr)
         if self.verbose:
             logging.info("Initialized %s by default", name)
@@ -286,8 +336,10 @@ class Mixed:
             if prog.match(name):
                 init(name, arr)
                 return
-        raise ValueError(f"Parameter name '{name}' did not match any pattern. Fix: add a "
-                         "'.*' pattern at the end with a default initializer.")
+        raise ValueError(
+            f"Parameter name '{name}' did not match any pattern. Fix: add a "
+            "'.*' pattern at the end with a default initializer."
+        )
 
 
 def _fill_uniform(arr: Any, low: float, high: float) -> None:
@@ -416,8 +468,9 @@ class Orthogonal(Initializer):
         elif self.rand_type == "normal":
             tmp = gen.normal(0.0, 1.0, (nout, nin))
         else:
-            raise ValueError(f"Orthogonal: unknown rand_type {self.rand_type!r}; use "
-                             "'uniform' or 'normal'")
+            raise ValueError(
+                f"Orthogonal: unknown rand_type {self.rand_type!r}; use 'uniform' or 'normal'"
+            )
         u, _, v = np.linalg.svd(tmp, full_matrices=False)
         res = u if u.shape == tmp.shape else v
         arr[:] = self.scale * res.reshape(arr.shape)
@@ -438,8 +491,9 @@ class Xavier(Initializer):
     True
     """
 
-    def __init__(self, rnd_type: str = "uniform", factor_type: str = "avg",
-                 magnitude: float = 3) -> None:
+    def __init__(
+        self, rnd_type: str = "uniform", factor_type: str = "avg", magnitude: float = 3
+    ) -> None:
         super().__init__(rnd_type=rnd_type, factor_type=factor_type, magnitude=magnitude)
         self.rnd_type = rnd_type
         self.factor_type = factor_type
@@ -451,7 +505,8 @@ class Xavier(Initializer):
             raise ValueError(
                 f"Xavier initializer cannot be applied to vector {name} of shape {shape}. It "
                 "requires at least 2D. Fix: give this parameter its own initializer (e.g. "
-                "init='zeros'), or use Uniform/Normal as the global initializer.")
+                "init='zeros'), or use Uniform/Normal as the global initializer."
+            )
         hw_scale = float(np.prod(shape[2:])) if len(shape) > 2 else 1.0
         fan_in, fan_out = shape[1] * hw_scale, shape[0] * hw_scale
         if self.factor_type == "avg":
@@ -461,16 +516,18 @@ class Xavier(Initializer):
         elif self.factor_type == "out":
             factor = fan_out
         else:
-            raise ValueError(f"Xavier: incorrect factor_type {self.factor_type!r}; use 'avg', "
-                             "'in' or 'out'")
+            raise ValueError(
+                f"Xavier: incorrect factor_type {self.factor_type!r}; use 'avg', 'in' or 'out'"
+            )
         scale = sqrt(self.magnitude / factor)
         if self.rnd_type == "uniform":
             _fill_uniform(arr, -scale, scale)
         elif self.rnd_type == "gaussian":
             _fill_normal(arr, 0.0, scale)
         else:
-            raise ValueError(f"Xavier: unknown rnd_type {self.rnd_type!r}; use 'uniform' or "
-                             "'gaussian'")
+            raise ValueError(
+                f"Xavier: unknown rnd_type {self.rnd_type!r}; use 'uniform' or 'gaussian'"
+            )
 
 
 @register
@@ -482,7 +539,7 @@ class MSRAPrelu(Xavier):
     """
 
     def __init__(self, factor_type: str = "avg", slope: float = 0.25) -> None:
-        magnitude = 2.0 / (1 + slope ** 2)
+        magnitude = 2.0 / (1 + slope**2)
         super().__init__("gaussian", factor_type, magnitude)
         self._kwargs = {"factor_type": factor_type, "slope": slope}
 
@@ -504,4 +561,4 @@ class LSTMBias(Initializer):
     def _init_weight(self, name: str, arr: Any) -> None:
         arr[:] = 0.0
         num_hidden = int(arr.shape[0] / 4)
-        arr[num_hidden:2 * num_hidden] = self.forget_bias
+        arr[num_hidden : 2 * num_hidden] = self.forget_bias

@@ -20,8 +20,13 @@ from __future__ import annotations
 import logging
 from math import cos, pi
 
-__all__ = ["LRScheduler", "FactorScheduler", "MultiFactorScheduler", "PolyScheduler",
-           "CosineScheduler"]
+__all__ = [
+    "LRScheduler",
+    "FactorScheduler",
+    "MultiFactorScheduler",
+    "PolyScheduler",
+    "CosineScheduler",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -42,32 +47,46 @@ class LRScheduler:
     [0.0, 0.5, 1.0]
     """
 
-    def __init__(self, base_lr: float = 0.01, warmup_steps: int = 0,
-                 warmup_begin_lr: float = 0, warmup_mode: str = "linear") -> None:
+    def __init__(
+        self,
+        base_lr: float = 0.01,
+        warmup_steps: int = 0,
+        warmup_begin_lr: float = 0,
+        warmup_mode: str = "linear",
+    ) -> None:
         self.base_lr = base_lr
         if not isinstance(warmup_steps, int):
-            raise TypeError(f"{type(self).__name__}: warmup_steps must be an int, got "
-                            f"{warmup_steps!r}")
+            raise TypeError(
+                f"{type(self).__name__}: warmup_steps must be an int, got {warmup_steps!r}"
+            )
         self.warmup_steps = warmup_steps
         self.warmup_final_lr = base_lr
         self.warmup_begin_lr = warmup_begin_lr
         if self.warmup_begin_lr > self.warmup_final_lr:
-            raise ValueError(f"{type(self).__name__}: base_lr ({base_lr}) has to be higher "
-                             f"than warmup_begin_lr ({warmup_begin_lr})")
+            raise ValueError(
+                f"{type(self).__name__}: base_lr ({base_lr}) has to be higher "
+                f"than warmup_begin_lr ({warmup_begin_lr})"
+            )
         if self.warmup_steps < 0:
-            raise ValueError(f"{type(self).__name__}: warmup_steps has to be positive or 0, "
-                             f"got {warmup_steps}")
+            raise ValueError(
+                f"{type(self).__name__}: warmup_steps has to be positive or 0, got {warmup_steps}"
+            )
         if warmup_mode not in ("linear", "constant"):
-            raise ValueError(f"{type(self).__name__}: warmup_mode must be 'linear' or "
-                             f"'constant', got {warmup_mode!r}")
+            raise ValueError(
+                f"{type(self).__name__}: warmup_mode must be 'linear' or "
+                f"'constant', got {warmup_mode!r}"
+            )
         self.warmup_mode = warmup_mode
 
     def get_warmup_lr(self, num_update: int) -> float:
         """The learning rate at update ``num_update < warmup_steps``."""
         assert num_update < self.warmup_steps
         if self.warmup_mode == "linear":
-            inc = (self.warmup_final_lr - self.warmup_begin_lr) * float(num_update) \
+            inc = (
+                (self.warmup_final_lr - self.warmup_begin_lr)
+                * float(num_update)
                 / float(self.warmup_steps)
+            )
             return self.warmup_begin_lr + inc
         return self.warmup_begin_lr
 
@@ -88,15 +107,23 @@ class FactorScheduler(LRScheduler):
     (1.0, 0.1)
     """
 
-    def __init__(self, step: int, factor: float = 1, stop_factor_lr: float = 1e-8,
-                 base_lr: float = 0.01, warmup_steps: int = 0, warmup_begin_lr: float = 0,
-                 warmup_mode: str = "linear") -> None:
+    def __init__(
+        self,
+        step: int,
+        factor: float = 1,
+        stop_factor_lr: float = 1e-8,
+        base_lr: float = 0.01,
+        warmup_steps: int = 0,
+        warmup_begin_lr: float = 0,
+        warmup_mode: str = "linear",
+    ) -> None:
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         if step < 1:
             raise ValueError(f"FactorScheduler: step must be >= 1, got {step}")
         if factor > 1.0:
-            raise ValueError(f"FactorScheduler: factor must be <= 1 to reduce the rate, got "
-                             f"{factor}")
+            raise ValueError(
+                f"FactorScheduler: factor must be <= 1 to reduce the rate, got {factor}"
+            )
         self.step = step
         self.factor = factor
         self.stop_factor_lr = stop_factor_lr
@@ -111,8 +138,11 @@ class FactorScheduler(LRScheduler):
             self.base_lr *= self.factor
             if self.base_lr < self.stop_factor_lr:
                 self.base_lr = self.stop_factor_lr
-                _log.info("Update[%d]: now learning rate arrived at %0.5e, will not change in "
-                          "the future", num_update, self.base_lr)
+                _log.info(
+                    "Update[%d]: now learning rate arrived at %0.5e, will not change in the future",
+                    num_update,
+                    self.base_lr,
+                )
             else:
                 _log.info("Update[%d]: Change learning rate to %0.5e", num_update, self.base_lr)
         return self.base_lr
@@ -128,9 +158,15 @@ class MultiFactorScheduler(LRScheduler):
     [1.0, 1.0, 0.5, 0.5, 0.25]
     """
 
-    def __init__(self, step: list[int], factor: float = 1, base_lr: float = 0.01,
-                 warmup_steps: int = 0, warmup_begin_lr: float = 0,
-                 warmup_mode: str = "linear") -> None:
+    def __init__(
+        self,
+        step: list[int],
+        factor: float = 1,
+        base_lr: float = 0.01,
+        warmup_steps: int = 0,
+        warmup_begin_lr: float = 0,
+        warmup_mode: str = "linear",
+    ) -> None:
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         if not isinstance(step, list) or len(step) < 1:
             raise ValueError(f"MultiFactorScheduler: step must be a non-empty list, got {step!r}")
@@ -171,9 +207,16 @@ class PolyScheduler(LRScheduler):
     [1.0, 0.5, 0.0, 0.0]
     """
 
-    def __init__(self, max_update: int, base_lr: float = 0.01, pwr: float = 2,
-                 final_lr: float = 0, warmup_steps: int = 0, warmup_begin_lr: float = 0,
-                 warmup_mode: str = "linear") -> None:
+    def __init__(
+        self,
+        max_update: int,
+        base_lr: float = 0.01,
+        pwr: float = 2,
+        final_lr: float = 0,
+        warmup_steps: int = 0,
+        warmup_begin_lr: float = 0,
+        warmup_mode: str = "linear",
+    ) -> None:
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         if not isinstance(max_update, int):
             raise TypeError(f"PolyScheduler: max_update must be an int, got {max_update!r}")
@@ -190,7 +233,8 @@ class PolyScheduler(LRScheduler):
             return self.get_warmup_lr(num_update)
         if num_update <= self.max_update:
             self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * pow(
-                1 - float(num_update - self.warmup_steps) / float(self.max_steps), self.power)
+                1 - float(num_update - self.warmup_steps) / float(self.max_steps), self.power
+            )
         return self.base_lr
 
 
@@ -205,9 +249,15 @@ class CosineScheduler(LRScheduler):
     [1.0, 0.5, 0.0, 0.0]
     """
 
-    def __init__(self, max_update: int, base_lr: float = 0.01, final_lr: float = 0,
-                 warmup_steps: int = 0, warmup_begin_lr: float = 0,
-                 warmup_mode: str = "linear") -> None:
+    def __init__(
+        self,
+        max_update: int,
+        base_lr: float = 0.01,
+        final_lr: float = 0,
+        warmup_steps: int = 0,
+        warmup_begin_lr: float = 0,
+        warmup_mode: str = "linear",
+    ) -> None:
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         if not isinstance(max_update, int):
             raise TypeError(f"CosineScheduler: max_update must be an int, got {max_update!r}")
@@ -222,6 +272,10 @@ class CosineScheduler(LRScheduler):
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
         if num_update <= self.max_update:
-            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * \
-                (1 + cos(pi * (num_update - self.warmup_steps) / self.max_steps)) / 2
+            self.base_lr = (
+                self.final_lr
+                + (self.base_lr_orig - self.final_lr)
+                * (1 + cos(pi * (num_update - self.warmup_steps) / self.max_steps))
+                / 2
+            )
         return self.base_lr

@@ -24,9 +24,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EvalMetric", "CompositeEvalMetric", "Accuracy", "TopKAccuracy", "MAE", "MSE",
-           "RMSE", "CrossEntropy", "NegativeLogLikelihood", "Loss", "CustomMetric", "create",
-           "register", "check_label_shapes", "np_metric"]
+__all__ = [
+    "EvalMetric",
+    "CompositeEvalMetric",
+    "Accuracy",
+    "TopKAccuracy",
+    "MAE",
+    "MSE",
+    "RMSE",
+    "CrossEntropy",
+    "NegativeLogLikelihood",
+    "Loss",
+    "CustomMetric",
+    "create",
+    "register",
+    "check_label_shapes",
+    "np_metric",
+]
 
 _REGISTRY: dict[str, type] = {}
 
@@ -42,6 +56,7 @@ def _alias(*names: str) -> Callable[[type], type]:
         for n in names:
             _REGISTRY[n.lower()] = klass
         return klass
+
     return deco
 
 
@@ -55,8 +70,9 @@ def _is_array(x: Any) -> bool:
     return hasattr(x, "asnumpy") or isinstance(x, np.ndarray)
 
 
-def check_label_shapes(labels: Any, preds: Any, wrap: bool = False, shape: bool = False
-                       ) -> tuple[Any, Any]:
+def check_label_shapes(
+    labels: Any, preds: Any, wrap: bool = False, shape: bool = False
+) -> tuple[Any, Any]:
     """Check that labels and predictions match in number (or in shape with ``shape=True``);
     with ``wrap=True`` single arrays are wrapped in lists."""
     if not shape:
@@ -64,8 +80,9 @@ def check_label_shapes(labels: Any, preds: Any, wrap: bool = False, shape: bool 
     else:
         label_shape, pred_shape = labels.shape, preds.shape
     if label_shape != pred_shape:
-        raise ValueError(f"Shape of labels {label_shape} does not match shape of predictions "
-                         f"{pred_shape}")
+        raise ValueError(
+            f"Shape of labels {label_shape} does not match shape of predictions {pred_shape}"
+        )
     if wrap:
         if _is_array(labels):
             labels = [labels]
@@ -85,8 +102,13 @@ class EvalMetric:
     ``num_inst`` (and the ``global_`` twins); ``get()`` returns their ratio.
     """
 
-    def __init__(self, name: str, output_names: list | None = None,
-                 label_names: list | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        output_names: list | None = None,
+        label_names: list | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.name = str(name)
         self.output_names = output_names
         self.label_names = label_names
@@ -100,8 +122,14 @@ class EvalMetric:
     def get_config(self) -> dict:
         """Settings from which :func:`create` rebuilds the metric."""
         config = self._kwargs.copy()
-        config.update({"metric": type(self).__name__, "name": self.name,
-                       "output_names": self.output_names, "label_names": self.label_names})
+        config.update(
+            {
+                "metric": type(self).__name__,
+                "name": self.name,
+                "output_names": self.output_names,
+                "label_names": self.label_names,
+            }
+        )
         return config
 
     def update_dict(self, label: dict, pred: dict) -> None:
@@ -190,8 +218,9 @@ def create(metric: Any, *args: Any, **kwargs: Any) -> EvalMetric:
     if isinstance(metric, str):
         klass = _REGISTRY.get(metric.lower())
         if klass is None:
-            raise ValueError(f"Cannot find metric {metric!r}. Known metrics: "
-                             f"{', '.join(sorted(_REGISTRY))}.")
+            raise ValueError(
+                f"Cannot find metric {metric!r}. Known metrics: {', '.join(sorted(_REGISTRY))}."
+            )
         return klass(*args, **kwargs)
     if callable(metric):
         return CustomMetric(metric, *args, **kwargs)
@@ -210,10 +239,16 @@ class CompositeEvalMetric(EvalMetric):
     (['accuracy', 'mse'], [0.5, 0.5])
     """
 
-    def __init__(self, metrics: list | None = None, name: str = "composite",
-                 output_names: list | None = None, label_names: list | None = None) -> None:
-        super().__init__("composite", output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self,
+        metrics: list | None = None,
+        name: str = "composite",
+        output_names: list | None = None,
+        label_names: list | None = None,
+    ) -> None:
+        super().__init__(
+            "composite", output_names=output_names, label_names=label_names, has_global_stats=True
+        )
         self.metrics = [create(i) for i in (metrics or [])]
 
     def add(self, metric: Any) -> None:
@@ -225,8 +260,9 @@ class CompositeEvalMetric(EvalMetric):
         try:
             return self.metrics[index]
         except IndexError:
-            raise ValueError(f"Metric index {index} is out of range 0 and "
-                             f"{len(self.metrics)}") from None
+            raise ValueError(
+                f"Metric index {index} is out of range 0 and {len(self.metrics)}"
+            ) from None
 
     def update_dict(self, labels: dict, preds: dict) -> None:
         if self.label_names is not None:
@@ -282,10 +318,20 @@ class Accuracy(EvalMetric):
     ('accuracy', 0.5)
     """
 
-    def __init__(self, axis: int = 1, name: str = "accuracy", output_names: list | None = None,
-                 label_names: list | None = None) -> None:
-        super().__init__(name, axis=axis, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self,
+        axis: int = 1,
+        name: str = "accuracy",
+        output_names: list | None = None,
+        label_names: list | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            axis=axis,
+            output_names=output_names,
+            label_names=label_names,
+            has_global_stats=True,
+        )
         self.axis = axis
 
     def update(self, labels: Any, preds: Any) -> None:
@@ -314,10 +360,20 @@ class TopKAccuracy(EvalMetric):
     ('top_k_accuracy_2', 0.5)
     """
 
-    def __init__(self, top_k: int = 1, name: str = "top_k_accuracy",
-                 output_names: list | None = None, label_names: list | None = None) -> None:
-        super().__init__(name, top_k=top_k, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self,
+        top_k: int = 1,
+        name: str = "top_k_accuracy",
+        output_names: list | None = None,
+        label_names: list | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            top_k=top_k,
+            output_names=output_names,
+            label_names=label_names,
+            has_global_stats=True,
+        )
         self.top_k = top_k
         if not self.top_k > 1:
             raise ValueError("TopKAccuracy: Please use Accuracy if top_k is no more than 1")
@@ -328,8 +384,9 @@ class TopKAccuracy(EvalMetric):
         for label, pred in zip(labels, preds):
             p = _np(pred).astype("float32")
             if p.ndim > 2:
-                raise ValueError(f"TopKAccuracy: predictions should be no more than 2 dims, "
-                                 f"got shape {p.shape}")
+                raise ValueError(
+                    f"TopKAccuracy: predictions should be no more than 2 dims, got shape {p.shape}"
+                )
             order = np.argsort(p, axis=-1)
             lab = _np(label).astype("int32")
             check_label_shapes(lab, order)
@@ -360,10 +417,12 @@ class MAE(EvalMetric):
     ('mae', 0.5)
     """
 
-    def __init__(self, name: str = "mae", output_names: list | None = None,
-                 label_names: list | None = None) -> None:
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self, name: str = "mae", output_names: list | None = None, label_names: list | None = None
+    ) -> None:
+        super().__init__(
+            name, output_names=output_names, label_names=label_names, has_global_stats=True
+        )
 
     def update(self, labels: Any, preds: Any) -> None:
         labels, preds = check_label_shapes(labels, preds, True)
@@ -383,10 +442,12 @@ class MSE(EvalMetric):
     ('mse', 0.375)
     """
 
-    def __init__(self, name: str = "mse", output_names: list | None = None,
-                 label_names: list | None = None) -> None:
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self, name: str = "mse", output_names: list | None = None, label_names: list | None = None
+    ) -> None:
+        super().__init__(
+            name, output_names=output_names, label_names=label_names, has_global_stats=True
+        )
 
     def update(self, labels: Any, preds: Any) -> None:
         labels, preds = check_label_shapes(labels, preds, True)
@@ -406,10 +467,12 @@ class RMSE(EvalMetric):
     0.612372
     """
 
-    def __init__(self, name: str = "rmse", output_names: list | None = None,
-                 label_names: list | None = None) -> None:
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self, name: str = "rmse", output_names: list | None = None, label_names: list | None = None
+    ) -> None:
+        super().__init__(
+            name, output_names=output_names, label_names=label_names, has_global_stats=True
+        )
 
     def update(self, labels: Any, preds: Any) -> None:
         labels, preds = check_label_shapes(labels, preds, True)
@@ -422,8 +485,10 @@ def _pick_probs(label: Any, pred: Any, who: str) -> np.ndarray:
     lab = _np(label).ravel()
     p = _np(pred)
     if lab.shape[0] != p.shape[0]:
-        raise ValueError(f"{who}: {lab.shape[0]} labels but predictions of shape {p.shape}; "
-                         "they need one row per label")
+        raise ValueError(
+            f"{who}: {lab.shape[0]} labels but predictions of shape {p.shape}; "
+            "they need one row per label"
+        )
     return p[np.arange(lab.shape[0]), np.int64(lab)]
 
 
@@ -440,10 +505,16 @@ class CrossEntropy(EvalMetric):
     0.571599
     """
 
-    def __init__(self, eps: float = 1e-12, name: str = "cross-entropy",
-                 output_names: list | None = None, label_names: list | None = None) -> None:
-        super().__init__(name, eps=eps, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self,
+        eps: float = 1e-12,
+        name: str = "cross-entropy",
+        output_names: list | None = None,
+        label_names: list | None = None,
+    ) -> None:
+        super().__init__(
+            name, eps=eps, output_names=output_names, label_names=label_names, has_global_stats=True
+        )
         self.eps = eps
 
     def update(self, labels: Any, preds: Any) -> None:
@@ -459,10 +530,16 @@ class NegativeLogLikelihood(EvalMetric):
     """Negative log-likelihood: the same value as :class:`CrossEntropy`, name
     ``'nll-loss'``."""
 
-    def __init__(self, eps: float = 1e-12, name: str = "nll-loss",
-                 output_names: list | None = None, label_names: list | None = None) -> None:
-        super().__init__(name, eps=eps, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self,
+        eps: float = 1e-12,
+        name: str = "nll-loss",
+        output_names: list | None = None,
+        label_names: list | None = None,
+    ) -> None:
+        super().__init__(
+            name, eps=eps, output_names=output_names, label_names=label_names, has_global_stats=True
+        )
         self.eps = eps
 
     def update(self, labels: Any, preds: Any) -> None:
@@ -483,10 +560,12 @@ class Loss(EvalMetric):
     ('loss', 2.0)
     """
 
-    def __init__(self, name: str = "loss", output_names: list | None = None,
-                 label_names: list | None = None) -> None:
-        super().__init__(name, output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+    def __init__(
+        self, name: str = "loss", output_names: list | None = None, label_names: list | None = None
+    ) -> None:
+        super().__init__(
+            name, output_names=output_names, label_names=label_names, has_global_stats=True
+        )
 
     def update(self, _: Any, preds: Any) -> None:
         if _is_array(preds):
@@ -508,16 +587,26 @@ class CustomMetric(EvalMetric):
     ('l1', 0.5)
     """
 
-    def __init__(self, feval: Callable, name: str | None = None,
-                 allow_extra_outputs: bool = False, output_names: list | None = None,
-                 label_names: list | None = None) -> None:
+    def __init__(
+        self,
+        feval: Callable,
+        name: str | None = None,
+        allow_extra_outputs: bool = False,
+        output_names: list | None = None,
+        label_names: list | None = None,
+    ) -> None:
         if name is None:
             name = getattr(feval, "__name__", "custom")
             if "<" in name:
                 name = f"custom({name})"
-        super().__init__(name, feval=feval, allow_extra_outputs=allow_extra_outputs,
-                         output_names=output_names, label_names=label_names,
-                         has_global_stats=True)
+        super().__init__(
+            name,
+            feval=feval,
+            allow_extra_outputs=allow_extra_outputs,
+            output_names=output_names,
+            label_names=label_names,
+            has_global_stats=True,
+        )
         self._feval = feval
         self._allow_extra_outputs = allow_extra_outputs
 
@@ -536,9 +625,11 @@ class CustomMetric(EvalMetric):
         raise NotImplementedError("CustomMetric cannot be serialized")
 
 
-def np_metric(numpy_feval: Callable, name: str | None = None,
-              allow_extra_outputs: bool = False) -> CustomMetric:
+def np_metric(
+    numpy_feval: Callable, name: str | None = None, allow_extra_outputs: bool = False
+) -> CustomMetric:
     """A :class:`CustomMetric` from a function of NumPy arrays (MXNet's ``metric.np``)."""
+
     def feval(label: np.ndarray, pred: np.ndarray) -> Any:
         return numpy_feval(label, pred)
 

@@ -17,8 +17,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["seed", "generator", "uniform", "normal", "randn", "randint", "shuffle",
-           "exponential", "poisson", "multinomial"]
+__all__ = [
+    "seed",
+    "generator",
+    "uniform",
+    "normal",
+    "randn",
+    "randint",
+    "shuffle",
+    "exponential",
+    "poisson",
+    "multinomial",
+]
 
 _GEN = [np.random.default_rng()]
 
@@ -49,14 +59,28 @@ def _shape(shape: Any) -> tuple:
     return (shape,) if isinstance(shape, int) else tuple(shape)
 
 
-def uniform(low: float = 0.0, high: float = 1.0, shape: Any = (1,), dtype: Any = None,
-            ctx: Any = None, out: Any = None, **kwargs: Any):
+def uniform(
+    low: float = 0.0,
+    high: float = 1.0,
+    shape: Any = (1,),
+    dtype: Any = None,
+    ctx: Any = None,
+    out: Any = None,
+    **kwargs: Any,
+):
     """Samples from U[low, high) (MXNet: ``nd.random.uniform``)."""
     return _out(generator().uniform(low, high, _shape(shape)), dtype, out)
 
 
-def normal(loc: float = 0.0, scale: float = 1.0, shape: Any = (1,), dtype: Any = None,
-           ctx: Any = None, out: Any = None, **kwargs: Any):
+def normal(
+    loc: float = 0.0,
+    scale: float = 1.0,
+    shape: Any = (1,),
+    dtype: Any = None,
+    ctx: Any = None,
+    out: Any = None,
+    **kwargs: Any,
+):
     """Samples from N(loc, scale^2)."""
     return _out(generator().normal(loc, scale, _shape(shape)), dtype, out)
 
@@ -66,8 +90,15 @@ def randn(*shape: int, loc: float = 0.0, scale: float = 1.0, dtype: Any = None, 
     return normal(loc, scale, shape or (1,), dtype)
 
 
-def randint(low: int, high: int, shape: Any = (1,), dtype: Any = "int32", ctx: Any = None,
-            out: Any = None, **kwargs: Any):
+def randint(
+    low: int,
+    high: int,
+    shape: Any = (1,),
+    dtype: Any = "int32",
+    ctx: Any = None,
+    out: Any = None,
+    **kwargs: Any,
+):
     """Integers uniform in [low, high)."""
     return _out(generator().integers(low, high, _shape(shape)), dtype, out)
 
@@ -91,8 +122,9 @@ def shuffle(data: Any, **kwargs: Any):
     return NDArray(arr)
 
 
-def multinomial(data: Any, shape: Any = None, get_prob: bool = False, dtype: Any = "int32",
-                **kwargs: Any):
+def multinomial(
+    data: Any, shape: Any = None, get_prob: bool = False, dtype: Any = "int32", **kwargs: Any
+):
     """Sample class indices from the probabilities in the last axis of ``data``."""
     from .ndarray.ndarray import NDArray
 

@@ -142,14 +142,16 @@ class _Reader:
     def fail(self, msg: str, fix: str | None = None) -> ParamsFileError:
         fix = fix or (
             "the file is truncated or is not an MXNet/tapegrad NDArray file; save it again "
-            "(mx.nd.save / net.save_parameters) or restore it from a good copy")
-        return ParamsFileError(f"{self.source}: {msg} (at byte {self.pos} of "
-                               f"{len(self.buf)}). Fix: {fix}.")
+            "(mx.nd.save / net.save_parameters) or restore it from a good copy"
+        )
+        return ParamsFileError(
+            f"{self.source}: {msg} (at byte {self.pos} of {len(self.buf)}). Fix: {fix}."
+        )
 
     def take(self, n: int, what: str) -> memoryview:
         if n < 0 or n > self.left():
             raise self.fail(f"{what} needs {n} bytes but only {self.left()} are left")
-        out = self.buf[self.pos:self.pos + n]
+        out = self.buf[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -187,8 +189,10 @@ def _read_payload(r: _Reader, i: int, shape: tuple[int, ...], flag: int) -> np.n
         return bits.view(np.float32).reshape(shape)
     dt = _FLAG_TO_DTYPE.get(flag)
     if dt is None:
-        raise r.fail(f"array {i} has unknown dtype flag {flag} (known: 0-12)",
-                     "this is not a file MXNet 1.x wrote; check the file")
+        raise r.fail(
+            f"array {i} has unknown dtype flag {flag} (known: 0-12)",
+            "this is not a file MXNet 1.x wrote; check the file",
+        )
     n = int(np.prod(shape, dtype=object)) if shape else 1
     raw = r.take(n * dt.itemsize, f"array {i}: {n} values of {dt.name}")
     arr = np.frombuffer(raw, dtype=dt).copy()  # copy: own, writable, aligned memory
@@ -206,14 +210,15 @@ def _read_array(r: _Reader, i: int) -> np.ndarray:
             if name:
                 raise r.fail(
                     f"array {i} uses {name} (sparse) storage, which tapegrad does not support",
-                    "convert it to dense storage in MXNet before saving "
-                    "(arr.tostype('default'))")
+                    "convert it to dense storage in MXNet before saving (arr.tostype('default'))",
+                )
             raise r.fail(f"array {i} has unknown storage type {stype}")
         shape = _read_shape(r, i, 8, signed_ndim=True)
         if shape is None or (not v3 and len(shape) == 0):
             raise r.fail(
                 f"array {i} is an uninitialized MXNet NDArray (no shape)",
-                "save only arrays that hold data")
+                "save only arrays that hold data",
+            )
     elif magic == _V1_MAGIC:
         shape = _read_shape(r, i, 8, signed_ndim=False)
     else:
@@ -224,16 +229,19 @@ def _read_array(r: _Reader, i: int) -> np.ndarray:
         r.pos = start
         shape = _read_shape(r, i, 4, signed_ndim=False)
         if not shape:
-            raise r.fail(f"array {i} is an uninitialized MXNet NDArray (no shape)",
-                         "save only arrays that hold data")
+            raise r.fail(
+                f"array {i} is an uninitialized MXNet NDArray (no shape)",
+                "save only arrays that hold data",
+            )
     r.i32(f"array {i}: device type")
     r.i32(f"array {i}: device id")
     flag = r.i32(f"array {i}: dtype flag")
     return _read_payload(r, i, shape, flag)
 
 
-def loads_arrays(buf: bytes | memoryview, source: str = "<bytes>"
-                 ) -> tuple[list[np.ndarray], list[str]]:
+def loads_arrays(
+    buf: bytes | memoryview, source: str = "<bytes>"
+) -> tuple[list[np.ndarray], list[str]]:
     """Parse the bytes of an NDArray-list file into NumPy arrays and names.
 
     Args:
@@ -257,7 +265,8 @@ def loads_arrays(buf: bytes | memoryview, source: str = "<bytes>"
         r.pos = 0
         raise r.fail(
             f"wrong magic 0x{magic:X}: an MXNet NDArray file starts with 0x{LIST_MAGIC:X}",
-            "pass a file written by mx.nd.save, save_parameters or tapegrad's save")
+            "pass a file written by mx.nd.save, save_parameters or tapegrad's save",
+        )
     r.u64("reserved field")
     count = r.u64("number of arrays")
     if count > r.left() // 4:  # every array needs at least its 4-byte magic
@@ -290,11 +299,12 @@ def load_arrays(fname: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
             buf = f.read()
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"{path}: no such parameter file. Fix: check the path (current folder: "
-            f"{os.getcwd()}).") from None
+            f"{path}: no such parameter file. Fix: check the path (current folder: {os.getcwd()})."
+        ) from None
     except IsADirectoryError:
-        raise ParamsFileError(f"{path}: is a folder, not a parameter file. Fix: pass the path "
-                              "of a .params file.") from None
+        raise ParamsFileError(
+            f"{path}: is a folder, not a parameter file. Fix: pass the path of a .params file."
+        ) from None
     return loads_arrays(buf, source=path)
 
 
@@ -330,7 +340,8 @@ def _as_numpy(x: Any, what: str) -> np.ndarray:
     else:
         raise TypeError(
             f"save: {what} is a {type(x).__name__}, not an NDArray. Fix: pass NDArrays "
-            "(mx.nd.array(value)) in a list or a dict name -> NDArray.")
+            "(mx.nd.array(value)) in a list or a dict name -> NDArray."
+        )
     return a if a.flags.c_contiguous else np.array(a, order="C")  # keeps 0-d arrays 0-d
 
 
@@ -341,7 +352,8 @@ def _encode_array(out: list, a: np.ndarray, v3: bool, what: str) -> None:
         known = ", ".join(sorted({d.name for d in _FLAG_TO_DTYPE.values()}))
         raise TypeError(
             f"save: {what} has dtype {a.dtype}, which the MXNet format cannot store. Fix: cast "
-            f"it (x.astype('float32')) to one of: {known}.")
+            f"it (x.astype('float32')) to one of: {known}."
+        )
     out.append(struct.pack("<Ii", _V3_MAGIC if v3 else _V2_MAGIC, 0))
     out.append(struct.pack(f"<i{a.ndim}q", a.ndim, *a.shape))
     out.append(struct.pack("<iii", 1, 0, flag))  # cpu(0), dtype flag
@@ -360,8 +372,9 @@ def dumps_arrays(arrays: Sequence[Any], names: Sequence[str] | None = None) -> b
     names = list(names or [])
     if names and len(names) != len(arrays):
         raise ValueError(f"save: {len(arrays)} arrays but {len(names)} names")
-    np_arrays = [_as_numpy(a, f"array {names[i]!r}" if names else f"item {i}")
-                 for i, a in enumerate(arrays)]
+    np_arrays = [
+        _as_numpy(a, f"array {names[i]!r}" if names else f"item {i}") for i, a in enumerate(arrays)
+    ]
     v3 = any(a.ndim == 0 for a in np_arrays)
     out: list = [struct.pack("<QQQ", LIST_MAGIC, 0, len(np_arrays))]
     for i, a in enumerate(np_arrays):
@@ -380,20 +393,25 @@ def _split(data: Any) -> tuple[list, list[str]]:
         names = []
         for k in data:
             if not isinstance(k, str):
-                raise TypeError(f"save: dict keys must be str, got {k!r} ({type(k).__name__}). "
-                                "Fix: use parameter names as keys.")
+                raise TypeError(
+                    f"save: dict keys must be str, got {k!r} ({type(k).__name__}). "
+                    "Fix: use parameter names as keys."
+                )
             names.append(k)
         return [data[k] for k in names], names
     if isinstance(data, (list, tuple)):
         return list(data), []
     if hasattr(data, "asnumpy") or isinstance(data, np.ndarray):
         return [data], []
-    raise TypeError(f"save: data must be an NDArray, a list of NDArrays or a dict str -> "
-                    f"NDArray, got {type(data).__name__}.")
+    raise TypeError(
+        f"save: data must be an NDArray, a list of NDArrays or a dict str -> "
+        f"NDArray, got {type(data).__name__}."
+    )
 
 
-def save_arrays(fname: str | os.PathLike, arrays: Sequence[Any],
-                names: Sequence[str] | None = None) -> None:
+def save_arrays(
+    fname: str | os.PathLike, arrays: Sequence[Any], names: Sequence[str] | None = None
+) -> None:
     """Atomically write arrays (NDArrays or NumPy arrays) with optional names."""
     payload = dumps_arrays(arrays, names)
     atomic_write(fname, lambda f: f.write(payload))
@@ -437,14 +455,14 @@ def atomic_write(fname: str | os.PathLike, write: Callable[[IO[bytes]], Any]) ->
     path = os.fspath(fname)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{path}: folder {folder} does not exist. Fix: create it first "
-                                "(os.makedirs).")
+        raise FileNotFoundError(
+            f"{path}: folder {folder} does not exist. Fix: create it first (os.makedirs)."
+        )
     try:
         mode = os.stat(path).st_mode & 0o777
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -489,29 +507,35 @@ def _flatten_state(state: Any, arrays: list) -> Any:
         return {"array": len(arrays) - 1}
     if isinstance(state, (bool, int, float, str)):
         return {"value": state}
-    raise TypeError(f"save_states: cannot store an optimizer state of type "
-                    f"{type(state).__name__}; states must be NDArrays, tuples/lists of them, "
-                    "None or plain numbers.")
+    raise TypeError(
+        f"save_states: cannot store an optimizer state of type "
+        f"{type(state).__name__}; states must be NDArrays, tuples/lists of them, "
+        "None or plain numbers."
+    )
 
 
 def _unflatten_state(spec: Any, arrays: list, source: str) -> Any:
     if spec is None:
         return None
     if not isinstance(spec, dict):
-        raise ParamsFileError(f"{source}: damaged state description {spec!r}. Fix: save the "
-                              "trainer states again.")
+        raise ParamsFileError(
+            f"{source}: damaged state description {spec!r}. Fix: save the trainer states again."
+        )
     if "seq" in spec:
         return tuple(_unflatten_state(s, arrays, source) for s in spec["seq"])
     if "array" in spec:
         k = spec["array"]
         if not isinstance(k, int) or not 0 <= k < len(arrays):
-            raise ParamsFileError(f"{source}: state refers to a missing array {k!r}. Fix: save "
-                                  "the trainer states again.")
+            raise ParamsFileError(
+                f"{source}: state refers to a missing array {k!r}. Fix: save "
+                "the trainer states again."
+            )
         return arrays[k]
     if "value" in spec:
         return spec["value"]
-    raise ParamsFileError(f"{source}: damaged state description {spec!r}. Fix: save the "
-                          "trainer states again.")
+    raise ParamsFileError(
+        f"{source}: damaged state description {spec!r}. Fix: save the trainer states again."
+    )
 
 
 def dumps_states(meta: dict, states: Mapping[int, Any]) -> bytes:
@@ -536,8 +560,10 @@ def dumps_states(meta: dict, states: Mapping[int, Any]) -> bytes:
     try:
         text = json.dumps(doc, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"save_states: the optimizer settings cannot be stored as JSON ({e})."
-                        " Fix: use numbers, strings and lists for optimizer attributes.") from None
+        raise TypeError(
+            f"save_states: the optimizer settings cannot be stored as JSON ({e})."
+            " Fix: use numbers, strings and lists for optimizer attributes."
+        ) from None
     blob = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     return dumps_arrays([blob, *arrays], [STATES_META_KEY, *names])
 
@@ -549,20 +575,26 @@ def loads_states(buf: bytes | memoryview, source: str = "<bytes>") -> tuple[dict
         raise ParamsFileError(
             f"{source}: not a trainer-states file (no {STATES_META_KEY} entry; it looks like a "
             "parameter file). Fix: pass the file written by trainer.save_states, and load "
-            "parameters with net.load_parameters.")
+            "parameters with net.load_parameters."
+        )
     by_name = dict(zip(names, arrays))
     try:
         doc = json.loads(by_name.pop(STATES_META_KEY).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ParamsFileError(f"{source}: damaged trainer-states description ({e}). Fix: save "
-                              "the trainer states again.") from None
+        raise ParamsFileError(
+            f"{source}: damaged trainer-states description ({e}). Fix: save "
+            "the trainer states again."
+        ) from None
     if not isinstance(doc, dict) or doc.get("format") != "tapegrad-trainer-states":
-        raise ParamsFileError(f"{source}: not a tapegrad trainer-states file. Fix: pass the "
-                              "file written by trainer.save_states.")
+        raise ParamsFileError(
+            f"{source}: not a tapegrad trainer-states file. Fix: pass the "
+            "file written by trainer.save_states."
+        )
     layout = doc.pop("layout", {})
     if not isinstance(layout, dict):
-        raise ParamsFileError(f"{source}: damaged trainer-states layout. Fix: save the trainer "
-                              "states again.")
+        raise ParamsFileError(
+            f"{source}: damaged trainer-states layout. Fix: save the trainer states again."
+        )
     states: dict[int, Any] = {}
     for key, spec in layout.items():
         local = []
@@ -573,8 +605,9 @@ def loads_states(buf: bytes | memoryview, source: str = "<bytes>") -> tuple[dict
         try:
             idx = int(key)
         except ValueError:
-            raise ParamsFileError(f"{source}: bad state index {key!r}. Fix: save the trainer "
-                                  "states again.") from None
+            raise ParamsFileError(
+                f"{source}: bad state index {key!r}. Fix: save the trainer states again."
+            ) from None
         states[idx] = _unflatten_state(spec, local, source)
     return doc, states
 
@@ -607,6 +640,8 @@ def load_states(fname: str | os.PathLike) -> tuple[dict, dict[int, Any]]:
         with open(path, "rb") as f:
             buf = f.read()
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such trainer-states file. Fix: check the path "
-                                f"(current folder: {os.getcwd()}).") from None
+        raise FileNotFoundError(
+            f"{path}: no such trainer-states file. Fix: check the path "
+            f"(current folder: {os.getcwd()})."
+        ) from None
     return loads_states(buf, source=path)

@@ -20,7 +20,7 @@ def test_tutorial_y_equals_2x_squared():
     x = mx.nd.array([1, 2, 3])
     x.attach_grad()
     with autograd.record():
-        y = 2 * x ** 2
+        y = 2 * x**2
     y.backward()
     np.testing.assert_allclose(x.grad.asnumpy(), 4 * x.asnumpy())
 
@@ -50,9 +50,9 @@ def test_tutorial_control_flow_segments():
         if xi < 0.5:
             assert g == pytest.approx(2 * xi, rel=1e-5, abs=1e-7)
         elif xi < 2 / 3:
-            assert g == pytest.approx(3 * xi ** 2, rel=1e-5)
+            assert g == pytest.approx(3 * xi**2, rel=1e-5)
         elif xi < 0.75:
-            assert g == pytest.approx(4 * xi ** 3, rel=1e-5)
+            assert g == pytest.approx(4 * xi**3, rel=1e-5)
         else:
             assert g == 0.0
     assert grads[6] == pytest.approx(1.08, rel=1e-6)
@@ -62,7 +62,7 @@ def test_tutorial_custom_head_gradient_192():
     x = mx.nd.array([2])
     x.attach_grad()
     with autograd.record():
-        y = x ** 3
+        y = x**3
     dzdy = mx.nd.array(2 * y.asnumpy())
     y.backward(dzdy)
     assert x.grad.asscalar() == 192.0
@@ -104,7 +104,7 @@ def test_notes_example_against_closed_form():
         x.attach_grad()
         with autograd.record():
             a = mx.nd.exp(x)
-            b = a ** 2
+            b = a**2
             c = a + b
             d = mx.nd.exp(c)
             e = mx.nd.sin(c)
@@ -150,8 +150,9 @@ def test_autograd_grad_to_fourth_order():
     xv = x.asnumpy()
     # d^n/dx^n e^x sin x = 2^(n/2) e^x sin(x + n pi / 4)
     for n, d in enumerate(derivs, start=1):
-        np.testing.assert_allclose(d, 2 ** (n / 2) * np.exp(xv) * np.sin(xv + n * np.pi / 4),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            d, 2 ** (n / 2) * np.exp(xv) * np.sin(xv + n * np.pi / 4), rtol=1e-12
+        )
 
 
 def test_mxnet_second_order_ops_that_mxnet_lacked():
@@ -165,6 +166,7 @@ def test_mxnet_second_order_ops_that_mxnet_lacked():
         (gx,) = autograd.grad(y, [x], create_graph=True)
         z = (gx * gx).sum()
     z.backward()
+
     # against finite differences of z(x)
     def z_of(xn):
         with autograd.pause():
@@ -174,6 +176,7 @@ def test_mxnet_second_order_ops_that_mxnet_lacked():
                 yy = mx.nd.Activation(mx.nd.dot(xx, w), act_type="sigmoid").sum()
             yy.backward()
             return float((xx.grad * xx.grad).sum().asscalar())
+
     v = rng.normal(size=(2, 3))
     eps = 1e-6
     num = (z_of(x.asnumpy() + eps * v) - z_of(x.asnumpy() - eps * v)) / (2 * eps)
@@ -216,7 +219,7 @@ def test_grad_buffer_identity_kept_across_backward():
     x.attach_grad()
     buf = x.grad
     with autograd.record():
-        y = (x ** 3).sum()
+        y = (x**3).sum()
     y.backward()
     assert x.grad is buf
     np.testing.assert_allclose(buf.asnumpy(), 3 * x.asnumpy() ** 2)
@@ -239,15 +242,14 @@ def test_non_scalar_head_is_summed_and_multiple_heads():
         y = x * x
         z = mx.nd.sin(x)
     autograd.backward([y, z])
-    np.testing.assert_allclose(x.grad.asnumpy(), 2 * x.asnumpy() + np.cos(x.asnumpy()),
-                               rtol=1e-6)
+    np.testing.assert_allclose(x.grad.asnumpy(), 2 * x.asnumpy() + np.cos(x.asnumpy()), rtol=1e-6)
 
 
 def test_retain_graph_allows_second_backward():
     x = mx.nd.array([2.0])
     x.attach_grad(grad_req="add")
     with autograd.record():
-        y = x ** 2
+        y = x**2
     y.backward(retain_graph=True)
     y.backward()
     assert x.grad.asscalar() == 8.0
@@ -360,8 +362,11 @@ def test_error_head_grads_count_and_shape():
         y = x * 2
     with pytest.raises(TapegradError, match="1 heads but 2 head gradients"):
         autograd.backward([y], [mx.nd.ones((2,)), mx.nd.ones((2,))], retain_graph=True)
-    with pytest.raises(ShapeError, match=r"head gradient of shape \(3,\) for a head of shape "
-                                         r"\(2,\)"):
+    with pytest.raises(
+        ShapeError,
+        match=r"head gradient of shape \(3,\) for a head of shape "
+        r"\(2,\)",
+    ):
         y.backward(mx.nd.ones((3,)))
 
 

@@ -26,6 +26,7 @@ def test_cli_lists_demos_and_version(capsys):
 
 
 def test_python_dash_m_entry_point():
-    r = subprocess.run([sys.executable, "-m", "tapegrad", "version"], capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "tapegrad", "version"], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0 and r.stdout.strip()

@@ -101,8 +101,7 @@ def test_random_sampler_is_a_permutation_and_follows_the_seed():
 def test_dataloader_last_batch_modes():
     ds = gdata.ArrayDataset(mx.nd.arange(10))
     assert _batches(gdata.DataLoader(ds, 4)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert _batches(gdata.DataLoader(ds, 4, last_batch="discard")) == [[0, 1, 2, 3],
-                                                                      [4, 5, 6, 7]]
+    assert _batches(gdata.DataLoader(ds, 4, last_batch="discard")) == [[0, 1, 2, 3], [4, 5, 6, 7]]
     roll = gdata.DataLoader(ds, 4, last_batch="rollover")
     assert len(roll) == 2
     assert _batches(roll) == [[0, 1, 2, 3], [4, 5, 6, 7]]
@@ -140,12 +139,15 @@ def test_dataloader_argument_rules():
     with pytest.raises(ValueError, match="shuffle must not be specified"):
         gdata.DataLoader(ds, 2, shuffle=True, sampler=gdata.SequentialSampler(5))
     bs = gdata.BatchSampler(gdata.SequentialSampler(5), 2)
-    for bad in ({"batch_size": 2}, {"shuffle": True}, {"last_batch": "keep"},
-                {"sampler": gdata.SequentialSampler(5)}):
+    for bad in (
+        {"batch_size": 2},
+        {"shuffle": True},
+        {"last_batch": "keep"},
+        {"sampler": gdata.SequentialSampler(5)},
+    ):
         with pytest.raises(ValueError, match="must not be specified"):
             gdata.DataLoader(ds, batch_sampler=bs, **bad)
-    assert _batches(gdata.DataLoader(ds, batch_sampler=bs, num_workers=4)) == [[0, 1], [2, 3],
-                                                                             [4]]
+    assert _batches(gdata.DataLoader(ds, batch_sampler=bs, num_workers=4)) == [[0, 1], [2, 3], [4]]
     rev = gdata.DataLoader(ds, 2, sampler=[4, 3, 2, 1, 0])
     assert _batches(rev) == [[4, 3], [2, 1], [0]]
 
@@ -156,8 +158,9 @@ def test_default_batchify_and_custom_batchify():
     assert x.shape == (3, 2, 2) and x.dtype == np.float32
     assert y.dtype == np.int64 and z.dtype == np.float64  # NumPy's dtypes, as in MXNet
     assert y.asnumpy().tolist() == [0, 1, 2]
-    loader = gdata.DataLoader(gdata.SimpleDataset(list(range(4))), 2,
-                              batchify_fn=lambda items: sum(items))
+    loader = gdata.DataLoader(
+        gdata.SimpleDataset(list(range(4))), 2, batchify_fn=lambda items: sum(items)
+    )
     assert list(loader) == [1, 5]
 
 
@@ -186,8 +189,9 @@ def test_to_tensor_and_normalize():
     assert t.shape == (2, 2, 3) and t.dtype == np.float32
     np.testing.assert_allclose(t.asnumpy(), img.transpose(2, 0, 1) / 255.0, rtol=1e-6)
     n = transforms.Normalize(mean=(0.5, 0.25), std=(2.0, 4.0))(t)
-    expect = (img.transpose(2, 0, 1) / 255.0 - np.array([0.5, 0.25])[:, None, None]) / \
-        np.array([2.0, 4.0])[:, None, None]
+    expect = (img.transpose(2, 0, 1) / 255.0 - np.array([0.5, 0.25])[:, None, None]) / np.array(
+        [2.0, 4.0]
+    )[:, None, None]
     np.testing.assert_allclose(n.asnumpy(), expect, rtol=1e-5)
     batch = transforms.ToTensor()(mx.nd.array(np.stack([img, img]), dtype="uint8"))
     assert batch.shape == (2, 2, 2, 3)

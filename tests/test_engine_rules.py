@@ -32,7 +32,8 @@ def test_rules_never_call_numpy_directly():
                     offenders.append(f"{path.name}:{node.lineno}")
     assert not offenders, (
         "derivative rules must use the xp namespace, not NumPy (or they break higher-order "
-        f"derivatives): {offenders}")
+        f"derivatives): {offenders}"
+    )
 
 
 def test_rules_exist_in_every_family():
@@ -48,9 +49,13 @@ def _code_lines(path: pathlib.Path) -> int:
     doc_lines = set()
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
-                isinstance(getattr(body[0], "value", None), ast.Constant) and \
-                isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             doc_lines.update(range(body[0].lineno, body[0].end_lineno + 1))
     n = 0
     for i, line in enumerate(src.splitlines(), start=1):

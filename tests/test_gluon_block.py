@@ -55,10 +55,10 @@ def test_tutorial_snippet_gradients() -> None:
     pred = h @ W1.T + b1
     dpred = pred - 1.5  # d/dpred of (pred - y)^2 / 2
     np.testing.assert_allclose(loss.asnumpy(), ((pred - 1.5) ** 2 / 2).ravel(), rtol=1e-5)
-    np.testing.assert_allclose(net[0].weight.grad().asnumpy(), (dpred @ W1).T @ x.asnumpy(),
-                               rtol=1e-4, atol=1e-7)
-    np.testing.assert_allclose(net[1].weight.grad().asnumpy(), dpred.T @ h, rtol=1e-4,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        net[0].weight.grad().asnumpy(), (dpred @ W1).T @ x.asnumpy(), rtol=1e-4, atol=1e-7
+    )
+    np.testing.assert_allclose(net[1].weight.grad().asnumpy(), dpred.T @ h, rtol=1e-4, atol=1e-7)
     assert net[0].weight.grad().shape == (3, 2)
     # freezing the first layer, as the tutorial does next
     net[0].weight.grad_req = "null"
@@ -104,8 +104,7 @@ def test_custom_block_registers_children_and_params() -> None:
     with pytest.warns(UserWarning, match="unregistered container"):
         names = list(m.collect_params().keys())
     assert names == ["model_scale", "model_dense0_weight", "model_dense0_bias"]
-    assert sorted(m._collect_params_with_prefix()) == ["encoder.bias", "encoder.weight",
-                                                       "scale"]
+    assert sorted(m._collect_params_with_prefix()) == ["encoder.bias", "encoder.weight", "scale"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sel = m.collect_params(".*weight|.*scale")
@@ -222,8 +221,9 @@ def test_grad_req_write_overwrites_and_null_detaches() -> None:
     with autograd.record():
         y = layer(x).sum()
     y.backward()
-    np.testing.assert_allclose(x.grad.asnumpy(), np.tile(layer.weight.data().asnumpy().sum(0),
-                                                         (4, 1)), rtol=1e-6)
+    np.testing.assert_allclose(
+        x.grad.asnumpy(), np.tile(layer.weight.data().asnumpy().sum(0), (4, 1)), rtol=1e-6
+    )
     with pytest.raises(RuntimeError, match="grad_req='null'"):
         layer.weight.list_grad()
     layer.weight.zero_grad()  # no-op without a gradient buffer
@@ -349,8 +349,9 @@ def test_load_errors_name_the_parameter_and_change_nothing(tmp_path: Path) -> No
     with pytest.raises(ParameterLoadError, match=r"'1\.weight'.*not present.*ignore_extra"):
         smaller.load_parameters(fname)
     smaller.load_parameters(fname, ignore_extra=True)
-    np.testing.assert_array_equal(smaller[0].weight.data().asnumpy(),
-                                  net[0].weight.data().asnumpy())
+    np.testing.assert_array_equal(
+        smaller[0].weight.data().asnumpy(), net[0].weight.data().asnumpy()
+    )
 
     wrong = mlp(hidden=4, out=3)
     wrong.initialize()
@@ -437,8 +438,9 @@ def test_real_mxnet_checkpoint_forward_matches() -> None:
         np.testing.assert_allclose(arr.sum(), info["sum"], atol=1e-4)
         np.testing.assert_allclose(arr.ravel()[:3], info["first"], rtol=1e-6)
     x = mx.nd.array(np.linspace(0, 1, 784).reshape(1, 784))
-    np.testing.assert_allclose(net(x).asnumpy()[0], expected["mlp_784_72_10.forward"]["output"],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        net(x).asnumpy()[0], expected["mlp_784_72_10.forward"]["output"], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_real_mxnet_prefixed_file() -> None:
@@ -446,12 +448,14 @@ def test_real_mxnet_prefixed_file() -> None:
     fname = str(MXNET_FILES / "dense_prefixed.params")
     layer = nn.Dense(3, in_units=2, prefix="dense0_")
     layer.collect_params().load(fname)  # MXNet's own way for collect_params().save files
-    np.testing.assert_allclose(layer.weight.data().asnumpy().ravel(),
-                               expected["dense0_weight"]["values"], rtol=1e-6)
+    np.testing.assert_allclose(
+        layer.weight.data().asnumpy().ravel(), expected["dense0_weight"]["values"], rtol=1e-6
+    )
     fresh = nn.Dense(3, in_units=2)  # any automatic prefix
     fresh.load_parameters(fname)
-    np.testing.assert_allclose(fresh.weight.data().asnumpy().ravel(),
-                               expected["dense0_weight"]["values"], rtol=1e-6)
+    np.testing.assert_allclose(
+        fresh.weight.data().asnumpy().ravel(), expected["dense0_weight"]["values"], rtol=1e-6
+    )
     assert fresh.bias.data().asnumpy().tolist() == expected["dense0_bias"]["values"]
 
 
@@ -486,7 +490,8 @@ def test_forward_hooks_and_handles() -> None:
     calls = []
     pre = layer.register_forward_pre_hook(lambda blk, inp: calls.append(("pre", inp[0].shape)))
     post = layer.register_forward_hook(
-        lambda blk, inp, out: calls.append(("post", blk is layer, out.shape)))
+        lambda blk, inp, out: calls.append(("post", blk is layer, out.shape))
+    )
     layer(mx.nd.ones((4, 3)))
     assert calls == [("pre", (4, 3)), ("post", True, (4, 2))]
     pre.detach()
@@ -508,8 +513,9 @@ def test_apply_cast_and_repr() -> None:
     net.cast("float64")
     assert all(p.data().dtype == np.float64 for p in net.collect_params().values())
     assert net(mx.nd.ones((2, 3), dtype="float64")).dtype == np.float64
-    assert repr(net) == ("HybridSequential(\n  (0): Dense(3 -> 4, Activation(tanh))\n"
-                         "  (1): Dense(4 -> 2, linear)\n)")
+    assert repr(net) == (
+        "HybridSequential(\n  (0): Dense(3 -> 4, Activation(tanh))\n  (1): Dense(4 -> 2, linear)\n)"
+    )
 
 
 def test_summary(capsys: pytest.CaptureFixture) -> None:
@@ -518,10 +524,17 @@ def test_summary(capsys: pytest.CaptureFixture) -> None:
     net[1].weight.grad_req = "null"
     net.summary(mx.nd.ones((2, 784)))
     out = capsys.readouterr().out
-    rows = [line.split() for line in out.splitlines()
-            if line.strip().startswith(("Input", "Activation-", "Dense-"))]
-    assert rows == [["Input", "(2,", "784)", "0"], ["Activation-1", "(2,", "72)", "0"],
-                    ["Dense-2", "(2,", "72)", "56520"], ["Dense-3", "(2,", "10)", "730"]]
+    rows = [
+        line.split()
+        for line in out.splitlines()
+        if line.strip().startswith(("Input", "Activation-", "Dense-"))
+    ]
+    assert rows == [
+        ["Input", "(2,", "784)", "0"],
+        ["Activation-1", "(2,", "72)", "0"],
+        ["Dense-2", "(2,", "72)", "56520"],
+        ["Dense-3", "(2,", "10)", "730"],
+    ]
     total = 784 * 72 + 72 + 72 * 10 + 10
     assert f"Total params: {total}" in out
     assert f"Trainable params: {total - 720}" in out

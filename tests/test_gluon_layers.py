@@ -47,8 +47,9 @@ def forward_np(block, x: np.ndarray, train: bool) -> np.ndarray:
         return block(mx.nd.array(x, dtype=x.dtype)).asnumpy()
 
 
-def check_grads(block, x: np.ndarray, train: bool = False, rtol: float = 1e-5,
-                atol: float = 1e-7) -> None:
+def check_grads(
+    block, x: np.ndarray, train: bool = False, rtol: float = 1e-5, atol: float = 1e-7
+) -> None:
     """d sum(block(x) * r) / d(x, every trainable parameter) against finite differences."""
     out_shape = forward_np(block, x, train).shape
     r = RNG.standard_normal(out_shape)
@@ -98,8 +99,7 @@ def check_second_order(block, x: np.ndarray, rtol: float = 1e-5, atol: float = 1
         (g,) = autograd.grad(loss, [xa], create_graph=True)
         h = (g * A(s)).sum()
     h.backward()
-    np.testing.assert_allclose(xa.grad.asnumpy(), fd(directional, x.copy()), rtol=rtol,
-                               atol=atol)
+    np.testing.assert_allclose(xa.grad.asnumpy(), fd(directional, x.copy()), rtol=rtol, atol=atol)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -220,14 +220,21 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 ERF = np.vectorize(math.erf)
 
 
-@pytest.mark.parametrize("make, ref, smooth", [
-    (lambda: nn.LeakyReLU(0.1), lambda x: np.where(x > 0, x, 0.1 * x), None),
-    (lambda: nn.ELU(0.7), lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1)), False),
-    (lambda: nn.SELU(),
-     lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * (np.exp(x) - 1)), False),
-    (lambda: nn.GELU(), lambda x: 0.5 * x * (1 + ERF(x / np.sqrt(2))), True),
-    (lambda: nn.Swish(1.5), lambda x: x * sigmoid(1.5 * x), True),
-], ids=["leaky", "elu", "selu", "gelu", "swish"])
+@pytest.mark.parametrize(
+    "make, ref, smooth",
+    [
+        (lambda: nn.LeakyReLU(0.1), lambda x: np.where(x > 0, x, 0.1 * x), None),
+        (lambda: nn.ELU(0.7), lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1)), False),
+        (
+            lambda: nn.SELU(),
+            lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * (np.exp(x) - 1)),
+            False,
+        ),
+        (lambda: nn.GELU(), lambda x: 0.5 * x * (1 + ERF(x / np.sqrt(2))), True),
+        (lambda: nn.Swish(1.5), lambda x: x * sigmoid(1.5 * x), True),
+    ],
+    ids=["leaky", "elu", "selu", "gelu", "swish"],
+)
 def test_parametrized_activations(make, ref, smooth: bool) -> None:
     layer = make()
     x = away_from_zero(2, 5)
@@ -256,8 +263,7 @@ def test_prelu_forward_and_grads(in_channels: int) -> None:
     layer.alpha.set_data(A(alpha))
     x = away_from_zero(2, 3, 4)
     a = alpha.reshape(1, -1, 1) if in_channels > 1 else alpha
-    np.testing.assert_allclose(forward_np(layer, x, False), np.where(x > 0, x, a * x),
-                               rtol=1e-12)
+    np.testing.assert_allclose(forward_np(layer, x, False), np.where(x > 0, x, a * x), rtol=1e-12)
     check_grads(layer, x)
 
 
@@ -315,8 +321,9 @@ def test_dropout_axes_share_mask_and_rate_zero() -> None:
 def bn_ref(x: np.ndarray, gamma, beta, mean, var, axis: int, eps: float) -> np.ndarray:
     shape = [1] * x.ndim
     shape[axis] = -1
-    return ((x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape)
-            + beta.reshape(shape))
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(
+        shape
+    ) + beta.reshape(shape)
 
 
 def test_batchnorm_train_forward_and_running_stats() -> None:
@@ -333,8 +340,9 @@ def test_batchnorm_train_forward_and_running_stats() -> None:
         var = x.var(axis=(0, 2))  # biased, as MXNet
         with autograd.record():
             out = bn(A(x))
-        np.testing.assert_allclose(out.asnumpy(), bn_ref(x, gamma, beta, mean, var, 1, 1e-5),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            out.asnumpy(), bn_ref(x, gamma, beta, mean, var, 1, 1e-5), rtol=1e-10
+        )
         rm = rm * 0.8 + mean * 0.2
         rv = rv * 0.8 + var * 0.2
         np.testing.assert_allclose(bn.running_mean.data().asnumpy(), rm, rtol=1e-12)
@@ -348,12 +356,13 @@ def test_batchnorm_train_forward_and_running_stats() -> None:
 
 def test_batchnorm_defaults_names_and_repr() -> None:
     bn = nn.BatchNorm()
-    names = [n[len(bn.prefix):] for n in bn.collect_params()]
+    names = [n[len(bn.prefix) :] for n in bn.collect_params()]
     assert names == ["gamma", "beta", "running_mean", "running_var"]
-    assert [p.grad_req for p in bn.collect_params().values()] == ["write", "write", "null",
-                                                                  "null"]
-    assert repr(bn) == ("BatchNorm(axis=1, eps=1e-05, momentum=0.9, fix_gamma=False, "
-                        "use_global_stats=False, in_channels=None)")
+    assert [p.grad_req for p in bn.collect_params().values()] == ["write", "write", "null", "null"]
+    assert repr(bn) == (
+        "BatchNorm(axis=1, eps=1e-05, momentum=0.9, fix_gamma=False, "
+        "use_global_stats=False, in_channels=None)"
+    )
     bn.initialize()
     bn(mx.nd.ones((2, 4)))
     got = [p.data().asnumpy().tolist() for p in bn.collect_params().values()]
@@ -370,8 +379,7 @@ def test_batchnorm_global_stats_axis_and_no_scale() -> None:
     x = RNG.standard_normal((3, 2)).astype(np.float32)
     with autograd.record():
         out = bn(mx.nd.array(x)).asnumpy()
-    ref = bn_ref(x, np.ones(2), np.zeros(2), np.array([1.0, -1.0]), np.array([4.0, 0.25]), 1,
-                 1e-5)
+    ref = bn_ref(x, np.ones(2), np.zeros(2), np.array([1.0, -1.0]), np.array([4.0, 0.25]), 1, 1e-5)
     np.testing.assert_allclose(out, ref, rtol=1e-5)
     assert bn.running_mean.data().asnumpy().tolist() == [1.0, -1.0]
 
@@ -420,7 +428,8 @@ def test_layernorm_forward_and_grads(axis: int) -> None:
 
 def test_layernorm_repr() -> None:
     assert repr(nn.LayerNorm(in_channels=3)) == (
-        "LayerNorm(eps=1e-05, axis=-1, center=True, scale=True, in_channels=3)")
+        "LayerNorm(eps=1e-05, axis=-1, center=True, scale=True, in_channels=3)"
+    )
 
 
 # ------------------------------------------------------------------ Embedding & co
@@ -446,12 +455,12 @@ def test_flatten_lambda_hybridlambda() -> None:
     x = RNG.standard_normal((2, 3, 4))
     assert forward_np(nn.Flatten(), x, False).shape == (2, 12)
     np.testing.assert_allclose(forward_np(nn.Lambda("tanh"), x, False), np.tanh(x), rtol=1e-6)
-    np.testing.assert_allclose(forward_np(nn.Lambda(lambda a: a * 3), x, False), 3 * x,
-                               rtol=1e-6)
+    np.testing.assert_allclose(forward_np(nn.Lambda(lambda a: a * 3), x, False), 3 * x, rtol=1e-6)
     hl = nn.HybridLambda(lambda F, a: F.relu(a) + 1)
     np.testing.assert_allclose(forward_np(hl, x, False), np.maximum(x, 0) + 1, rtol=1e-6)
-    np.testing.assert_allclose(forward_np(nn.HybridLambda("sigmoid"), x, False), sigmoid(x),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        forward_np(nn.HybridLambda("sigmoid"), x, False), sigmoid(x), rtol=1e-6
+    )
     assert repr(nn.Lambda("tanh")) == "Lambda(tanh)"
     assert repr(nn.Lambda(mx.nd.tanh)) == "Lambda(tanh)"
     seen = []
@@ -469,9 +478,12 @@ def test_flatten_lambda_hybridlambda() -> None:
 
 def test_mlp_grads_and_hybridize_identical() -> None:
     net = nn.HybridSequential()
-    net.add(nn.Dense(5, activation="tanh", dtype="float64"),
-            nn.LayerNorm(), nn.Dense(4, activation="sigmoid", dtype="float64"),
-            nn.Dense(2, dtype="float64"))
+    net.add(
+        nn.Dense(5, activation="tanh", dtype="float64"),
+        nn.LayerNorm(),
+        nn.Dense(4, activation="sigmoid", dtype="float64"),
+        nn.Dense(2, dtype="float64"),
+    )
     net.initialize(mx.init.Xavier())
     x = RNG.standard_normal((3, 4))
     net(A(x))

@@ -56,8 +56,7 @@ def test_xavier_uniform_bounds(factor_type: str) -> None:
 
 def test_xavier_gaussian_and_msraprelu() -> None:
     mx.random.seed(3)
-    a = init_array(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2),
-                   (300, 200))
+    a = init_array(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), (300, 200))
     assert abs(a.std() - math.sqrt(2 / 200)) < 0.02 * math.sqrt(2 / 200)
     msra = mx.init.MSRAPrelu(slope=0.25)
     assert msra.rnd_type == "gaussian" and msra.magnitude == pytest.approx(2 / (1 + 0.0625))
@@ -80,8 +79,9 @@ def test_constant_zero_one() -> None:
     assert (init_array(mx.init.Constant(-1.5), (2, 3)) == -1.5).all()
     eye = init_array(mx.init.Constant(np.eye(3)), (3, 3))
     np.testing.assert_array_equal(eye, np.eye(3))
-    np.testing.assert_array_equal(init_array(mx.init.Constant(mx.nd.array([1, 2])), (2, 2)),
-                                  [[1, 2], [1, 2]])
+    np.testing.assert_array_equal(
+        init_array(mx.init.Constant(mx.nd.array([1, 2])), (2, 2)), [[1, 2], [1, 2]]
+    )
 
 
 def test_orthogonal_and_lstm_bias() -> None:
@@ -99,8 +99,12 @@ def test_registry_create_and_dumps_round_trip() -> None:
     x = mx.init.create("xavier", rnd_type="gaussian", magnitude=2.34)
     assert (x.rnd_type, x.magnitude) == ("gaussian", 2.34)
     y = mx.init.create(x.dumps())
-    assert (type(y), y.rnd_type, y.factor_type, y.magnitude) == (mx.init.Xavier, "gaussian",
-                                                                 "avg", 2.34)
+    assert (type(y), y.rnd_type, y.factor_type, y.magnitude) == (
+        mx.init.Xavier,
+        "gaussian",
+        "avg",
+        2.34,
+    )
     inst = mx.init.Normal()
     assert mx.init.create(inst) is inst
     with pytest.raises(ValueError, match="Cannot find initializer 'nosuch'.*xavier"):
@@ -134,8 +138,12 @@ def test_initdesc_name_dispatch() -> None:
         init(InitDesc("bn_running_mean"), mx.nd.zeros((2,)))
     # the legacy string call also knows running statistics
     with pytest.warns(DeprecationWarning):
-        for name, value in {"bn_running_mean": 0.0, "bn_running_var": 1.0,
-                            "bn_moving_var": 1.0, "fc_bias": 0.0}.items():
+        for name, value in {
+            "bn_running_mean": 0.0,
+            "bn_running_var": 1.0,
+            "bn_moving_var": 1.0,
+            "fc_bias": 0.0,
+        }.items():
             arr = mx.nd.full((2,), 9.0)
             init(name, arr)
             assert arr.asnumpy().tolist() == [value, value], name
@@ -149,8 +157,12 @@ def test_layer_defaults_follow_mxnet() -> None:
     """Global init fills weights; biases, gamma, beta and running stats keep their layer
     defaults (the layers give those parameters their own initializers, as in MXNet)."""
     net = nn.HybridSequential()
-    net.add(nn.Dense(3, in_units=4), nn.BatchNorm(in_channels=3), nn.LayerNorm(in_channels=3),
-            nn.PReLU())
+    net.add(
+        nn.Dense(3, in_units=4),
+        nn.BatchNorm(in_channels=3),
+        nn.LayerNorm(in_channels=3),
+        nn.PReLU(),
+    )
     net.initialize(mx.init.Constant(0.5))
     params = {k.split("_", 1)[1]: p.data().asnumpy() for k, p in net.collect_params().items()}
     assert (params["weight"] == 0.5).all() and not params["bias"].any()

@@ -68,29 +68,36 @@ def test_l2loss_is_half_mean_of_squares() -> None:
     assert out.shape == (4,)
     sw = RNG.uniform(0, 1, (4, 1, 1))
     out = gloss.L2Loss(weight=3.0)(A(pred), A(label), A(sw)).asnumpy()
-    np.testing.assert_allclose(out, batch_mean((label.reshape(pred.shape) - pred) ** 2 * sw * 1.5),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        out, batch_mean((label.reshape(pred.shape) - pred) ** 2 * sw * 1.5), rtol=1e-12
+    )
     out = gloss.L2Loss(batch_axis=1)(A(pred), A(label)).asnumpy()
-    np.testing.assert_allclose(out, batch_mean((label.reshape(pred.shape) - pred) ** 2 / 2, 1),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        out, batch_mean((label.reshape(pred.shape) - pred) ** 2 / 2, 1), rtol=1e-12
+    )
     assert out.shape == (3,)
     check_pred_grad(gloss.L2Loss(weight=2.0), pred, label)
 
 
 def test_l1loss() -> None:
     pred, label = RNG.standard_normal((5, 4)), RNG.standard_normal((5, 4))
-    np.testing.assert_allclose(gloss.L1Loss()(A(pred), A(label)).asnumpy(),
-                               batch_mean(np.abs(label - pred)), rtol=1e-12)
+    np.testing.assert_allclose(
+        gloss.L1Loss()(A(pred), A(label)).asnumpy(), batch_mean(np.abs(label - pred)), rtol=1e-12
+    )
     sw = RNG.uniform(0, 1, (5, 1))
-    np.testing.assert_allclose(gloss.L1Loss(weight=0.5)(A(pred), A(label), A(sw)).asnumpy(),
-                               batch_mean(np.abs(label - pred) * sw * 0.5), rtol=1e-12)
+    np.testing.assert_allclose(
+        gloss.L1Loss(weight=0.5)(A(pred), A(label), A(sw)).asnumpy(),
+        batch_mean(np.abs(label - pred) * sw * 0.5),
+        rtol=1e-12,
+    )
     check_pred_grad(gloss.L1Loss(), pred, label)
 
 
 def test_one_dimensional_prediction_keeps_batch() -> None:
     pred, label = RNG.standard_normal(6), RNG.standard_normal(6)
-    np.testing.assert_allclose(gloss.L2Loss()(A(pred), A(label)).asnumpy(),
-                               (label - pred) ** 2 / 2, rtol=1e-12)
+    np.testing.assert_allclose(
+        gloss.L2Loss()(A(pred), A(label)).asnumpy(), (label - pred) ** 2 / 2, rtol=1e-12
+    )
 
 
 def test_label_size_mismatch_names_the_loss() -> None:
@@ -121,7 +128,8 @@ def test_softmax_ce_dense_label_weights_and_from_logits() -> None:
     label = RNG.dirichlet(np.ones(4), 6)
     sw = RNG.uniform(0, 1, (6, 1))
     out = gloss.SoftmaxCrossEntropyLoss(sparse_label=False, weight=2.0)(
-        A(pred), A(label), A(sw)).asnumpy()
+        A(pred), A(label), A(sw)
+    ).asnumpy()
     ref = -(log_softmax(pred, 1) * label).sum(axis=1, keepdims=True) * sw * 2.0
     np.testing.assert_allclose(out, batch_mean(ref), rtol=1e-12)
     # from_logits=True: pred already holds log-probabilities, used as they are
@@ -148,8 +156,9 @@ def test_sigmoid_bce_from_logits_and_pos_weight() -> None:
     label = (RNG.random((5, 3)) < 0.5).astype(np.float64)
     p = sigmoid(pred)
     out = gloss.SigmoidBinaryCrossEntropyLoss()(A(pred), A(label)).asnumpy()
-    np.testing.assert_allclose(out, batch_mean(-(label * np.log(p) + (1 - label) * np.log(1 - p))),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        out, batch_mean(-(label * np.log(p) + (1 - label) * np.log(1 - p))), rtol=1e-10
+    )
     pw = RNG.uniform(0.5, 3, (1, 3))
     out = gloss.SigmoidBCELoss()(A(pred), A(label), None, A(pw)).asnumpy()
     ref = -(label * np.log(p) * pw + (1 - label) * np.log(1 - p))
@@ -157,15 +166,16 @@ def test_sigmoid_bce_from_logits_and_pos_weight() -> None:
     sw = RNG.uniform(0, 1, (5, 1))
     out = gloss.SigmoidBCELoss(weight=0.3)(A(pred), A(label), A(sw)).asnumpy()
     np.testing.assert_allclose(
-        out, batch_mean(-(label * np.log(p) + (1 - label) * np.log(1 - p)) * sw * 0.3),
-        rtol=1e-10)
+        out, batch_mean(-(label * np.log(p) + (1 - label) * np.log(1 - p)) * sw * 0.3), rtol=1e-10
+    )
     check_pred_grad(gloss.SigmoidBCELoss(), pred, label)
     check_pred_grad(lambda a, b, c: gloss.SigmoidBCELoss()(a, b, None, c), pred, label, pw)
 
 
 def test_sigmoid_bce_extreme_logits_are_finite() -> None:
-    out = gloss.SigmoidBCELoss()(mx.nd.array([[1000.0, -1000.0]]),
-                                 mx.nd.array([[0.0, 1.0]])).asnumpy()
+    out = gloss.SigmoidBCELoss()(
+        mx.nd.array([[1000.0, -1000.0]]), mx.nd.array([[0.0, 1.0]])
+    ).asnumpy()
     np.testing.assert_allclose(out, [1000.0], rtol=1e-6)
 
 
@@ -202,29 +212,42 @@ def test_huber(rho: float) -> None:
     pred = RNG.standard_normal((4, 5)) * 2
     label = RNG.standard_normal((4, 5))
     d = np.abs(label - pred)
-    ref = np.where(d > rho, d - 0.5 * rho, 0.5 / rho * d ** 2)
-    np.testing.assert_allclose(gloss.HuberLoss(rho=rho)(A(pred), A(label)).asnumpy(),
-                               batch_mean(ref), rtol=1e-12)
+    ref = np.where(d > rho, d - 0.5 * rho, 0.5 / rho * d**2)
+    np.testing.assert_allclose(
+        gloss.HuberLoss(rho=rho)(A(pred), A(label)).asnumpy(), batch_mean(ref), rtol=1e-12
+    )
     check_pred_grad(gloss.HuberLoss(rho=rho), pred, label)
 
 
 def test_hinge_logistic_triplet() -> None:
     pred = RNG.standard_normal((4, 3))
     label = np.where(RNG.random((4, 3)) < 0.5, -1.0, 1.0)
-    np.testing.assert_allclose(gloss.HingeLoss()(A(pred), A(label)).asnumpy(),
-                               batch_mean(np.maximum(0, 1 - pred * label)), rtol=1e-12)
-    np.testing.assert_allclose(gloss.SquaredHingeLoss(margin=2)(A(pred), A(label)).asnumpy(),
-                               batch_mean(np.maximum(0, 2 - pred * label) ** 2), rtol=1e-12)
-    np.testing.assert_allclose(gloss.LogisticLoss()(A(pred), A(label)).asnumpy(),
-                               batch_mean(np.log1p(np.exp(-pred * label))), rtol=1e-10)
+    np.testing.assert_allclose(
+        gloss.HingeLoss()(A(pred), A(label)).asnumpy(),
+        batch_mean(np.maximum(0, 1 - pred * label)),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        gloss.SquaredHingeLoss(margin=2)(A(pred), A(label)).asnumpy(),
+        batch_mean(np.maximum(0, 2 - pred * label) ** 2),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        gloss.LogisticLoss()(A(pred), A(label)).asnumpy(),
+        batch_mean(np.log1p(np.exp(-pred * label))),
+        rtol=1e-10,
+    )
     binary = (label + 1) / 2
     np.testing.assert_allclose(
         gloss.LogisticLoss(label_format="binary")(A(pred), A(binary)).asnumpy(),
-        batch_mean(np.log1p(np.exp(-pred * label))), rtol=1e-10)
+        batch_mean(np.log1p(np.exp(-pred * label))),
+        rtol=1e-10,
+    )
     pos, neg = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))
     ref = np.maximum(((pos - pred) ** 2 - (neg - pred) ** 2).sum(axis=1) + 1, 0)
-    np.testing.assert_allclose(gloss.TripletLoss()(A(pred), A(pos), A(neg)).asnumpy(), ref,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        gloss.TripletLoss()(A(pred), A(pos), A(neg)).asnumpy(), ref, rtol=1e-12
+    )
     with pytest.raises(ValueError, match="label_format"):
         gloss.LogisticLoss(label_format="other")
 
@@ -232,8 +255,11 @@ def test_hinge_logistic_triplet() -> None:
 def test_poisson_and_cosine_embedding() -> None:
     pred = RNG.standard_normal((3, 4))
     target = RNG.integers(0, 5, (3, 4)).astype(np.float64)
-    np.testing.assert_allclose(gloss.PoissonNLLLoss()(A(pred), A(target)).asnumpy(),
-                               batch_mean(np.exp(pred) - target * pred), rtol=1e-12)
+    np.testing.assert_allclose(
+        gloss.PoissonNLLLoss()(A(pred), A(target)).asnumpy(),
+        batch_mean(np.exp(pred) - target * pred),
+        rtol=1e-12,
+    )
     a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
     label = np.array([1.0, -1.0, -1.0])
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))

@@ -105,6 +105,8 @@ def test_global_statistics_survive_reset_local():
 
 def test_update_dict_selects_by_name():
     acc = metric.Accuracy(output_names=["out"], label_names=["lab"])
-    acc.update_dict({"lab": mx.nd.array([1]), "x": mx.nd.array([0])},
-                    {"out": mx.nd.array([1]), "y": mx.nd.array([0])})
+    acc.update_dict(
+        {"lab": mx.nd.array([1]), "x": mx.nd.array([0])},
+        {"out": mx.nd.array([1]), "y": mx.nd.array([0])},
+    )
     assert acc.get()[1] == 1.0

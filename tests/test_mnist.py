@@ -19,8 +19,12 @@ from tapegrad.gluon.data.vision import MNIST, DatasetFileError, FashionMNIST
 from tapegrad.gluon.data.vision.datasets import BUNDLED_MNIST
 
 BUNDLED = Path(BUNDLED_MNIST)
-FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 def _readme_counts(split: str) -> list[int]:
@@ -54,8 +58,7 @@ def test_mnist_shapes_dtypes_and_class_counts(train, n, split):
 
 def test_mnist_transform_and_loader_batches():
     seen = []
-    ds = MNIST(train=False, transform=lambda x, y: (seen.append(1) or x.astype("float32") /
-                                                    255, y))
+    ds = MNIST(train=False, transform=lambda x, y: (seen.append(1) or x.astype("float32") / 255, y))
     x, y = ds[3]
     assert x.dtype == np.float32 and float(x.asnumpy().max()) <= 1.0 and seen == [1]
     plain = MNIST(train=False)
@@ -129,9 +132,11 @@ def test_sha256sums_beside_the_files_are_checked(tmp_path):
 def _write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
     n, r, c = images.shape
     (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
-        struct.pack(">IIII", 0x803, n, r, c) + images.astype(np.uint8).tobytes())
+        struct.pack(">IIII", 0x803, n, r, c) + images.astype(np.uint8).tobytes()
+    )
     (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
-        struct.pack(">II", 0x801, len(labels)) + labels.astype(np.uint8).tobytes())
+        struct.pack(">II", 0x801, len(labels)) + labels.astype(np.uint8).tobytes()
+    )
 
 
 def test_fashion_mnist_reads_idx_files_and_checks_them(tmp_path):
@@ -215,4 +220,3 @@ def test_demo_is_registered_with_the_cli():
     from tapegrad import cli
 
     assert "mnist" in cli._demos()
-

@@ -89,8 +89,9 @@ def test_reductions_with_axis_keepdims_exclude():
     x = mx.nd.array(a)
     assert x.sum().shape == (1,) and x.sum().asscalar() == a.sum()  # MXNet: shape (1,)
     np.testing.assert_allclose(x.sum(axis=1).asnumpy(), a.sum(axis=1))
-    np.testing.assert_allclose(x.mean(axis=(0, 2), keepdims=True).asnumpy(),
-                               a.mean(axis=(0, 2), keepdims=True))
+    np.testing.assert_allclose(
+        x.mean(axis=(0, 2), keepdims=True).asnumpy(), a.mean(axis=(0, 2), keepdims=True)
+    )
     np.testing.assert_allclose(x.max(axis=1, exclude=True).asnumpy(), a.max(axis=(0, 2)))
     np.testing.assert_allclose(mx.nd.min(x, axis=-1).asnumpy(), a.min(axis=-1))
     np.testing.assert_allclose(mx.nd.prod(x + 1, axis=0).asnumpy(), (a + 1).prod(axis=0))
@@ -108,7 +109,7 @@ def test_operators_reflected_inplace_and_comparisons():
     n = a.asnumpy()
     np.testing.assert_allclose((2 - a).asnumpy(), 2 - n)
     np.testing.assert_allclose((2 / a).asnumpy(), 2 / n)
-    np.testing.assert_allclose((2 ** a).asnumpy(), 2 ** n)
+    np.testing.assert_allclose((2**a).asnumpy(), 2**n)
     np.testing.assert_allclose((a // 3).asnumpy(), n // 3)
     np.testing.assert_allclose((a % 3).asnumpy(), n % 3)
     np.testing.assert_allclose((-a).asnumpy(), -n)
@@ -151,31 +152,34 @@ def test_indexing_basic_integer_boolean_and_setitem():
 def test_shape_functions_match_numpy():
     a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     x = mx.nd.array(a)
-    np.testing.assert_array_equal(mx.nd.transpose(x, axes=(2, 0, 1)).asnumpy(),
-                                  a.transpose(2, 0, 1))
+    np.testing.assert_array_equal(
+        mx.nd.transpose(x, axes=(2, 0, 1)).asnumpy(), a.transpose(2, 0, 1)
+    )
     np.testing.assert_array_equal(x.flatten().asnumpy(), a.reshape(2, -1))
     assert x.expand_dims(1).shape == (2, 1, 3, 4)
     assert mx.nd.ones((1, 3, 1)).squeeze().shape == (3,)
     assert mx.nd.ones((1, 3, 1)).squeeze(axis=0).shape == (3, 1)
-    np.testing.assert_array_equal(mx.nd.concat(x, x, dim=1).asnumpy(),
-                                  np.concatenate([a, a], axis=1))
+    np.testing.assert_array_equal(
+        mx.nd.concat(x, x, dim=1).asnumpy(), np.concatenate([a, a], axis=1)
+    )
     np.testing.assert_array_equal(mx.nd.stack(x, x, axis=1).asnumpy(), np.stack([a, a], 1))
     parts = mx.nd.split(x, 3, axis=1)
     assert [p.shape for p in parts] == [(2, 1, 4)] * 3
     assert mx.nd.split(x, 3, axis=1, squeeze_axis=True)[0].shape == (2, 4)
-    np.testing.assert_array_equal(mx.nd.slice(x, begin=(0, 1), end=(1, 3)).asnumpy(),
-                                  a[0:1, 1:3])
-    np.testing.assert_array_equal(mx.nd.slice_axis(x, axis=2, begin=1, end=3).asnumpy(),
-                                  a[:, :, 1:3])
-    np.testing.assert_array_equal(mx.nd.tile(x, reps=(1, 2, 1)).asnumpy(),
-                                  np.tile(a, (1, 2, 1)))
-    np.testing.assert_array_equal(mx.nd.repeat(x, repeats=2, axis=0).asnumpy(),
-                                  np.repeat(a, 2, axis=0))
+    np.testing.assert_array_equal(mx.nd.slice(x, begin=(0, 1), end=(1, 3)).asnumpy(), a[0:1, 1:3])
+    np.testing.assert_array_equal(
+        mx.nd.slice_axis(x, axis=2, begin=1, end=3).asnumpy(), a[:, :, 1:3]
+    )
+    np.testing.assert_array_equal(mx.nd.tile(x, reps=(1, 2, 1)).asnumpy(), np.tile(a, (1, 2, 1)))
+    np.testing.assert_array_equal(
+        mx.nd.repeat(x, repeats=2, axis=0).asnumpy(), np.repeat(a, 2, axis=0)
+    )
     np.testing.assert_array_equal(mx.nd.flip(x, axis=2).asnumpy(), np.flip(a, 2))
     assert mx.nd.broadcast_to(mx.nd.ones((3, 1)), shape=(2, 3, 4)).shape == (2, 3, 4)
     assert mx.nd.broadcast_to(mx.nd.ones((3, 1)), shape=(0, 5)).shape == (3, 5)
-    np.testing.assert_array_equal(mx.nd.reshape_like(x, mx.nd.ones((4, 6))).asnumpy(),
-                                  a.reshape(4, 6))
+    np.testing.assert_array_equal(
+        mx.nd.reshape_like(x, mx.nd.ones((4, 6))).asnumpy(), a.reshape(4, 6)
+    )
     with pytest.raises(ShapeError, match="not divisible"):
         mx.nd.split(x, 2, axis=1)
 
@@ -186,8 +190,9 @@ def test_pick_take_one_hot_where_clip():
     idx = mx.nd.array([0, 3, 1])
     np.testing.assert_array_equal(mx.nd.pick(x, idx, axis=1).asnumpy(), a[[0, 1, 2], [0, 3, 1]])
     assert mx.nd.pick(x, idx, axis=1, keepdims=True).shape == (3, 1)
-    np.testing.assert_array_equal(mx.nd.take(x, mx.nd.array([2, 7]), axis=0).asnumpy(),
-                                  a[[2, 2]])  # mode='clip'
+    np.testing.assert_array_equal(
+        mx.nd.take(x, mx.nd.array([2, 7]), axis=0).asnumpy(), a[[2, 2]]
+    )  # mode='clip'
     oh = mx.nd.one_hot(mx.nd.array([1, 0, 3]), 4)
     np.testing.assert_array_equal(oh.asnumpy(), np.eye(4)[[1, 0, 3]])
     w = mx.nd.where(x > 5, x, -x)
@@ -201,12 +206,13 @@ def test_activations_and_softmax_values():
     np.testing.assert_allclose(mx.nd.sigmoid(x).asnumpy(), 1 / (1 + np.exp(-z)))
     np.testing.assert_allclose(mx.nd.relu(x).asnumpy(), np.maximum(z, 0))
     np.testing.assert_allclose(mx.nd.softrelu(x).asnumpy(), np.log1p(np.exp(z)))
-    np.testing.assert_allclose(mx.nd.Activation(x, act_type="softsign").asnumpy(),
-                               z / (1 + np.abs(z)))
-    np.testing.assert_allclose(mx.nd.LeakyReLU(x, slope=0.1).asnumpy(),
-                               np.where(z > 0, z, 0.1 * z))
-    np.testing.assert_allclose(mx.nd.LeakyReLU(x, act_type="elu", slope=1.0).asnumpy(),
-                               np.where(z > 0, z, np.expm1(z)))
+    np.testing.assert_allclose(
+        mx.nd.Activation(x, act_type="softsign").asnumpy(), z / (1 + np.abs(z))
+    )
+    np.testing.assert_allclose(mx.nd.LeakyReLU(x, slope=0.1).asnumpy(), np.where(z > 0, z, 0.1 * z))
+    np.testing.assert_allclose(
+        mx.nd.LeakyReLU(x, act_type="elu", slope=1.0).asnumpy(), np.where(z > 0, z, np.expm1(z))
+    )
     import math
 
     np.testing.assert_allclose(mx.nd.erf(x).asnumpy(), [math.erf(v) for v in z], rtol=1e-12)
@@ -224,19 +230,29 @@ def test_dot_batch_dot_fully_connected():
     a, b = rng.normal(size=(2, 3)), rng.normal(size=(3, 4))
     A, B = mx.nd.array(a, dtype="float64"), mx.nd.array(b, dtype="float64")
     np.testing.assert_allclose(mx.nd.dot(A, B).asnumpy(), a @ b)
-    np.testing.assert_allclose(mx.nd.dot(B, A, transpose_a=True, transpose_b=True).asnumpy(),
-                               b.T @ a.T)
+    np.testing.assert_allclose(
+        mx.nd.dot(B, A, transpose_a=True, transpose_b=True).asnumpy(), b.T @ a.T
+    )
     t = rng.normal(size=(2, 3, 4))
-    np.testing.assert_allclose(mx.nd.dot(mx.nd.array(t, dtype="float64"), mx.nd.array(
-        rng.normal(size=(4, 5)), dtype="float64")).shape, (2, 3, 5))
+    np.testing.assert_allclose(
+        mx.nd.dot(
+            mx.nd.array(t, dtype="float64"), mx.nd.array(rng.normal(size=(4, 5)), dtype="float64")
+        ).shape,
+        (2, 3, 5),
+    )
     p, q = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 3, 4))
     np.testing.assert_allclose(
-        mx.nd.batch_dot(mx.nd.array(p, dtype="float64"), mx.nd.array(q, dtype="float64"))
-        .asnumpy(), p @ q)
+        mx.nd.batch_dot(mx.nd.array(p, dtype="float64"), mx.nd.array(q, dtype="float64")).asnumpy(),
+        p @ q,
+    )
     w, bias = rng.normal(size=(4, 6)), rng.normal(size=(4,))
     x = rng.normal(size=(2, 2, 3))
-    out = mx.nd.FullyConnected(mx.nd.array(x, dtype="float64"), mx.nd.array(w, dtype="float64"),
-                               mx.nd.array(bias, dtype="float64"), num_hidden=4)
+    out = mx.nd.FullyConnected(
+        mx.nd.array(x, dtype="float64"),
+        mx.nd.array(w, dtype="float64"),
+        mx.nd.array(bias, dtype="float64"),
+        num_hidden=4,
+    )
     np.testing.assert_allclose(out.asnumpy(), x.reshape(2, 6) @ w.T + bias)
     with pytest.raises(ShapeError, match="FullyConnected.*6 features.*\\(4, 5\\)"):
         mx.nd.FullyConnected(mx.nd.ones((2, 6)), mx.nd.ones((4, 5)), num_hidden=4, no_bias=True)

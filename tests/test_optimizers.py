@@ -31,6 +31,7 @@ def _clip(x, c):
 # Each takes (w, g, s, t, lr, wd, h) with s a dict of states and h the hyper-parameters, and
 # returns the new weight (updating s).
 
+
 def ref_sgd(w, g, s, t, lr, wd, h):
     # rescaled_grad = lr * (clip(rescale_grad * grad) + wd * weight)
     # state = momentum * state + rescaled_grad; weight = weight - state
@@ -52,7 +53,7 @@ def ref_nag(w, g, s, t, lr, wd, h):
 def ref_adam(w, g, s, t, lr, wd, h):
     gg = _clip(h["rescale"] * g + wd * w, h["clip"])
     s["m"] = h["beta1"] * s.get("m", 0) + (1 - h["beta1"]) * gg
-    s["v"] = h["beta2"] * s.get("v", 0) + (1 - h["beta2"]) * gg ** 2
+    s["v"] = h["beta2"] * s.get("v", 0) + (1 - h["beta2"]) * gg**2
     lr_t = lr * math.sqrt(1 - h["beta2"] ** t) / (1 - h["beta1"] ** t)
     return w - lr_t * s["m"] / (np.sqrt(s["v"]) + h["epsilon"])
 
@@ -60,34 +61,35 @@ def ref_adam(w, g, s, t, lr, wd, h):
 def ref_adamw(w, g, s, t, lr, wd, h):
     gg = _clip(h["rescale"] * g, h["clip"])
     s["m"] = h["beta1"] * s.get("m", 0) + (1 - h["beta1"]) * gg
-    s["v"] = h["beta2"] * s.get("v", 0) + (1 - h["beta2"]) * gg ** 2
+    s["v"] = h["beta2"] * s.get("v", 0) + (1 - h["beta2"]) * gg**2
     lr_t = lr * math.sqrt(1 - h["beta2"] ** t) / (1 - h["beta1"] ** t)
     return w - lr_t * (s["m"] / (np.sqrt(s["v"]) + h["epsilon"]) + wd * w)
 
 
 def ref_adagrad(w, g, s, t, lr, wd, h):
     gg = _clip(h["rescale"] * g, h["clip"])
-    s["history"] = s.get("history", 0) + gg ** 2
+    s["history"] = s.get("history", 0) + gg**2
     return w - lr * (gg / np.sqrt(s["history"] + h["eps"]) + wd * w)
 
 
 def ref_rmsprop(w, g, s, t, lr, wd, h):
     gg = _clip(h["rescale"] * g + wd * w, h["clip"])
-    s["n"] = (1 - h["gamma1"]) * gg ** 2 + h["gamma1"] * s.get("n", 0)
+    s["n"] = (1 - h["gamma1"]) * gg**2 + h["gamma1"] * s.get("n", 0)
     if not h["centered"]:
         return w - lr * gg / np.sqrt(s["n"] + h["epsilon"])
     s["g"] = (1 - h["gamma1"]) * gg + h["gamma1"] * s.get("g", 0)
     s["delta"] = h["gamma2"] * s.get("delta", 0) - lr * gg / np.sqrt(
-        s["n"] - s["g"] ** 2 + h["epsilon"])
+        s["n"] - s["g"] ** 2 + h["epsilon"]
+    )
     return w + s["delta"]
 
 
 def ref_adadelta(w, g, s, t, lr, wd, h):
     gg = _clip(h["rescale"] * g, h["clip"])
-    s["acc_g"] = h["rho"] * s.get("acc_g", 0) + (1 - h["rho"]) * gg ** 2
+    s["acc_g"] = h["rho"] * s.get("acc_g", 0) + (1 - h["rho"]) * gg**2
     delta = np.sqrt(s.get("acc_delta", 0) + h["epsilon"]) / np.sqrt(s["acc_g"] + h["epsilon"])
     delta = delta * gg
-    s["acc_delta"] = h["rho"] * s.get("acc_delta", 0) + (1 - h["rho"]) * delta ** 2
+    s["acc_delta"] = h["rho"] * s.get("acc_delta", 0) + (1 - h["rho"]) * delta**2
     return w - (delta + wd * w)
 
 
@@ -100,15 +102,15 @@ CASES = [
     ("adamw", {"beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6}, ref_adamw),
     ("adagrad", {"eps": 1e-7}, ref_adagrad),
     ("rmsprop", {"gamma1": 0.9, "epsilon": 1e-8, "centered": False}, ref_rmsprop),
-    ("rmsprop", {"gamma1": 0.95, "gamma2": 0.8, "epsilon": 1e-8, "centered": True},
-     ref_rmsprop),
+    ("rmsprop", {"gamma1": 0.95, "gamma2": 0.8, "epsilon": 1e-8, "centered": True}, ref_rmsprop),
     ("adadelta", {"rho": 0.9, "epsilon": 1e-5}, ref_adadelta),
 ]
 
 
 def _run(name, kwargs, ref, dtype):
-    opt = mx.optimizer.create(name, learning_rate=BASE_LR, wd=WD, rescale_grad=RESCALE,
-                              clip_gradient=CLIP, **kwargs)
+    opt = mx.optimizer.create(
+        name, learning_rate=BASE_LR, wd=WD, rescale_grad=RESCALE, clip_gradient=CLIP, **kwargs
+    )
     opt.param_dict = dict(enumerate(MULTS))
     rng = np.random.default_rng(7)
     h = dict(kwargs, rescale=RESCALE, clip=CLIP)
@@ -127,8 +129,7 @@ def _run(name, kwargs, ref, dtype):
     return opt, nds, ws, states
 
 
-@pytest.mark.parametrize("name,kwargs,ref", CASES, ids=[f"{c[0]}-{i}" for i, c in
-                                                        enumerate(CASES)])
+@pytest.mark.parametrize("name,kwargs,ref", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_update_matches_documented_formula_float64(name, kwargs, ref):
     opt, nds, ws, _ = _run(name, kwargs, ref, "float64")
     for nd_w, w in zip(nds, ws):
@@ -138,15 +139,16 @@ def test_update_matches_documented_formula_float64(name, kwargs, ref):
     assert opt._index_update_count == {0: STEPS, 1: STEPS}
 
 
-@pytest.mark.parametrize("name,kwargs,ref", CASES[:3] + CASES[4:6],
-                         ids=["sgd", "sgd-mom", "nag", "adam", "adamw"])
+@pytest.mark.parametrize(
+    "name,kwargs,ref", CASES[:3] + CASES[4:6], ids=["sgd", "sgd-mom", "nag", "adam", "adamw"]
+)
 def test_update_float32_keeps_dtype(name, kwargs, ref):
     _, nds, ws, states = _run(name, kwargs, ref, "float32")
     for nd_w, w in zip(nds, ws):
         assert nd_w.dtype == np.float32
         np.testing.assert_allclose(nd_w.asnumpy(), w, rtol=2e-5, atol=2e-6)
     for st in states:
-        for a in (st if isinstance(st, tuple) else [st]):
+        for a in st if isinstance(st, tuple) else [st]:
             if a is not None:
                 assert a.dtype == np.float32
 
@@ -158,8 +160,9 @@ def test_sgd_momentum_state_is_mxnet_convention():
     w = mx.nd.array([1.0, -2.0], dtype="float64")
     mom = opt.create_state(0, w)
     opt.update(0, w, mx.nd.array([0.5, 0.5], dtype="float64"), mom)
-    np.testing.assert_allclose(mom.asnumpy(), -0.1 * (np.array([0.5, 0.5]) + 0.1 *
-                                                      np.array([1.0, -2.0])))
+    np.testing.assert_allclose(
+        mom.asnumpy(), -0.1 * (np.array([0.5, 0.5]) + 0.1 * np.array([1.0, -2.0]))
+    )
     np.testing.assert_allclose(w.asnumpy(), np.array([1.0, -2.0]) + mom.asnumpy())
 
 
@@ -202,8 +205,9 @@ def test_adam_t_is_per_weight():
 
 
 def test_lr_mult_wd_mult_by_index_name_and_param_dict():
-    opt = mx.optimizer.SGD(learning_rate=1.0, wd=0.5,
-                           param_idx2name={0: "fc_weight", 1: "fc_bias", 2: "bn_gamma"})
+    opt = mx.optimizer.SGD(
+        learning_rate=1.0, wd=0.5, param_idx2name={0: "fc_weight", 1: "fc_bias", 2: "bn_gamma"}
+    )
     # MXNet: with names, only *_weight and *_gamma are decayed
     assert [opt._get_wd(i) for i in range(3)] == [0.5, 0.0, 0.5]
     opt.set_lr_mult({"fc_bias": 2.0, 0: 0.1})
@@ -270,8 +274,13 @@ def test_defaults_match_mxnet():
     adam = mx.optimizer.Adam()
     assert (adam.lr, adam.beta1, adam.beta2, adam.epsilon) == (0.001, 0.9, 0.999, 1e-8)
     rms = mx.optimizer.RMSProp()
-    assert (rms.lr, rms.gamma1, rms.gamma2, rms.epsilon, rms.centered) == \
-        (0.001, 0.9, 0.9, 1e-8, False)
+    assert (rms.lr, rms.gamma1, rms.gamma2, rms.epsilon, rms.centered) == (
+        0.001,
+        0.9,
+        0.9,
+        1e-8,
+        False,
+    )
     assert mx.optimizer.AdaGrad().float_stable_eps == 1e-7
     ad = mx.optimizer.AdaDelta()
     assert (ad.rho, ad.epsilon) == (0.9, 1e-5)
@@ -304,7 +313,7 @@ def test_set_learning_rate_and_scheduler():
 def test_factor_scheduler():
     s = lrs.FactorScheduler(step=3, factor=0.5, base_lr=1.0, stop_factor_lr=0.2)
     got = [s(n) for n in range(1, 12)]
-    assert got == [1, 1, 1, .5, .5, .5, .25, .25, .25, .2, .2]
+    assert got == [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2]
     with pytest.raises(ValueError):
         lrs.FactorScheduler(step=0)
     with pytest.raises(ValueError):
@@ -312,12 +321,12 @@ def test_factor_scheduler():
 
 
 def test_factor_scheduler_warmup():
-    s = lrs.FactorScheduler(step=10, factor=0.1, base_lr=1.0, warmup_steps=4,
-                            warmup_begin_lr=0.2)
+    s = lrs.FactorScheduler(step=10, factor=0.1, base_lr=1.0, warmup_steps=4, warmup_begin_lr=0.2)
     np.testing.assert_allclose([s(n) for n in range(4)], [0.2, 0.4, 0.6, 0.8])
     assert s(4) == 1.0
-    c = lrs.FactorScheduler(step=10, base_lr=1.0, warmup_steps=3, warmup_begin_lr=0.1,
-                            warmup_mode="constant")
+    c = lrs.FactorScheduler(
+        step=10, base_lr=1.0, warmup_steps=3, warmup_begin_lr=0.1, warmup_mode="constant"
+    )
     assert [c(n) for n in range(3)] == [0.1, 0.1, 0.1]
     with pytest.raises(ValueError, match="warmup_mode"):
         lrs.FactorScheduler(step=1, warmup_mode="cubic")
@@ -327,7 +336,7 @@ def test_factor_scheduler_warmup():
 
 def test_multifactor_scheduler():
     s = lrs.MultiFactorScheduler(step=[2, 5], factor=0.1, base_lr=1.0)
-    np.testing.assert_allclose([s(n) for n in range(1, 8)], [1, 1, .1, .1, .1, .01, .01])
+    np.testing.assert_allclose([s(n) for n in range(1, 8)], [1, 1, 0.1, 0.1, 0.1, 0.01, 0.01])
     with pytest.raises(ValueError):
         lrs.MultiFactorScheduler(step=[5, 2])
 

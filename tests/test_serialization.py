@@ -17,10 +17,15 @@ from tapegrad.serialization import ParamsFileError
 PARAMS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mxnet-params"
 needs_mxnet_files = pytest.mark.skipif(
     not PARAMS_DIR.is_dir(),
-    reason=f"the MXNet 1.9.1 reference files are not here ({PARAMS_DIR} is absent)")
+    reason=f"the MXNet 1.9.1 reference files are not here ({PARAMS_DIR} is absent)",
+)
 
-FILES = ["mlp_784_72_10.params", "dict_mixed_dtypes.params", "list_unnamed.params",
-         "dense_prefixed.params"]
+FILES = [
+    "mlp_784_72_10.params",
+    "dict_mixed_dtypes.params",
+    "list_unnamed.params",
+    "dense_prefixed.params",
+]
 
 
 def _expected() -> dict:
@@ -74,8 +79,7 @@ def test_mlp_file_forward_matches_mxnet_output():
     net = mx.gluon.nn.HybridSequential()
     net.add(mx.gluon.nn.Dense(72, activation="tanh"), mx.gluon.nn.Dense(10))
     net.load_parameters(str(PARAMS_DIR / "mlp_784_72_10.params"))
-    np.testing.assert_allclose(net(mx.nd.array(x)).asnumpy().ravel(), exp, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(net(mx.nd.array(x)).asnumpy().ravel(), exp, rtol=1e-5, atol=1e-5)
 
 
 @needs_mxnet_files
@@ -88,8 +92,20 @@ def test_writer_reproduces_mxnet_bytes(fname):
 
 # ----------------------------------------------------------------------------- round trips
 
-ALL_DTYPES = ["float32", "float64", "float16", "uint8", "int32", "int8", "int64", "bool",
-              "int16", "uint16", "uint32", "uint64"]
+ALL_DTYPES = [
+    "float32",
+    "float64",
+    "float16",
+    "uint8",
+    "int32",
+    "int8",
+    "int64",
+    "bool",
+    "int16",
+    "uint16",
+    "uint32",
+    "uint64",
+]
 
 
 def test_round_trip_every_dtype_and_shape(tmp_path):
@@ -172,8 +188,9 @@ def test_save_rejects_bad_input(tmp_path):
 
 
 def _valid_bytes() -> bytes:
-    return S.dumps_arrays([np.arange(6, dtype=np.float32).reshape(2, 3),
-                           np.array([7], dtype=np.int64)], ["w", "b"])
+    return S.dumps_arrays(
+        [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([7], dtype=np.int64)], ["w", "b"]
+    )
 
 
 def test_every_truncation_raises_params_file_error():
@@ -212,8 +229,8 @@ def test_wrong_magic_and_garbage(tmp_path):
 def test_huge_claims_fail_fast_without_allocating():
     head = struct.pack("<QQ", 0x112, 0)
     with pytest.raises(ParamsFileError, match="claims"):
-        S.loads_arrays(head + struct.pack("<Q", 2 ** 62) + bytes(16))
-    arr = struct.pack("<Iii", 0xF993FAC9, 0, 3) + struct.pack("<qqq", 2 ** 40, 2 ** 40, 2 ** 40)
+        S.loads_arrays(head + struct.pack("<Q", 2**62) + bytes(16))
+    arr = struct.pack("<Iii", 0xF993FAC9, 0, 3) + struct.pack("<qqq", 2**40, 2**40, 2**40)
     arr += struct.pack("<iii", 1, 0, 0)
     with pytest.raises(ParamsFileError, match="needs"):
         S.loads_arrays(head + struct.pack("<Q", 1) + arr + bytes(64))
@@ -223,7 +240,7 @@ def test_huge_claims_fail_fast_without_allocating():
     neg = struct.pack("<Iii", 0xF993FAC9, 0, 1) + struct.pack("<q", -5)
     with pytest.raises(ParamsFileError, match="negative"):
         S.loads_arrays(head + struct.pack("<Q", 1) + neg + bytes(64))
-    name_len = _valid_bytes()[:-len(b"b") - 8] + struct.pack("<Q", 2 ** 60)
+    name_len = _valid_bytes()[: -len(b"b") - 8] + struct.pack("<Q", 2**60)
     with pytest.raises(ParamsFileError):
         S.loads_arrays(name_len)
 
@@ -327,8 +344,12 @@ def test_save_replaces_and_keeps_permissions(tmp_path):
 
 
 def test_states_container_round_trip():
-    states = {0: (mx.nd.ones((2, 2)), None), 3: mx.nd.arange(3), 5: None,
-              7: ((mx.nd.zeros((1,)), mx.nd.ones((2,))), 4)}
+    states = {
+        0: (mx.nd.ones((2, 2)), None),
+        3: mx.nd.arange(3),
+        5: None,
+        7: ((mx.nd.zeros((1,)), mx.nd.ones((2,))), 4),
+    }
     buf = S.dumps_states({"optimizer_config": {"x": [1, 2.5, "a"]}}, states)
     # an ordinary NDArray-list file, no pickle
     assert buf[:8] == struct.pack("<Q", 0x112)

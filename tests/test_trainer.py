@@ -122,8 +122,9 @@ def test_stale_gradient_raises_and_changes_nothing():
         tr.step(1)
     for x, y in zip(before, _values([a, b])):
         np.testing.assert_array_equal(x, y)
-    assert all(np.array_equal(x, y) for i in states for x, y in
-               zip(states[i], _state_values(tr)[i]))
+    assert all(
+        np.array_equal(x, y) for i in states for x, y in zip(states[i], _state_values(tr)[i])
+    )
     assert tr.optimizer.num_update == 1
     tr.step(1, ignore_stale_grad=True)  # updates a only
     assert a.data().asnumpy()[0] != before[0][0]
@@ -165,8 +166,11 @@ class _InPlaceFail(mx.optimizer.Optimizer):
             raise RuntimeError("in-place update exploded (simulated)")
 
 
-@pytest.mark.parametrize("make", [lambda: _FailOn(learning_rate=0.1, momentum=0.9),
-                                  lambda: _InPlaceFail()], ids=["pure", "in-place"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: _FailOn(learning_rate=0.1, momentum=0.9), lambda: _InPlaceFail()],
+    ids=["pure", "in-place"],
+)
 def test_failed_step_leaves_parameters_and_states_unchanged(make):
     a, b, c = _param("a", [1.0, 2.0]), _param("b", [3.0]), _param("c", [4.0])
     optim = make()
@@ -197,8 +201,9 @@ def test_failed_step_leaves_parameters_and_states_unchanged(make):
         # the gradients are still fresh: the step can be retried once the cause is fixed
         optim.fail_index = 99
         tr.step(1)
-        ref = gluon.Trainer([_param("a", [1.0, 2.0])], "sgd",
-                            {"learning_rate": 0.1, "momentum": 0.9})
+        ref = gluon.Trainer(
+            [_param("a", [1.0, 2.0])], "sgd", {"learning_rate": 0.1, "momentum": 0.9}
+        )
         pa = ref._params[0]
         for _ in range(2):
             _backward([pa], [[1.0, 1.0]])
@@ -244,9 +249,14 @@ def _train(trainer, params, steps, seed):
         trainer.step(2)
 
 
-@pytest.mark.parametrize("name,kw", [("adam", {"learning_rate": 0.01}),
-                                     ("sgd", {"learning_rate": 0.1, "momentum": 0.9}),
-                                     ("rmsprop", {"centered": True})])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("adam", {"learning_rate": 0.01}),
+        ("sgd", {"learning_rate": 0.1, "momentum": 0.9}),
+        ("rmsprop", {"centered": True}),
+    ],
+)
 def test_save_load_states_resumes_exactly(tmp_path, name, kw):
     sched = mx.lr_scheduler.FactorScheduler(step=2, factor=0.5)
     a, b = _param("a", [1.0, 2.0]), _param("b", [[0.5, -1.0], [2.0, 0.0]])
@@ -260,8 +270,9 @@ def test_save_load_states_resumes_exactly(tmp_path, name, kw):
     expect = _values([a, b])
 
     a2, b2 = _param("a", saved[0]), _param("b", saved[1])
-    tr2 = gluon.Trainer([a2, b2], name, dict(kw, lr_scheduler=mx.lr_scheduler.FactorScheduler(
-        step=2, factor=0.5)))
+    tr2 = gluon.Trainer(
+        [a2, b2], name, dict(kw, lr_scheduler=mx.lr_scheduler.FactorScheduler(step=2, factor=0.5))
+    )
     tr2.load_states(str(path))
     assert tr2.optimizer.num_update == 3
     _train(tr2, [a2, b2], 2, seed=2)

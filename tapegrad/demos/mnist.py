@@ -12,32 +12,49 @@ import argparse
 import sys
 import time
 
-DESCRIPTION = ("train the lecture notes' 784-72-10 tanh network on MNIST with Gluon + Trainer "
-               "and print its test accuracy")
+DESCRIPTION = (
+    "train the lecture notes' 784-72-10 tanh network on MNIST with Gluon + Trainer "
+    "and print its test accuracy"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``tapegrad demo mnist``."""
-    parser.add_argument("--epochs", type=int, default=10, help="passes over the training set "
-                        "(default 10)")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per step "
-                        "(default 64)")
-    parser.add_argument("--lr", type=float, default=0.05, help="SGD learning rate "
-                        "(default 0.05)")
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum "
-                        "(default 0.9)")
+    parser.add_argument(
+        "--epochs", type=int, default=10, help="passes over the training set (default 10)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per step (default 64)")
+    parser.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="train on the first N training images only (quick runs, tests)")
-    parser.add_argument("--data", default=None, metavar="DIR",
-                        help="folder with the MNIST IDX files (default: the bundled copy)")
-    parser.add_argument("--save", default=None, metavar="PATH",
-                        help="save the trained parameters (net.save_parameters) to PATH")
-    parser.add_argument("--plot", default=None, metavar="PATH",
-                        help="draw the 72 learned first-layer weights as 28x28 tiles into a "
-                        "PNG (needs matplotlib)")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar, only one line per epoch")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on the first N training images only (quick runs, tests)",
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="folder with the MNIST IDX files (default: the bundled copy)",
+    )
+    parser.add_argument(
+        "--save",
+        default=None,
+        metavar="PATH",
+        help="save the trained parameters (net.save_parameters) to PATH",
+    )
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="PATH",
+        help="draw the 72 learned first-layer weights as 28x28 tiles into a PNG (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar, only one line per epoch"
+    )
 
 
 class _Progress:
@@ -58,8 +75,9 @@ class _Progress:
         width = 30
         filled = int(width * done / self.total)
         bar = "#" * filled + "." * (width - filled)
-        sys.stderr.write(f"\r{self.prefix} [{bar}] {done}/{self.total} loss {loss:.4f} "
-                         f"{rate:,.0f} samples/s ")
+        sys.stderr.write(
+            f"\r{self.prefix} [{bar}] {done}/{self.total} loss {loss:.4f} {rate:,.0f} samples/s "
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -95,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            print("tapegrad demo mnist: --plot needs matplotlib, which is not installed. Fix: "
-                  "pip install matplotlib (or pip install 'tapegrad[plot]'), or drop --plot.",
-                  file=sys.stderr)
+            print(
+                "tapegrad demo mnist: --plot needs matplotlib, which is not installed. Fix: "
+                "pip install matplotlib (or pip install 'tapegrad[plot]'), or drop --plot.",
+                file=sys.stderr,
+            )
             return 2
     if args.epochs < 1 or args.batch_size < 1:
         print("tapegrad demo mnist: --epochs and --batch-size must be >= 1", file=sys.stderr)
@@ -116,24 +136,31 @@ def run(args: argparse.Namespace) -> int:
     x_train = train._data.asnumpy().reshape(-1, 784).astype(np.float32) / np.float32(255)
     y_train = train._label
     if args.limit is not None:
-        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+        x_train, y_train = x_train[: args.limit], y_train[: args.limit]
     x_test = nd.array(test._data.asnumpy().reshape(-1, 784).astype(np.float32) / 255)
     y_test = test._label
-    print(f"MNIST: {len(y_train)} training and {len(y_test)} test images "
-          f"(loaded in {time.perf_counter() - t0:.1f} s)")
+    print(
+        f"MNIST: {len(y_train)} training and {len(y_test)} test images "
+        f"(loaded in {time.perf_counter() - t0:.1f} s)"
+    )
 
     net = nn.HybridSequential()
     net.add(nn.Dense(72, activation="tanh"), nn.Dense(10))
     net.initialize(mx.init.Xavier())
     net.hybridize()
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(net.collect_params(), "sgd",
-                            {"learning_rate": args.lr, "momentum": args.momentum})
+    trainer = gluon.Trainer(
+        net.collect_params(), "sgd", {"learning_rate": args.lr, "momentum": args.momentum}
+    )
     loader = gluon.data.DataLoader(
         gluon.data.ArrayDataset(nd.array(x_train), nd.array(y_train, dtype="int32")),
-        batch_size=args.batch_size, shuffle=True)
-    print(f"network 784-72-10 (tanh), SGD lr={args.lr} momentum={args.momentum}, "
-          f"batch {args.batch_size}, {args.epochs} epochs")
+        batch_size=args.batch_size,
+        shuffle=True,
+    )
+    print(
+        f"network 784-72-10 (tanh), SGD lr={args.lr} momentum={args.momentum}, "
+        f"batch {args.batch_size}, {args.epochs} epochs"
+    )
 
     def accuracy() -> float:
         pred = net(x_test).asnumpy().argmax(axis=1)
@@ -158,11 +185,15 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
         epoch_times.append(elapsed)
         acc = accuracy()
-        print(f"epoch {epoch:2d}: train loss {total_loss / max(seen, 1):.4f}, test accuracy "
-              f"{100 * acc:.2f}%, {elapsed:.2f} s ({seen / elapsed:,.0f} samples/s)")
+        print(
+            f"epoch {epoch:2d}: train loss {total_loss / max(seen, 1):.4f}, test accuracy "
+            f"{100 * acc:.2f}%, {elapsed:.2f} s ({seen / elapsed:,.0f} samples/s)"
+        )
 
-    print(f"test accuracy: {100 * acc:.2f}% on {len(y_test):,} test images "
-          f"(mean {sum(epoch_times) / len(epoch_times):.2f} s per epoch)")
+    print(
+        f"test accuracy: {100 * acc:.2f}% on {len(y_test):,} test images "
+        f"(mean {sum(epoch_times) / len(epoch_times):.2f} s per epoch)"
+    )
     if args.save:
         net.save_parameters(args.save)
         print(f"parameters saved to {args.save}")

@@ -45,9 +45,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"  net[0].weight.grad() has shape {g.shape}:\n{g.asnumpy()}")
     # the first layer's gradient is (dL/dh)^T x: every row is a multiple of x = [0.3, 0.5]
     rows = g.asnumpy()
-    ok &= _check("each row of net[0].weight.grad() is proportional to x",
-                 bool(np.allclose(rows[:, 0] * 0.5, rows[:, 1] * 0.3, atol=1e-7)), True,
-                 bool(np.allclose(rows[:, 0] * 0.5, rows[:, 1] * 0.3, atol=1e-7)))
+    ok &= _check(
+        "each row of net[0].weight.grad() is proportional to x",
+        bool(np.allclose(rows[:, 0] * 0.5, rows[:, 1] * 0.3, atol=1e-7)),
+        True,
+        bool(np.allclose(rows[:, 0] * 0.5, rows[:, 1] * 0.3, atol=1e-7)),
+    )
 
     print("2. Training vs inference mode: Dropout(rate=0.5) on ones((3, 3))")
     dropout = mx.gluon.nn.Dropout(rate=0.5)
@@ -55,34 +58,46 @@ def run(args: argparse.Namespace) -> int:
     output = dropout(data)
     is_training = autograd.is_training()
     print("  is_training:", is_training, output)
-    ok &= _check("outside record(): identity, is_training False",
-                 (is_training, bool((output.asnumpy() == 1).all())), (False, True),
-                 not is_training and bool((output.asnumpy() == 1).all()))
+    ok &= _check(
+        "outside record(): identity, is_training False",
+        (is_training, bool((output.asnumpy() == 1).all())),
+        (False, True),
+        not is_training and bool((output.asnumpy() == 1).all()),
+    )
     with autograd.record():
         output = dropout(data)
         is_training = autograd.is_training()
     print("  is_training:", is_training, output)
     vals = set(np.unique(output.asnumpy()).tolist())
-    ok &= _check("inside record(): values in {0, 2}, is_training True", (is_training, vals),
-                 "(True, {0.0, 2.0})", is_training and vals <= {0.0, 2.0})
+    ok &= _check(
+        "inside record(): values in {0, 2}, is_training True",
+        (is_training, vals),
+        "(True, {0.0, 2.0})",
+        is_training and vals <= {0.0, 2.0},
+    )
 
     print("3. grad_req='null' freezes a parameter")
     net[0].weight.grad_req = "null"
     with autograd.record():
         loss = loss_fn(net(x), y)
     loss.backward()
-    ok &= _check("net[0].weight.grad_req", net[0].weight.grad_req, "null",
-                 net[0].weight.grad_req == "null")
+    ok &= _check(
+        "net[0].weight.grad_req", net[0].weight.grad_req, "null", net[0].weight.grad_req == "null"
+    )
 
     print("4. Gradient with respect to a non-parameter: y = 2x^2, dy/dx = 4x")
     x = mx.nd.array([1, 2, 3])
     x.attach_grad()
     with autograd.record():
-        y = 2 * x ** 2
+        y = 2 * x**2
     y.backward()
     print("  x.grad:", x.grad)
-    ok &= _check("x.grad", x.grad.asnumpy().tolist(), [4.0, 8.0, 12.0],
-                 x.grad.asnumpy().tolist() == [4.0, 8.0, 12.0])
+    ok &= _check(
+        "x.grad",
+        x.grad.asnumpy().tolist(),
+        [4.0, 8.0, 12.0],
+        x.grad.asnumpy().tolist() == [4.0, 8.0, 12.0],
+    )
 
     print("5. Python control flow")
 
@@ -114,8 +129,12 @@ def run(args: argparse.Namespace) -> int:
             expected.append(n * float(xv) ** (n - 1))
         else:
             expected.append(0.0)
-    ok &= _check("gradients by segment (2x, 3x^2, 4x^3, 0)", "match",
-                 "2x, 3x^2, 4x^3, 0", bool(np.allclose(grads, expected, rtol=1e-5)))
+    ok &= _check(
+        "gradients by segment (2x, 3x^2, 4x^3, 0)",
+        "match",
+        "2x, 3x^2, 4x^3, 0",
+        bool(np.allclose(grads, expected, rtol=1e-5)),
+    )
     g06 = float(grads[6])
     ok &= _check("gradient at x = 0.6", round(g06, 4), 1.08, abs(g06 - 1.08) < 1e-5)
 
@@ -123,14 +142,15 @@ def run(args: argparse.Namespace) -> int:
     x = mx.nd.array([2])
     x.attach_grad()
     with autograd.record():
-        y = x ** 3
+        y = x**3
     y_np = y.asnumpy()
     dzdy_np = 2 * y_np
     dzdy = mx.nd.array(dzdy_np)
     y.backward(dzdy)
     print("  x.grad:", x.grad)
-    ok &= _check("dz/dx at x = 2", float(x.grad.asscalar()), 192.0,
-                 float(x.grad.asscalar()) == 192.0)
+    ok &= _check(
+        "dz/dx at x = 2", float(x.grad.asscalar()), 192.0, float(x.grad.asscalar()) == 192.0
+    )
 
     print("\nall tutorial numbers reproduced" if ok else "\nSOME NUMBERS DIFFER")
     return 0 if ok else 1

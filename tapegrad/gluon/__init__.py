@@ -6,5 +6,15 @@ from .block import Block, HybridBlock
 from .parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from .trainer import Trainer
 
-__all__ = ["Parameter", "Constant", "ParameterDict", "DeferredInitializationError", "Block",
-           "HybridBlock", "nn", "loss", "Trainer", "data"]
+__all__ = [
+    "Parameter",
+    "Constant",
+    "ParameterDict",
+    "DeferredInitializationError",
+    "Block",
+    "HybridBlock",
+    "nn",
+    "loss",
+    "Trainer",
+    "data",
+]

@@ -34,8 +34,7 @@ from .parameter import (
     _indent,
 )
 
-__all__ = ["Block", "HybridBlock", "Sequential", "HybridSequential", "HookHandle",
-           "NameManager"]
+__all__ = ["Block", "HybridBlock", "Sequential", "HybridSequential", "HookHandle", "NameManager"]
 
 
 class NameManager:
@@ -92,8 +91,9 @@ class _BlockScope:
         self._old_scope: _BlockScope | None = None
 
     @staticmethod
-    def create(prefix: str | None, params: ParameterDict | None, hint: str
-               ) -> tuple[str, ParameterDict]:
+    def create(
+        prefix: str | None, params: ParameterDict | None, hint: str
+    ) -> tuple[str, ParameterDict]:
         """Prefix and ParameterDict of a new block."""
         current = getattr(_BlockScope._current, "value", None)
         if current is None:
@@ -203,8 +203,7 @@ class Block:
     ['model_dense0_bias', 'model_dense0_weight']
     """
 
-    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None
-                 ) -> None:
+    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None) -> None:
         self._empty_prefix = prefix == ""
         self._prefix, self._params = _BlockScope.create(prefix, params, self._alias())
         self._name = self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
@@ -215,8 +214,11 @@ class Block:
         self._forward_pre_hooks: OrderedDict = OrderedDict()
 
     def __repr__(self) -> str:
-        modstr = "\n".join(f"  ({key}): {_indent(repr(block), 2)}"
-                           for key, block in self.__dict__.items() if isinstance(block, Block))
+        modstr = "\n".join(
+            f"  ({key}): {_indent(repr(block), 2)}"
+            for key, block in self.__dict__.items()
+            if isinstance(block, Block)
+        )
         return f"{type(self).__name__}(\n{modstr}\n)"
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -225,12 +227,15 @@ class Block:
             raise RuntimeError(
                 f"{type(self).__name__}.{name}: cannot register a {type(value).__name__} "
                 "before Block.__init__ ran. Fix: call super().__init__(**kwargs) first in "
-                f"{type(self).__name__}.__init__.")
+                f"{type(self).__name__}.__init__."
+            )
         if name in self.__dict__:
             existing = self.__dict__[name]
             if isinstance(existing, (Parameter, Block)) and not isinstance(value, type(existing)):
-                raise TypeError(f"Changing attribute type for {name} from {type(existing)} to "
-                                f"{type(value)} is not allowed.")
+                raise TypeError(
+                    f"Changing attribute type for {name} from {type(existing)} to "
+                    f"{type(value)} is not allowed."
+                )
         if isinstance(value, Block):
             self.register_child(value, name)
         elif isinstance(value, Parameter):
@@ -238,7 +243,8 @@ class Block:
                 raise ValueError(
                     f"Overriding Parameter attribute {name} of {type(self).__name__} is not "
                     "allowed. If you want to share parameters between blocks, please set "
-                    "'params' at Block construction instead.")
+                    "'params' at Block construction instead."
+                )
             self._reg_params[name] = value
         object.__setattr__(self, name, value)
 
@@ -253,14 +259,15 @@ class Block:
             return isinstance(data, Block) and id(data) not in children
 
         for k, v in self.__dict__.items():
-            if isinstance(v, (list, tuple, dict)) and not (k.startswith("__") or
-                                                           k == "_children"):
+            if isinstance(v, (list, tuple, dict)) and not (k.startswith("__") or k == "_children"):
                 if hidden(v):
                     warnings.warn(
                         f'"{type(self).__name__}.{k}" is an unregistered container with Blocks. '
                         "Note that Blocks inside the list, tuple or dict will not be registered "
                         "automatically. Make sure to register them using register_child() or "
-                        "switching to nn.Sequential/nn.HybridSequential instead.", stacklevel=3)
+                        "switching to nn.Sequential/nn.HybridSequential instead.",
+                        stacklevel=3,
+                    )
 
     def _alias(self) -> str:
         return type(self).__name__.lower()
@@ -321,13 +328,22 @@ class Block:
 
     def save_params(self, filename: str) -> None:
         """[Deprecated] Save with prefixed names; use :meth:`save_parameters`."""
-        warnings.warn("save_params is deprecated. Please use save_parameters.",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "save_params is deprecated. Please use save_parameters.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         self.collect_params().save(filename, strip_prefix=self.prefix)
 
-    def load_parameters(self, filename: str, ctx: Any = None, allow_missing: bool = False,
-                        ignore_extra: bool = False, cast_dtype: bool = False,
-                        dtype_source: str = "current") -> None:
+    def load_parameters(
+        self,
+        filename: str,
+        ctx: Any = None,
+        allow_missing: bool = False,
+        ignore_extra: bool = False,
+        cast_dtype: bool = False,
+        dtype_source: str = "current",
+    ) -> None:
         """Load parameters saved by :meth:`save_parameters` (or by MXNet).
 
         Args:
@@ -347,13 +363,15 @@ class Block:
             raise ParameterLoadError(
                 f"File '{filename}' holds an unnamed list of {len(loaded)} arrays, so they "
                 "cannot be matched to parameters. Fix: load it with mx.nd.load and call "
-                "set_data on each parameter.")
+                "set_data on each parameter."
+            )
         params = self._collect_params_with_prefix()
         if not loaded and not params:
             return
         if not any("." in k for k in loaded):
-            self._load_legacy(loaded, filename, ctx, allow_missing, ignore_extra, cast_dtype,
-                              dtype_source)
+            self._load_legacy(
+                loaded, filename, ctx, allow_missing, ignore_extra, cast_dtype, dtype_source
+            )
             return
         if not allow_missing:
             # a shared parameter is saved once (deduplicate): any of its names will do
@@ -365,7 +383,8 @@ class Block:
                     raise ParameterLoadError(
                         f"Parameter '{name}' is missing in file '{filename}', which contains "
                         f"parameters: {_brief(loaded)}. Set allow_missing=True to ignore "
-                        "missing parameters.")
+                        "missing parameters."
+                    )
         todo = []
         for name, value in loaded.items():
             if name not in params:
@@ -373,7 +392,8 @@ class Block:
                     raise ParameterLoadError(
                         f"Parameter '{name}' loaded from file '{filename}' is not present in "
                         f"this {type(self).__name__}, which contains parameters "
-                        f"{_brief(params)}. Set ignore_extra=True to ignore.")
+                        f"{_brief(params)}. Set ignore_extra=True to ignore."
+                    )
                 continue
             param = params[name]
             try:
@@ -384,8 +404,16 @@ class Block:
         for param, value in todo:
             param._load_init(value, ctx, cast_dtype=cast_dtype, dtype_source=dtype_source)
 
-    def _load_legacy(self, loaded: dict, filename: str, ctx: Any, allow_missing: bool,
-                     ignore_extra: bool, cast_dtype: bool, dtype_source: str) -> None:
+    def _load_legacy(
+        self,
+        loaded: dict,
+        filename: str,
+        ctx: Any,
+        allow_missing: bool,
+        ignore_extra: bool,
+        cast_dtype: bool,
+        dtype_source: str,
+    ) -> None:
         """Load a file of prefixed names (MXNet's ``save_params`` / ``ParameterDict.save``).
 
         As MXNet does, names are first read as relative to this block (``weight`` ->
@@ -411,14 +439,23 @@ class Block:
 
         chosen = candidates[max(range(len(candidates)), key=fit)]
         lprefix = len(prefix) if chosen is candidates[0] else 0
-        params._load_dict(chosen, filename, ctx, allow_missing, ignore_extra, cast_dtype,
-                          dtype_source, lprefix)
+        params._load_dict(
+            chosen, filename, ctx, allow_missing, ignore_extra, cast_dtype, dtype_source, lprefix
+        )
 
-    def load_params(self, filename: str, ctx: Any = None, allow_missing: bool = False,
-                    ignore_extra: bool = False) -> None:
+    def load_params(
+        self,
+        filename: str,
+        ctx: Any = None,
+        allow_missing: bool = False,
+        ignore_extra: bool = False,
+    ) -> None:
         """[Deprecated] Use :meth:`load_parameters`."""
-        warnings.warn("load_params is deprecated. Please use load_parameters.",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "load_params is deprecated. Please use load_parameters.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         self.load_parameters(filename, ctx, allow_missing, ignore_extra)
 
     def register_child(self, block: Block, name: str | None = None) -> None:
@@ -446,8 +483,13 @@ class Block:
         fn(self)
         return self
 
-    def initialize(self, init: Any = DEFAULT_INIT, ctx: Any = None,
-                   verbose: bool = False, force_reinit: bool = False) -> None:
+    def initialize(
+        self,
+        init: Any = DEFAULT_INIT,
+        ctx: Any = None,
+        verbose: bool = False,
+        force_reinit: bool = False,
+    ) -> None:
         """Initialize all parameters (``collect_params().initialize(...)``). ``init`` is used
         for parameters without their own initializer."""
         self.collect_params().initialize(init, ctx, verbose, force_reinit)
@@ -497,15 +539,23 @@ class Block:
                     shared += size
                 else:
                     seen.add(id(p))
-            summary[key] = {"output_shape": _shape_str(outputs), "n_params": n_params,
-                            "trainable": trainable, "shared": shared}
+            summary[key] = {
+                "output_shape": _shape_str(outputs),
+                "n_params": n_params,
+                "trainable": trainable,
+                "shared": shared,
+            }
 
         def register(block: Block) -> None:
             if not isinstance(block, (Sequential, HybridSequential)):
                 hooks.append(block.register_forward_hook(summary_hook))
 
-        summary["Input"] = {"output_shape": _shape_str(inputs), "n_params": 0,
-                            "trainable": 0, "shared": 0}
+        summary["Input"] = {
+            "output_shape": _shape_str(inputs),
+            "n_params": 0,
+            "trainable": 0,
+            "shared": 0,
+        }
         try:
             self.apply(register)
             self(*inputs)
@@ -566,8 +616,7 @@ class HybridBlock(Block):
     [2.0, 2.0]
     """
 
-    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None
-                 ) -> None:
+    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None) -> None:
         super().__init__(prefix=prefix, params=params)
         self._active = False
         self._flags: list = []
@@ -578,7 +627,8 @@ class HybridBlock(Block):
             raise ValueError(
                 f"Children of HybridBlock must also be HybridBlock, but {block!r} has type "
                 f"{type(block)}. If you are using Sequential, please try HybridSequential "
-                "instead.")
+                "instead."
+            )
         super().register_child(block, name)
 
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
@@ -587,9 +637,12 @@ class HybridBlock(Block):
         self._active = active
         self._flags = list(kwargs.items())
         if active and (self._forward_hooks or self._forward_pre_hooks):
-            warnings.warn(f'"{self.name}" is being hybridized while still having forward '
-                          "hook/pre-hook. In MXNet the hooks of a hybridized child do not run; "
-                          "tapegrad runs them.", stacklevel=2)
+            warnings.warn(
+                f'"{self.name}" is being hybridized while still having forward '
+                "hook/pre-hook. In MXNet the hooks of a hybridized child do not run; "
+                "tapegrad runs them.",
+                stacklevel=2,
+            )
         super().hybridize(active, **kwargs)
 
     def infer_shape(self, *args: Any) -> None:
@@ -598,22 +651,28 @@ class HybridBlock(Block):
         Built-in layers override this. tapegrad has no symbolic graph to infer shapes from,
         so a custom HybridBlock with deferred shapes must override it too.
         """
-        unknown = [f"{p.name} {p.shape}" for p in self._reg_params.values()
-                   if p.shape is None or 0 in p.shape]
+        unknown = [
+            f"{p.name} {p.shape}"
+            for p in self._reg_params.values()
+            if p.shape is None or 0 in p.shape
+        ]
         raise NotImplementedError(
             f"{type(self).__name__} '{self.name}' has parameters of unknown shape "
             f"({', '.join(unknown)}) and does not define infer_shape(self, x, *args). Fix: give "
             "each parameter its full shape when creating it, or override infer_shape to set "
-            "param.shape from the input shapes.")
+            "param.shape from the input shapes."
+        )
 
     def _deferred_infer_shape(self, *args: Any) -> None:
         try:
             self.infer_shape(*args)
         except Exception as e:
             shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in args)
-            raise ValueError(f"Deferred initialization failed because shape cannot be inferred "
-                             f"for {type(self).__name__} '{self.name}' from inputs of shape "
-                             f"{shapes}: {e}") from e
+            raise ValueError(
+                f"Deferred initialization failed because shape cannot be inferred "
+                f"for {type(self).__name__} '{self.name}' from inputs of shape "
+                f"{shapes}: {e}"
+            ) from e
 
     def _param_arrays(self, x: Any, args: tuple) -> dict[str, Any]:
         try:
@@ -630,7 +689,8 @@ class HybridBlock(Block):
             raise TypeError(
                 f"{type(self).__name__} '{self.name}': HybridBlock requires the first argument "
                 f"to forward be an NDArray, but got {type(x).__name__}. Fix: convert it with "
-                "mx.nd.array(...).")
+                "mx.nd.array(...)."
+            )
         params = self._param_arrays(x, args)
         if kwargs:
             params = {**params, **kwargs}
@@ -639,13 +699,15 @@ class HybridBlock(Block):
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
         """Override with the computation; ``F`` is ``mx.nd``."""
         raise NotImplementedError(
-            f"{type(self).__name__} must implement hybrid_forward(self, F, x, *args, **params)")
+            f"{type(self).__name__} must implement hybrid_forward(self, F, x, *args, **params)"
+        )
 
     def export(self, path: str, epoch: int = 0, **kwargs: Any) -> None:
         """Not available: tapegrad has no symbol files. Use save_parameters."""
         raise NotImplementedError(
             f"{type(self).__name__}.export: tapegrad has no symbolic graph to export. Fix: use "
-            "save_parameters() and rebuild the network in Python.")
+            "save_parameters() and rebuild the network in Python."
+        )
 
 
 def _seq_call(children: Iterator[Block], x: Any, args: tuple) -> Any:
@@ -663,15 +725,18 @@ def _seq_call(children: Iterator[Block], x: Any, args: tuple) -> Any:
 def _seq_add(seq: Block, blocks: tuple) -> None:
     for block in blocks:
         if not isinstance(block, Block):
-            raise TypeError(f"{type(seq).__name__}.add: expected Blocks, got {block!r} of type "
-                            f"{type(block).__name__}. Fix: wrap functions in nn.Lambda or "
-                            "nn.HybridLambda.")
+            raise TypeError(
+                f"{type(seq).__name__}.add: expected Blocks, got {block!r} of type "
+                f"{type(block).__name__}. Fix: wrap functions in nn.Lambda or "
+                "nn.HybridLambda."
+            )
         seq.register_child(block)
 
 
 def _seq_repr(block: Block) -> str:
-    modstr = "\n".join(f"  ({key}): {_indent(repr(child), 2)}"
-                       for key, child in block._children.items())
+    modstr = "\n".join(
+        f"  ({key}): {_indent(repr(child), 2)}" for key, child in block._children.items()
+    )
     return f"{type(block).__name__}(\n{modstr}\n)"
 
 
@@ -696,8 +761,7 @@ class Sequential(Block):
     ((3, 2), 2, 1)
     """
 
-    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None
-                 ) -> None:
+    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None) -> None:
         super().__init__(prefix=prefix, params=params)
 
     def add(self, *blocks: Block) -> None:
@@ -722,9 +786,12 @@ class Sequential(Block):
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
         """Hybridize the children; warns if they are all HybridBlocks (as MXNet does)."""
         if self._children and all(isinstance(c, HybridBlock) for c in self._children.values()):
-            warnings.warn(f"All children of this Sequential layer '{self.prefix}' are "
-                          "HybridBlocks. Consider using HybridSequential for the best "
-                          "performance.", stacklevel=2)
+            warnings.warn(
+                f"All children of this Sequential layer '{self.prefix}' are "
+                "HybridBlocks. Consider using HybridSequential for the best "
+                "performance.",
+                stacklevel=2,
+            )
         super().hybridize(active, **kwargs)
 
 
@@ -740,8 +807,7 @@ class HybridSequential(HybridBlock):
     ((3, 1), (4, 2))
     """
 
-    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None
-                 ) -> None:
+    def __init__(self, prefix: str | None = None, params: ParameterDict | None = None) -> None:
         super().__init__(prefix=prefix, params=params)
 
     def add(self, *blocks: Block) -> None:

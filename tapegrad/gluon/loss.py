@@ -16,10 +16,23 @@ import numpy as np
 from ..base import ShapeError
 from .block import HybridBlock
 
-__all__ = ["Loss", "L2Loss", "L1Loss", "SigmoidBinaryCrossEntropyLoss", "SigmoidBCELoss",
-           "SoftmaxCrossEntropyLoss", "SoftmaxCELoss", "KLDivLoss", "HuberLoss", "HingeLoss",
-           "SquaredHingeLoss", "LogisticLoss", "TripletLoss", "PoissonNLLLoss",
-           "CosineEmbeddingLoss"]
+__all__ = [
+    "Loss",
+    "L2Loss",
+    "L1Loss",
+    "SigmoidBinaryCrossEntropyLoss",
+    "SigmoidBCELoss",
+    "SoftmaxCrossEntropyLoss",
+    "SoftmaxCELoss",
+    "KLDivLoss",
+    "HuberLoss",
+    "HingeLoss",
+    "SquaredHingeLoss",
+    "LogisticLoss",
+    "TripletLoss",
+    "PoissonNLLLoss",
+    "CosineEmbeddingLoss",
+]
 
 
 def _apply_weighting(F: Any, loss: Any, weight: Any = None, sample_weight: Any = None) -> Any:
@@ -41,7 +54,8 @@ def _reshape_like(x: Any, y: Any, who: str, what: str = "label") -> Any:
         raise ShapeError(
             f"{who}: {what} of shape {tuple(x.shape)} has {int(np.prod(x.shape))} elements but "
             f"pred of shape {tuple(y.shape)} has {int(np.prod(y.shape))}; they must have the "
-            f"same number of elements. Fix: pass a {what} with one value per prediction.")
+            f"same number of elements. Fix: pass a {what} with one value per prediction."
+        )
     return x.reshape(y.shape)
 
 
@@ -133,28 +147,37 @@ class SigmoidBinaryCrossEntropyLoss(Loss):
     0.6931
     """
 
-    def __init__(self, from_sigmoid: bool = False, weight: float | None = None,
-                 batch_axis: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        from_sigmoid: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._from_sigmoid = from_sigmoid
 
-    def hybrid_forward(self, F: Any, pred: Any, label: Any, sample_weight: Any = None,
-                       pos_weight: Any = None) -> Any:
+    def hybrid_forward(
+        self, F: Any, pred: Any, label: Any, sample_weight: Any = None, pos_weight: Any = None
+    ) -> Any:
         label = _reshape_like(label, pred, type(self).__name__)
         if not self._from_sigmoid:
             if pos_weight is None:
                 loss = F.relu(pred) - pred * label + _softrelu_neg_abs(F, pred)
             else:
                 log_weight = 1 + F.broadcast_mul(pos_weight - 1, label)
-                loss = pred - pred * label + log_weight * (
-                    _softrelu_neg_abs(F, pred) + F.relu(-pred))
+                loss = (
+                    pred - pred * label + log_weight * (_softrelu_neg_abs(F, pred) + F.relu(-pred))
+                )
         else:
             eps = 1e-12
             if pos_weight is None:
                 loss = -(F.log(pred + eps) * label + F.log(1.0 - pred + eps) * (1.0 - label))
             else:
-                loss = -(F.broadcast_mul(F.log(pred + eps) * label, pos_weight)
-                         + F.log(1.0 - pred + eps) * (1.0 - label))
+                loss = -(
+                    F.broadcast_mul(F.log(pred + eps) * label, pos_weight)
+                    + F.log(1.0 - pred + eps) * (1.0 - label)
+                )
         loss = _apply_weighting(F, loss, self._weight, sample_weight)
         return _batch_mean(F, loss, self._batch_axis)
 
@@ -164,13 +187,14 @@ SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss
 
 def _check_sparse_label(who: str, pred: Any, label: Any, axis: int) -> None:
     ax = axis % pred.ndim
-    expected = pred.shape[:ax] + pred.shape[ax + 1:]
+    expected = pred.shape[:ax] + pred.shape[ax + 1 :]
     if int(np.prod(label.shape)) != int(np.prod(expected)):
         raise ShapeError(
             f"{who}: label of shape {tuple(label.shape)} does not fit pred of shape "
             f"{tuple(pred.shape)}: with sparse_label=True label must hold one class index per "
             f"position, shape {expected}. Fix: pass class indices, or sparse_label=False for "
-            "one-hot/probability labels.")
+            "one-hot/probability labels."
+        )
 
 
 class SoftmaxCrossEntropyLoss(Loss):
@@ -187,8 +211,15 @@ class SoftmaxCrossEntropyLoss(Loss):
     0.6931
     """
 
-    def __init__(self, axis: int = -1, sparse_label: bool = True, from_logits: bool = False,
-                 weight: float | None = None, batch_axis: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        sparse_label: bool = True,
+        from_logits: bool = False,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._axis = axis
         self._sparse_label = sparse_label
@@ -227,8 +258,14 @@ class KLDivLoss(Loss):
     0.0
     """
 
-    def __init__(self, from_logits: bool = True, axis: int = -1, weight: float | None = None,
-                 batch_axis: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        from_logits: bool = True,
+        axis: int = -1,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._from_logits = from_logits
         self._axis = axis
@@ -251,16 +288,16 @@ class HuberLoss(Loss):
     [1.3125]
     """
 
-    def __init__(self, rho: float = 1, weight: float | None = None, batch_axis: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, rho: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._rho = rho
 
     def hybrid_forward(self, F: Any, pred: Any, label: Any, sample_weight: Any = None) -> Any:
         label = _reshape_like(label, pred, type(self).__name__)
         loss = F.abs(label - pred)
-        loss = F.where(loss > self._rho, loss - 0.5 * self._rho,
-                       (0.5 / self._rho) * F.square(loss))
+        loss = F.where(loss > self._rho, loss - 0.5 * self._rho, (0.5 / self._rho) * F.square(loss))
         loss = _apply_weighting(F, loss, self._weight, sample_weight)
         return _batch_mean(F, loss, self._batch_axis)
 
@@ -268,8 +305,9 @@ class HuberLoss(Loss):
 class HingeLoss(Loss):
     r"""``L = mean(max(0, margin - pred * label))`` with labels in {-1, 1}."""
 
-    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._margin = margin
 
@@ -283,8 +321,9 @@ class HingeLoss(Loss):
 class SquaredHingeLoss(Loss):
     r"""``L = mean(max(0, margin - pred * label)^2)`` with labels in {-1, 1}."""
 
-    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._margin = margin
 
@@ -299,12 +338,18 @@ class LogisticLoss(Loss):
     r"""``L = mean(log(1 + exp(-pred * label)))``; labels in {-1, 1} (``label_format=
     'signed'``) or {0, 1} (``'binary'``)."""
 
-    def __init__(self, weight: float | None = None, batch_axis: int = 0,
-                 label_format: str = "signed", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        weight: float | None = None,
+        batch_axis: int = 0,
+        label_format: str = "signed",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         if label_format not in ("signed", "binary"):
-            raise ValueError(f"label_format can only be signed or binary, received "
-                             f"{label_format!r}.")
+            raise ValueError(
+                f"label_format can only be signed or binary, received {label_format!r}."
+            )
         self._label_format = label_format
 
     def hybrid_forward(self, F: Any, pred: Any, label: Any, sample_weight: Any = None) -> Any:
@@ -320,17 +365,22 @@ class TripletLoss(Loss):
     r"""``L = max(sum(|positive - pred|^2 - |negative - pred|^2) + margin, 0)``, the sum over
     the non-batch axes."""
 
-    def __init__(self, margin: float = 1, weight: float | None = None, batch_axis: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, margin: float = 1, weight: float | None = None, batch_axis: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._margin = margin
 
-    def hybrid_forward(self, F: Any, pred: Any, positive: Any, negative: Any,
-                       sample_weight: Any = None) -> Any:
+    def hybrid_forward(
+        self, F: Any, pred: Any, positive: Any, negative: Any, sample_weight: Any = None
+    ) -> Any:
         positive = _reshape_like(positive, pred, type(self).__name__, "positive")
         negative = _reshape_like(negative, pred, type(self).__name__, "negative")
-        loss = F.sum(F.square(positive - pred) - F.square(negative - pred),
-                     axis=self._batch_axis, exclude=True)
+        loss = F.sum(
+            F.square(positive - pred) - F.square(negative - pred),
+            axis=self._batch_axis,
+            exclude=True,
+        )
         loss = F.relu(loss + self._margin)
         return _apply_weighting(F, loss, self._weight, sample_weight)
 
@@ -344,14 +394,21 @@ class PoissonNLLLoss(Loss):
     Call as ``loss(pred, target, sample_weight=None, epsilon=1e-08)``.
     """
 
-    def __init__(self, weight: float | None = None, from_logits: bool = True,
-                 batch_axis: int = 0, compute_full: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        weight: float | None = None,
+        from_logits: bool = True,
+        batch_axis: int = 0,
+        compute_full: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._from_logits = from_logits
         self._compute_full = compute_full
 
-    def hybrid_forward(self, F: Any, pred: Any, target: Any, sample_weight: Any = None,
-                       epsilon: float = 1e-08) -> Any:
+    def hybrid_forward(
+        self, F: Any, pred: Any, target: Any, sample_weight: Any = None, epsilon: float = 1e-08
+    ) -> Any:
         target = _reshape_like(target, pred, type(self).__name__, "target")
         if self._from_logits:
             loss = F.exp(pred) - target * pred
@@ -371,20 +428,21 @@ class CosineEmbeddingLoss(Loss):
     Call as ``loss(input1, input2, label, sample_weight=None)``; label has one entry per row.
     """
 
-    def __init__(self, weight: float | None = None, batch_axis: int = 0, margin: float = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, weight: float | None = None, batch_axis: int = 0, margin: float = 0, **kwargs: Any
+    ) -> None:
         super().__init__(weight, batch_axis, **kwargs)
         self._margin = margin
 
-    def hybrid_forward(self, F: Any, input1: Any, input2: Any, label: Any,
-                       sample_weight: Any = None) -> Any:
+    def hybrid_forward(
+        self, F: Any, input1: Any, input2: Any, label: Any, sample_weight: Any = None
+    ) -> Any:
         input1 = _reshape_like(input1, input2, type(self).__name__, "input1")
         x_norm = F.sqrt(F.sum(F.square(input1), axis=-1)).reshape((-1, 1))
         y_norm = F.sqrt(F.sum(F.square(input2), axis=-1)).reshape((-1, 1))
         x_dot_y = F.sum(input1 * input2, axis=-1).reshape((-1, 1))
         cos_sim = x_dot_y / F.maximum(x_norm * y_norm, 1e-12)
         label = _reshape_like(label, cos_sim, type(self).__name__)
-        loss = F.where(label == 1, 1 - cos_sim,
-                       F.clip(cos_sim - self._margin, 0, 1 - self._margin))
+        loss = F.where(label == 1, 1 - cos_sim, F.clip(cos_sim - self._margin, 0, 1 - self._margin))
         loss = _apply_weighting(F, loss, self._weight, sample_weight)
         return _batch_mean(F, loss, self._batch_axis)

@@ -21,8 +21,14 @@ from .. import ndarray as nd
 from ..base import ShapeError, TapegradError
 from ..context import Context, cpu, current_context, num_gpus
 
-__all__ = ["DeferredInitializationError", "ParameterLoadError", "Parameter", "Constant",
-           "ParameterDict", "tensor_types"]
+__all__ = [
+    "DeferredInitializationError",
+    "ParameterLoadError",
+    "Parameter",
+    "Constant",
+    "ParameterDict",
+    "tensor_types",
+]
 
 tensor_types = (nd.NDArray,)
 
@@ -86,8 +92,10 @@ def _ctx_list(ctx: Any) -> list:
     ctxs = [ctx] if isinstance(ctx, Context) else list(ctx)
     for c in ctxs:
         if Context(c).device_type == "gpu" and num_gpus() == 0:
-            raise TapegradError(f"Cannot place parameters on {c}: tapegrad has no GPU backend "
-                                "yet. Fix: use ctx=mx.cpu() (or leave ctx out).")
+            raise TapegradError(
+                f"Cannot place parameters on {c}: tapegrad has no GPU backend "
+                "yet. Fix: use ctx=mx.cpu() (or leave ctx out)."
+            )
     return ctxs
 
 
@@ -114,11 +122,20 @@ class Parameter:
     (6.0, 0.0)
     """
 
-    def __init__(self, name: str, grad_req: str = "write", shape: Any = None,
-                 dtype: Any = np.float32, lr_mult: float = 1.0, wd_mult: float = 1.0,
-                 init: Any = None, allow_deferred_init: bool = False,
-                 differentiable: bool = True, stype: str = "default",
-                 grad_stype: str = "default") -> None:
+    def __init__(
+        self,
+        name: str,
+        grad_req: str = "write",
+        shape: Any = None,
+        dtype: Any = np.float32,
+        lr_mult: float = 1.0,
+        wd_mult: float = 1.0,
+        init: Any = None,
+        allow_deferred_init: bool = False,
+        differentiable: bool = True,
+        stype: str = "default",
+        grad_stype: str = "default",
+    ) -> None:
         self._var = None
         self._data: list | None = None
         self._grad: list | None = None
@@ -130,8 +147,10 @@ class Parameter:
         self._grad_req: str | None = None
         for what, st in (("stype", stype), ("grad_stype", grad_stype)):
             if st != "default":
-                raise ValueError(f"Parameter '{name}': {what}={st!r} is not supported; tapegrad "
-                                 "stores every parameter densely. Fix: use 'default'.")
+                raise ValueError(
+                    f"Parameter '{name}': {what}={st!r} is not supported; tapegrad "
+                    "stores every parameter densely. Fix: use 'default'."
+                )
         self._stype = stype
         self._grad_stype = grad_stype
         self._shape = _as_shape(shape)
@@ -156,8 +175,10 @@ class Parameter:
         try:
             self._dtype = np.dtype(dtype)
         except TypeError:
-            raise TypeError(f"Parameter '{self.name}': invalid dtype {dtype!r}; use e.g. "
-                            "'float32' or numpy.float64") from None
+            raise TypeError(
+                f"Parameter '{self.name}': invalid dtype {dtype!r}; use e.g. "
+                "'float32' or numpy.float64"
+            ) from None
 
     @property
     def allow_deferred_init(self) -> bool:
@@ -177,8 +198,10 @@ class Parameter:
     @grad_req.setter
     def grad_req(self, req: str) -> None:
         if req not in _GRAD_REQS:
-            raise ValueError(f"Parameter '{self.name}': grad_req must be one of 'write', 'add' "
-                             f"or 'null', but got {req!r}")
+            raise ValueError(
+                f"Parameter '{self.name}': grad_req must be one of 'write', 'add' "
+                f"or 'null', but got {req!r}"
+            )
         if not self._differentiable:
             req = "null"
         if self._grad_req == req:
@@ -201,12 +224,16 @@ class Parameter:
         if self._shape is None:
             self._shape = new_shape
             return
-        if new_shape is None or len(new_shape) != len(self._shape) or not all(
-                old in (0, new) for old, new in zip(self._shape, new_shape)):
+        if (
+            new_shape is None
+            or len(new_shape) != len(self._shape)
+            or not all(old in (0, new) for old, new in zip(self._shape, new_shape))
+        ):
             raise ShapeError(
                 f"Parameter '{self.name}': expected shape {new_shape} is incompatible with "
                 f"given shape {self._shape}. Only dimensions that are 0 (unknown) may change. "
-                "Fix: check the layer's in_units/in_channels against the input's shape.")
+                "Fix: check the layer's in_units/in_channels against the input's shape."
+            )
         self._shape = new_shape
 
     # ------------------------------------------------------------------ access
@@ -227,7 +254,8 @@ class Parameter:
                     return arr
             raise RuntimeError(
                 f"Parameter '{self.name}' was not initialized on context {ctx}. It was only "
-                f"initialized on {self._ctx_list}.")
+                f"initialized on {self._ctx_list}."
+            )
         if self._deferred_init:
             raise DeferredInitializationError(
                 f"Parameter '{self.name}' has not been initialized yet because initialization "
@@ -235,12 +263,14 @@ class Parameter:
                 "initialization happens during the first forward pass. Please pass one batch "
                 "of data through the network before accessing Parameters. You can also avoid "
                 "deferred initialization by specifying in_units, in_channels, etc., for "
-                "network layers.")
+                "network layers."
+            )
         raise RuntimeError(
             f"Parameter '{self.name}' has not been initialized. Note that you should "
             "initialize parameters and create Trainer with Block.collect_params() instead of "
             "Block.params because the later does not include Parameters of nested child "
-            "Blocks. Fix: call net.initialize() (or param.initialize()) first.")
+            "Blocks. Fix: call net.initialize() (or param.initialize()) first."
+        )
 
     def data(self, ctx: Any = None) -> Any:
         """The value on ``ctx`` (the only copy when ``ctx`` is None): an NDArray that is an
@@ -257,8 +287,9 @@ class Parameter:
     def _grads(self) -> list | None:
         if self._grad is not None and self._data is not None:
             # the gradient buffer belongs to the variable; read it back in case it was replaced
-            self._grad = [d.grad if d.grad is not None else g
-                          for d, g in zip(self._data, self._grad)]
+            self._grad = [
+                d.grad if d.grad is not None else g for d, g in zip(self._data, self._grad)
+            ]
         return self._grad
 
     def grad(self, ctx: Any = None) -> Any:
@@ -266,7 +297,8 @@ class Parameter:
         if self._data is not None and self._grad is None:
             raise RuntimeError(
                 f"Cannot get gradient array for Parameter '{self.name}' because "
-                "grad_req='null'. Fix: set param.grad_req = 'write' (or 'add') first.")
+                "grad_req='null'. Fix: set param.grad_req = 'write' (or 'add') first."
+            )
         return self._check_and_get(self._grads(), ctx)
 
     def list_grad(self) -> list:
@@ -274,7 +306,8 @@ class Parameter:
         if self._data is not None and self._grad is None:
             raise RuntimeError(
                 f"Cannot get gradient array for Parameter '{self.name}' because "
-                "grad_req='null'. Fix: set param.grad_req = 'write' (or 'add') first.")
+                "grad_req='null'. Fix: set param.grad_req = 'write' (or 'add') first."
+            )
         return self._check_and_get(self._grads(), list)
 
     def list_ctx(self) -> list:
@@ -294,9 +327,13 @@ class Parameter:
             g[:] = 0
 
     # ------------------------------------------------------------------ initialization
-    def initialize(self, init: Any = None, ctx: Any = None,
-                   default_init: Any = DEFAULT_INIT, force_reinit: bool = False
-                   ) -> None:
+    def initialize(
+        self,
+        init: Any = None,
+        ctx: Any = None,
+        default_init: Any = DEFAULT_INIT,
+        force_reinit: bool = False,
+    ) -> None:
         """Create the value (and gradient buffer).
 
         Args:
@@ -309,8 +346,11 @@ class Parameter:
         forward pass.
         """
         if self._data is not None and not force_reinit:
-            warnings.warn(f"Parameter '{self.name}' is already initialized, ignoring. Set "
-                          "force_reinit=True to re-initialize.", stacklevel=2)
+            warnings.warn(
+                f"Parameter '{self.name}' is already initialized, ignoring. Set "
+                "force_reinit=True to re-initialize.",
+                stacklevel=2,
+            )
             return
         ctx = _ctx_list(ctx)
         self._data = self._grad = None
@@ -323,7 +363,8 @@ class Parameter:
             raise ValueError(
                 f"Cannot initialize Parameter '{self.name}' because it has invalid shape: "
                 f"{self.shape}. Fix: give the full shape, or create it with "
-                "allow_deferred_init=True so the first forward pass infers it.")
+                "allow_deferred_init=True so the first forward pass infers it."
+            )
         self._deferred_init = (init, ctx, default_init, None)
         try:
             self._finish_deferred_init()
@@ -339,13 +380,15 @@ class Parameter:
         if not _shape_known(self.shape):
             raise ValueError(
                 f"Cannot initialize Parameter '{self.name}' because it has invalid shape: "
-                f"{self.shape}. Please specify in_units, in_channels, etc for `Block`s.")
+                f"{self.shape}. Please specify in_units, in_channels, etc for `Block`s."
+            )
         with autograd.pause():
             if data is None:
                 data = nd.zeros(self.shape, dtype=self.dtype)
                 # on failure (e.g. Xavier on a vector) the deferred state is kept for a retry
                 initializer.create(default_init)(
-                    initializer.InitDesc(self.name, {"__init__": init}), data)
+                    initializer.InitDesc(self.name, {"__init__": init}), data
+                )
             self._init_impl(data, ctx)
         self._deferred_init = ()
 
@@ -378,8 +421,9 @@ class Parameter:
                 total += w
             return total / len(block)
 
-    def _load_init(self, data: Any, ctx: Any = None, cast_dtype: bool = False,
-                   dtype_source: str = "current") -> None:
+    def _load_init(
+        self, data: Any, ctx: Any = None, cast_dtype: bool = False, dtype_source: str = "current"
+    ) -> None:
         """(Re)initialize from loaded ``data`` after checking its shape and dtype."""
         data = self._check_loadable(data, cast_dtype, dtype_source)
         if self.shape:
@@ -402,27 +446,31 @@ class Parameter:
             self.set_data(data)
         self._deferred_init = ()
 
-    def _check_loadable(self, data: Any, cast_dtype: bool = False,
-                        dtype_source: str = "current") -> Any:
+    def _check_loadable(
+        self, data: Any, cast_dtype: bool = False, dtype_source: str = "current"
+    ) -> Any:
         """Check ``data`` against this parameter's shape/dtype; return it (cast if asked)."""
         if dtype_source not in ("current", "saved"):
             raise ValueError(f"dtype_source must be 'current' or 'saved', got {dtype_source!r}")
         if not isinstance(data, nd.NDArray):
             data = nd.array(data, dtype=getattr(data, "dtype", None))
         shape = tuple(data.shape)
-        if self.shape and (len(self.shape) != len(shape) or not all(
-                s in (0, d) for s, d in zip(self.shape, shape))):
+        if self.shape and (
+            len(self.shape) != len(shape) or not all(s in (0, d) for s, d in zip(self.shape, shape))
+        ):
             raise ParameterLoadError(
                 f"Failed loading Parameter '{self.name}' from saved params: shape "
                 f"incompatible expected {self.shape} vs saved {shape}. Fix: build the network "
-                "with the same layer sizes as the one that was saved.")
+                "with the same layer sizes as the one that was saved."
+            )
         if np.dtype(self.dtype) != np.dtype(data.dtype):
             if not cast_dtype:
                 raise ParameterLoadError(
                     f"Failed loading Parameter '{self.name}' from saved params: dtype "
                     f"incompatible expected {_dtype_name(self.dtype)} vs saved "
                     f"{_dtype_name(data.dtype)}. Set cast_dtype=True to cast the dtype of "
-                    "saved params.")
+                    "saved params."
+                )
             if dtype_source == "current":
                 data = data.astype(self.dtype)
         return data
@@ -439,8 +487,10 @@ class Parameter:
             init, _, default_init, data = self._deferred_init
             self._deferred_init = (init, ctx, default_init, data)
         else:
-            raise ValueError(f"Cannot reset context for Parameter '{self.name}' because it has "
-                             "not been initialized.")
+            raise ValueError(
+                f"Cannot reset context for Parameter '{self.name}' because it has "
+                "not been initialized."
+            )
 
     def set_data(self, data: Any) -> None:
         """Overwrite the value on every context with ``data`` (shape must match)."""
@@ -448,8 +498,10 @@ class Parameter:
         self.shape = shape
         if self._data is None:
             if not self._deferred_init:
-                raise RuntimeError(f"Parameter '{self.name}' has not been initialized. Fix: "
-                                   "call initialize() before set_data().")
+                raise RuntimeError(
+                    f"Parameter '{self.name}' has not been initialized. Fix: "
+                    "call initialize() before set_data()."
+                )
             self._deferred_init = self._deferred_init[:3] + (data,)
             return
         if self._trainer is not None and hasattr(self._trainer, "_reset_kvstore"):
@@ -472,7 +524,8 @@ class Parameter:
     def var(self) -> Any:
         """Symbols do not exist in tapegrad (eager only)."""
         raise NotImplementedError(
-            f"Parameter '{self.name}'.var(): tapegrad has no symbolic API; use data().")
+            f"Parameter '{self.name}'.var(): tapegrad has no symbolic API; use data()."
+        )
 
 
 class _ValueInit(initializer.Initializer):
@@ -507,8 +560,9 @@ class Constant(Parameter):
         if not isinstance(value, nd.NDArray):
             value = nd.array(value)
         self.value = value
-        super().__init__(name, grad_req="null", shape=value.shape, dtype=value.dtype,
-                         init=_ValueInit(value))
+        super().__init__(
+            name, grad_req="null", shape=value.shape, dtype=value.dtype, init=_ValueInit(value)
+        )
 
     def __repr__(self) -> str:
         return f"Constant {self.name} (shape={self.shape}, dtype={_dtype_name(self.dtype)})"
@@ -523,8 +577,11 @@ class Constant(Parameter):
             self._grad_req = "null"
             return
         if req != "null":
-            warnings.warn(f"Constant parameter '{self.name}' does not support grad_req other "
-                          f"than 'null', and new value '{req}' is ignored.", stacklevel=2)
+            warnings.warn(
+                f"Constant parameter '{self.name}' does not support grad_req other "
+                f"than 'null', and new value '{req}' is ignored.",
+                stacklevel=2,
+            )
 
 
 # keys of ParameterDict.get that are compared with an existing Parameter's attribute
@@ -561,8 +618,9 @@ class ParameterDict:
         try:
             return self._params[key]
         except KeyError:
-            raise KeyError(f"ParameterDict has no parameter '{key}'; it holds "
-                           f"{_brief(self._params)}") from None
+            raise KeyError(
+                f"ParameterDict has no parameter '{key}'; it holds {_brief(self._params)}"
+            ) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._params)
@@ -620,7 +678,8 @@ class ParameterDict:
             if k == "shape":
                 v = _as_shape(v)
                 if len(v) == len(existing) and all(
-                        a == b or a * b == 0 for a, b in zip(v, existing)):
+                    a == b or a * b == 0 for a, b in zip(v, existing)
+                ):
                     param._shape = tuple(max(a, b) for a, b in zip(v, existing))
                     continue
             elif k == "dtype":
@@ -630,7 +689,8 @@ class ParameterDict:
                 continue
             raise ValueError(
                 f"Cannot retrieve Parameter '{name}' because desired attribute does not match "
-                f"with stored for attribute '{k}': desired '{v}' vs stored '{existing}'.")
+                f"with stored for attribute '{k}': desired '{v}' vs stored '{existing}'."
+            )
         return param
 
     def get_constant(self, name: str, value: Any = None) -> Constant:
@@ -639,8 +699,10 @@ class ParameterDict:
         param = self._get_impl(name)
         if param is None:
             if value is None:
-                raise KeyError(f"No constant named '{name}'. Please specify value if you want "
-                               "to create a new constant.")
+                raise KeyError(
+                    f"No constant named '{name}'. Please specify value if you want "
+                    "to create a new constant."
+                )
             param = Constant(name, value)
             self._params[name] = param
         elif value is not None:
@@ -648,21 +710,29 @@ class ParameterDict:
                 raise TypeError(f"Parameter '{name}' already exists but it is not a constant.")
             new = value.asnumpy() if isinstance(value, nd.NDArray) else np.asarray(value)
             if param.shape != new.shape or not (param.value.asnumpy() == new).all():
-                raise ValueError(f"Constant '{name}' already exists but its value doesn't "
-                                 "match the new value.")
+                raise ValueError(
+                    f"Constant '{name}' already exists but its value doesn't match the new value."
+                )
         return param  # type: ignore[return-value]
 
     def update(self, other: Any) -> None:
         """Copy every Parameter of ``other`` into this dict."""
         for k, v in other.items():
             if k in self._params and self._params[k] is not v:
-                raise ValueError("Cannot update self with other because they have different "
-                                 f"Parameters with the same name '{k}'")
+                raise ValueError(
+                    "Cannot update self with other because they have different "
+                    f"Parameters with the same name '{k}'"
+                )
         for k, v in other.items():
             self._params[k] = v
 
-    def initialize(self, init: Any = DEFAULT_INIT, ctx: Any = None,
-                   verbose: bool = False, force_reinit: bool = False) -> None:
+    def initialize(
+        self,
+        init: Any = DEFAULT_INIT,
+        ctx: Any = None,
+        verbose: bool = False,
+        force_reinit: bool = False,
+    ) -> None:
         """Initialize every parameter; ``init`` is the default for those without their own."""
         if verbose:
             init = initializer.create(init)
@@ -713,13 +783,21 @@ class ParameterDict:
                     f"Prefix '{strip_prefix}' is to be striped before saving, but Parameter's "
                     f"name '{param.name}' does not start with '{strip_prefix}'. This may be due "
                     "to your Block sharing parameters from other Blocks or to child blocks "
-                    "created outside 'with name_scope()'.")
-            arg_dict[param.name[len(strip_prefix):]] = param._reduce()
+                    "created outside 'with name_scope()'."
+                )
+            arg_dict[param.name[len(strip_prefix) :]] = param._reduce()
         serialization.save(filename, arg_dict)
 
-    def load(self, filename: str, ctx: Any = None, allow_missing: bool = False,
-             ignore_extra: bool = False, restore_prefix: str = "", cast_dtype: bool = False,
-             dtype_source: str = "current") -> None:
+    def load(
+        self,
+        filename: str,
+        ctx: Any = None,
+        allow_missing: bool = False,
+        ignore_extra: bool = False,
+        restore_prefix: str = "",
+        cast_dtype: bool = False,
+        dtype_source: str = "current",
+    ) -> None:
         """Load values saved by :meth:`save` (or MXNet's ``nd.save`` of a dict).
 
         Names in the file get ``restore_prefix`` prepended; ``arg:``/``aux:`` prefixes are
@@ -728,21 +806,42 @@ class ParameterDict:
         if restore_prefix:
             for name in self.keys():
                 if not name.startswith(restore_prefix):
-                    raise ValueError(f"restore_prefix is '{restore_prefix}' but Parameters name "
-                                     f"'{name}' does not start with '{restore_prefix}'")
+                    raise ValueError(
+                        f"restore_prefix is '{restore_prefix}' but Parameters name "
+                        f"'{name}' does not start with '{restore_prefix}'"
+                    )
         loaded = serialization.load(filename)
         if not isinstance(loaded, dict):
             raise ParameterLoadError(
                 f"File '{filename}' holds an unnamed list of {len(loaded)} arrays, so they "
-                "cannot be matched to parameters. Fix: save a dict name -> array.")
-        arg_dict = {restore_prefix + (k[4:] if k.startswith(("arg:", "aux:")) else k): v
-                    for k, v in loaded.items()}
-        self._load_dict(arg_dict, filename, ctx, allow_missing, ignore_extra, cast_dtype,
-                        dtype_source, len(restore_prefix))
+                "cannot be matched to parameters. Fix: save a dict name -> array."
+            )
+        arg_dict = {
+            restore_prefix + (k[4:] if k.startswith(("arg:", "aux:")) else k): v
+            for k, v in loaded.items()
+        }
+        self._load_dict(
+            arg_dict,
+            filename,
+            ctx,
+            allow_missing,
+            ignore_extra,
+            cast_dtype,
+            dtype_source,
+            len(restore_prefix),
+        )
 
-    def _load_dict(self, arg_dict: dict, filename: str, ctx: Any, allow_missing: bool,
-                   ignore_extra: bool, cast_dtype: bool, dtype_source: str,
-                   lprefix: int = 0) -> None:
+    def _load_dict(
+        self,
+        arg_dict: dict,
+        filename: str,
+        ctx: Any,
+        allow_missing: bool,
+        ignore_extra: bool,
+        cast_dtype: bool,
+        dtype_source: str,
+        lprefix: int = 0,
+    ) -> None:
         if not allow_missing:
             for name in self.keys():
                 if name not in arg_dict:
@@ -750,7 +849,8 @@ class ParameterDict:
                         f"Parameter '{name[lprefix:]}' is missing in file '{filename}', which "
                         f"contains parameters: {_brief(k[lprefix:] for k in arg_dict)}. Please "
                         "make sure source and target networks have the same prefix. Set "
-                        "allow_missing=True to ignore missing parameters.")
+                        "allow_missing=True to ignore missing parameters."
+                    )
         todo = []
         for name, value in arg_dict.items():
             if name not in self._params:
@@ -760,7 +860,8 @@ class ParameterDict:
                         f"present in ParameterDict, choices are: "
                         f"{_brief(k[lprefix:] for k in self._params)}. Set ignore_extra=True "
                         "to ignore. Please make sure source and target networks have the same "
-                        "prefix.")
+                        "prefix."
+                    )
                 continue
             param = self._params[name]
             todo.append((param, param._check_loadable(value, cast_dtype, dtype_source)))

@@ -80,23 +80,34 @@ class Trainer:
     gives a mean-gradient step.
     """
 
-    def __init__(self, params: Any, optimizer: Any, optimizer_params: dict | None = None,
-                 kvstore: Any = "device", compression_params: dict | None = None,
-                 update_on_kvstore: bool | None = None, check_finite: bool = False) -> None:
+    def __init__(
+        self,
+        params: Any,
+        optimizer: Any,
+        optimizer_params: dict | None = None,
+        kvstore: Any = "device",
+        compression_params: dict | None = None,
+        update_on_kvstore: bool | None = None,
+        check_finite: bool = False,
+    ) -> None:
         if isinstance(params, Mapping):
             params = [params[k] for k in sorted(params.keys())]
         elif hasattr(params, "values") and hasattr(params, "keys") and callable(params.keys):
             params = [params[k] for k in sorted(params.keys())]
         if not isinstance(params, (list, tuple)):
-            raise ValueError(f"Trainer: first argument must be a list or dict of Parameters, "
-                             f"got {type(params).__name__}. Fix: pass net.collect_params().")
+            raise ValueError(
+                f"Trainer: first argument must be a list or dict of Parameters, "
+                f"got {type(params).__name__}. Fix: pass net.collect_params()."
+            )
         self._params: list = []
         self._param2idx: dict = {}
         for i, p in enumerate(params):
             if not (hasattr(p, "list_data") and hasattr(p, "grad_req") and hasattr(p, "name")):
-                raise ValueError(f"Trainer: first argument must be a list or dict of "
-                                 f"Parameters, got a list containing {type(p).__name__} at "
-                                 f"position {i}. Fix: pass net.collect_params().")
+                raise ValueError(
+                    f"Trainer: first argument must be a list or dict of "
+                    f"Parameters, got a list containing {type(p).__name__} at "
+                    f"position {i}. Fix: pass net.collect_params()."
+                )
             if id(p) in self._param2idx:  # shared parameter listed twice
                 continue
             self._param2idx[id(p)] = i
@@ -104,9 +115,11 @@ class Trainer:
             if hasattr(p, "_set_trainer"):
                 p._set_trainer(self)
         if isinstance(kvstore, str) and kvstore.startswith("dist"):
-            raise TapegradError(f"Trainer: kvstore={kvstore!r} (distributed training) is not "
-                                "supported by gluon.Trainer. Fix: use kvstore='device' (one "
-                                "process) or tapegrad.distributed for data parallelism.")
+            raise TapegradError(
+                f"Trainer: kvstore={kvstore!r} (distributed training) is not "
+                "supported by gluon.Trainer. Fix: use kvstore='device' (one "
+                "process) or tapegrad.distributed for data parallelism."
+            )
         self._compression_params = compression_params
         self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
         self._kvstore = None
@@ -119,17 +132,20 @@ class Trainer:
         self._scale = self._optimizer.rescale_grad
 
     def __repr__(self) -> str:
-        return (f"Trainer({len(self._params)} parameters, optimizer="
-                f"{type(self._optimizer).__name__})")
+        return (
+            f"Trainer({len(self._params)} parameters, optimizer={type(self._optimizer).__name__})"
+        )
 
     # ---- optimizer ----------------------------------------------------------------------
     def _init_optimizer(self, optimizer: Any, optimizer_params: dict) -> None:
         param_dict = dict(enumerate(self._params))
         if isinstance(optimizer, opt.Optimizer):
             if optimizer_params:
-                raise ValueError("Trainer: optimizer_params must be None if optimizer is an "
-                                 "instance of Optimizer instead of str. Fix: set them on the "
-                                 "instance.")
+                raise ValueError(
+                    "Trainer: optimizer_params must be None if optimizer is an "
+                    "instance of Optimizer instead of str. Fix: set them on the "
+                    "instance."
+                )
             self._optimizer = optimizer
             # not copied: later changes of a Parameter's lr_mult/wd_mult take effect
             self._optimizer.param_dict = param_dict
@@ -194,7 +210,8 @@ class Trainer:
                             "in your model that made it only use a subset of the Parameters "
                             "(Blocks) for this iteration. If you are intentionally only using "
                             "a subset, call step with ignore_stale_grad=True to suppress this "
-                            "warning and skip updating of Parameters with stale gradient")
+                            "warning and skip updating of Parameters with stale gradient"
+                        )
             for d, g in zip(datas, grads):
                 if not ignore_stale_grad or _is_fresh(d):
                     todo.append((i, p, d, g))
@@ -202,8 +219,9 @@ class Trainer:
 
     def _update(self, batch_size: int | float, ignore_stale_grad: bool) -> None:
         if not batch_size:
-            raise ValueError(f"Trainer.step: batch_size must be a positive number, got "
-                             f"{batch_size!r}")
+            raise ValueError(
+                f"Trainer.step: batch_size must be a positive number, got {batch_size!r}"
+            )
         optim = self._optimizer
         updater = self._updaters[0]
         todo = self._collect(ignore_stale_grad)
@@ -214,7 +232,8 @@ class Trainer:
                     f"Trainer.step: the gradient of parameter(s) {', '.join(bad)} holds NaN or "
                     "infinity; nothing was updated. Fix: lower the learning rate, clip "
                     "gradients (optimizer_params={'clip_gradient': ...}) or check the loss "
-                    "for log(0) / division by zero.")
+                    "for log(0) / division by zero."
+                )
         snap = optim._snapshot()
         optim.rescale_grad = self._scale / batch_size
         pure = optim._has_pure_step()
@@ -242,8 +261,10 @@ class Trainer:
                 for a, val in saved:
                     opt.optimizer._write(a, val)
             if current is not None and hasattr(e, "add_note"):
-                e.add_note(f"Trainer.step: updating parameter '{current.name}' failed; no "
-                           "parameter or optimizer state was changed.")
+                e.add_note(
+                    f"Trainer.step: updating parameter '{current.name}' failed; no "
+                    "parameter or optimizer state was changed."
+                )
             raise
         for d, state, res in results:
             optim._commit(d, state, res)
@@ -263,8 +284,9 @@ class Trainer:
         """
         meta = {
             "optimizer_config": self._optimizer._get_config(),
-            "params": [{"name": p.name, "shape": list(p.shape) if p.shape else None}
-                       for p in self._params],
+            "params": [
+                {"name": p.name, "shape": list(p.shape) if p.shape else None} for p in self._params
+            ],
         }
         serialization.save_states(fname, meta, self._updaters[0].states)
 
@@ -282,12 +304,15 @@ class Trainer:
         if saved and len(saved) != len(self._params):
             raise TapegradError(
                 f"{path}: the states are for {len(saved)} parameters but this Trainer has "
-                f"{len(self._params)}. Fix: load them into a Trainer over the same network.")
+                f"{len(self._params)}. Fix: load them into a Trainer over the same network."
+            )
         for idx in states:
             if not 0 <= idx < len(self._params):
-                raise TapegradError(f"{path}: state index {idx} is out of range for "
-                                    f"{len(self._params)} parameters. Fix: load the states into "
-                                    "a Trainer over the same network.")
+                raise TapegradError(
+                    f"{path}: state index {idx} is out of range for "
+                    f"{len(self._params)} parameters. Fix: load the states into "
+                    "a Trainer over the same network."
+                )
             p = self._params[idx]
             want = tuple(saved[idx]["shape"]) if saved and saved[idx].get("shape") else None
             have = tuple(p.shape) if p.shape else None
@@ -295,7 +320,8 @@ class Trainer:
                 raise TapegradError(
                     f"{path}: the optimizer state of parameter '{p.name}' (index {idx}) was "
                     f"saved for shape {want}, but the parameter has shape {have}. Fix: load "
-                    "the states into a Trainer over the same network.")
+                    "the states into a Trainer over the same network."
+                )
         cfg = meta.get("optimizer_config")
         new_opt = self._optimizer
         if cfg is not None:

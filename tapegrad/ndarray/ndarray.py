@@ -50,7 +50,8 @@ def _index_key(key: Any, shape: tuple) -> Any:
         if not -n <= i < n:
             raise IndexError(
                 f"index {i} is out of bounds for an NDArray of shape {fmt_shape(shape)}. "
-                f"Fix: use an index in [{-n}, {n - 1}].")
+                f"Fix: use an index in [{-n}, {n - 1}]."
+            )
         i %= n
         return slice(i, i + 1)
     if isinstance(key, list):
@@ -93,7 +94,8 @@ class NDArray:
         if ctx is not None and Context(ctx).device_type == "gpu":
             raise TapegradError(
                 "NDArray: GPU arrays are not supported yet (no CuPy backend). Fix: use "
-                "mx.cpu() as the context.")
+                "mx.cpu() as the context."
+            )
 
     # ---- basic properties -----------------------------------------------------------
     @property
@@ -170,7 +172,8 @@ class NDArray:
             return False
         raise ValueError(
             f"The truth value of an NDArray of shape {fmt_shape(self.shape)} is ambiguous. "
-            "Fix: reduce it first, e.g. (x > 0).sum() or x.asnumpy().any().")
+            "Fix: reduce it first, e.g. (x > 0).sum() or x.asnumpy().any()."
+        )
 
     __hash__ = object.__hash__
 
@@ -185,7 +188,8 @@ class NDArray:
             raise ShapeError(
                 f"asscalar: the array has shape {fmt_shape(self.shape)} ({self.size} elements) "
                 "but asscalar needs exactly one. Fix: index or reduce it first, e.g. "
-                "x[0].asscalar() or x.sum().asscalar().")
+                "x[0].asscalar() or x.sum().asscalar()."
+            )
         return np.asarray(self._data).reshape(-1)[0]
 
     def item(self) -> Any:
@@ -237,17 +241,20 @@ class NDArray:
             raise TapegradError(
                 f"attach_grad: an array of dtype {self.dtype} (shape {fmt_shape(self.shape)}) "
                 "cannot have a gradient. Fix: convert it first, e.g. "
-                "x = x.astype('float32').")
+                "x = x.astype('float32')."
+            )
         buf = engine._wrap(np.zeros(self.shape, dtype=self.dtype))
         self._node = Leaf(self.shape, self.dtype, buf, grad_req)
         self._tan = None
 
-    def backward(self, out_grad: Any = None, retain_graph: bool = False,
-                 train_mode: bool = True) -> None:
+    def backward(
+        self, out_grad: Any = None, retain_graph: bool = False, train_mode: bool = True
+    ) -> None:
         """Gradients of this array (summed if it has several elements) into every variable."""
         if out_grad is None:
-            engine.backward_pass([self], [None], None, retain_graph=retain_graph,
-                                 train_mode=train_mode)
+            engine.backward_pass(
+                [self], [None], None, retain_graph=retain_graph, train_mode=train_mode
+            )
             return
         from ..autograd import backward
 
@@ -268,7 +275,8 @@ class NDArray:
                 f"NotImplementedError: Inplace operations (+=, -=, x[:]=, etc) are not "
                 f"supported when recording with autograd ({what} on an array of shape "
                 f"{fmt_shape(self.shape)} that is part of the recorded graph). Fix: write "
-                "y = x + 1 instead of x += 1, or do it outside autograd.record().")
+                "y = x + 1 instead of x += 1, or do it outside autograd.record()."
+            )
 
     def _writable(self) -> np.ndarray:
         d = self._data
@@ -303,7 +311,8 @@ class NDArray:
             raise ShapeError(
                 f"__setitem__: cannot assign a value of shape {fmt_shape(np.shape(v))} to "
                 f"the selection {key!r} of an array of shape {fmt_shape(self.shape)}: {e}. "
-                "Fix: give a value that broadcasts to the selection.") from None
+                "Fix: give a value that broadcasts to the selection."
+            ) from None
         self._bump_version()
 
     def __getitem__(self, key: Any) -> NDArray:
@@ -317,20 +326,27 @@ class NDArray:
         d = self._data
         o = _raw(other)
         uf = _INPLACE_UFUNCS.get(prim.name)
-        if uf is not None and type(d) is np.ndarray and d.flags.writeable and \
-                _fits(d.shape, np.shape(o)):
+        if (
+            uf is not None
+            and type(d) is np.ndarray
+            and d.flags.writeable
+            and _fits(d.shape, np.shape(o))
+        ):
             uf(d, o, out=d, casting="unsafe")
         else:
             try:
                 res = prim.impl(d, o)
             except ValueError as e:
-                raise ShapeError(f"in-place {prim.name}: shapes {fmt_shape(self.shape)} and "
-                                 f"{fmt_shape(np.shape(o))} do not broadcast: {e}") from None
+                raise ShapeError(
+                    f"in-place {prim.name}: shapes {fmt_shape(self.shape)} and "
+                    f"{fmt_shape(np.shape(o))} do not broadcast: {e}"
+                ) from None
             if np.shape(res) != self.shape:
                 raise ShapeError(
                     f"in-place {prim.name}: the result has shape {fmt_shape(np.shape(res))} "
                     f"but the array has shape {fmt_shape(self.shape)}. Fix: use the "
-                    "out-of-place form, x = x + y.")
+                    "out-of-place form, x = x + y."
+                )
             if type(d) is np.ndarray and d.flags.writeable:
                 d[...] = res
             else:
@@ -515,30 +531,37 @@ def _fits(shape: tuple, other: tuple) -> bool:
         return False
 
 
-_INPLACE_UFUNCS = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
-                   "divide": np.divide}
+_INPLACE_UFUNCS = {
+    "add": np.add,
+    "subtract": np.subtract,
+    "multiply": np.multiply,
+    "divide": np.divide,
+}
 
 
 def _check_grad_req(grad_req: str, where: str) -> None:
     if grad_req not in ("write", "add", "null"):
         raise TapegradError(
-            f"{where}: invalid grad_req {grad_req!r}. Fix: use 'write', 'add' or 'null'.")
+            f"{where}: invalid grad_req {grad_req!r}. Fix: use 'write', 'add' or 'null'."
+        )
 
 
 def _reduction_method(name: str):
-    def method(self, axis: Any = None, keepdims: bool = False, exclude: bool = False,
-               **kwargs: Any) -> NDArray:
+    def method(
+        self, axis: Any = None, keepdims: bool = False, exclude: bool = False, **kwargs: Any
+    ) -> NDArray:
         from . import ndarray_functions
 
-        return getattr(ndarray_functions, name)(self, axis=axis, keepdims=keepdims,
-                                                exclude=exclude, **kwargs)
+        return getattr(ndarray_functions, name)(
+            self, axis=axis, keepdims=keepdims, exclude=exclude, **kwargs
+        )
+
     method.__name__ = name
     method.__doc__ = f"``nd.{name}`` of this array (axis, keepdims and MXNet's exclude)."
     return method
 
 
-for _n in ("sum", "mean", "max", "min", "prod", "nansum", "argmax", "argmin", "norm",
-           "logsumexp"):
+for _n in ("sum", "mean", "max", "min", "prod", "nansum", "argmax", "argmin", "norm", "logsumexp"):
     setattr(NDArray, _n, _reduction_method(_n))
 
 
@@ -547,16 +570,65 @@ def _unary_method(name: str):
         from . import ndarray_functions
 
         return getattr(ndarray_functions, name)(self, *args, **kwargs)
+
     method.__name__ = name
     return method
 
 
-for _n in ("exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin",
-           "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sqrt",
-           "rsqrt", "cbrt", "rcbrt", "square", "reciprocal", "abs", "sign", "floor", "ceil",
-           "round", "rint", "trunc", "fix", "sigmoid", "relu", "softrelu", "erf", "clip",
-           "softmax", "log_softmax", "pick", "take", "slice", "slice_axis", "split", "topk",
-           "sort", "argsort", "dot", "negative", "power", "maximum", "minimum"):
+for _n in (
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "sqrt",
+    "rsqrt",
+    "cbrt",
+    "rcbrt",
+    "square",
+    "reciprocal",
+    "abs",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "rint",
+    "trunc",
+    "fix",
+    "sigmoid",
+    "relu",
+    "softrelu",
+    "erf",
+    "clip",
+    "softmax",
+    "log_softmax",
+    "pick",
+    "take",
+    "slice",
+    "slice_axis",
+    "split",
+    "topk",
+    "sort",
+    "argsort",
+    "dot",
+    "negative",
+    "power",
+    "maximum",
+    "minimum",
+):
     setattr(NDArray, _n, _unary_method(_n))
 
 engine._NDArray = NDArray

@@ -65,8 +65,15 @@ def empty(shape: Any, ctx: Any = None, dtype: Any = None) -> NDArray:
     return zeros(shape, ctx, dtype)
 
 
-def arange(start: float, stop: Any = None, step: float = 1.0, repeat: int = 1,
-           infer_range: bool = False, ctx: Any = None, dtype: Any = None) -> NDArray:
+def arange(
+    start: float,
+    stop: Any = None,
+    step: float = 1.0,
+    repeat: int = 1,
+    infer_range: bool = False,
+    ctx: Any = None,
+    dtype: Any = None,
+) -> NDArray:
     """Evenly spaced values in [start, stop) (float32 by default, like MXNet)."""
     a = np.arange(start, stop, step) if stop is not None else np.arange(start)
     if repeat > 1:
@@ -74,8 +81,9 @@ def arange(start: float, stop: Any = None, step: float = 1.0, repeat: int = 1,
     return NDArray(a.astype(_dtype(dtype)), ctx)
 
 
-def linspace(start: float, stop: float, num: int, endpoint: bool = True, ctx: Any = None,
-             dtype: Any = None) -> NDArray:
+def linspace(
+    start: float, stop: float, num: int, endpoint: bool = True, ctx: Any = None, dtype: Any = None
+) -> NDArray:
     """``num`` evenly spaced values from start to stop."""
     return NDArray(np.linspace(start, stop, num, endpoint=endpoint).astype(_dtype(dtype)), ctx)
 
@@ -103,11 +111,45 @@ def waitall() -> None:
 
 # ------------------------------------------------------------------- elementwise math
 
-_UNARY = ("exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin",
-          "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sqrt",
-          "rsqrt", "cbrt", "rcbrt", "square", "reciprocal", "abs", "sign", "negative",
-          "sigmoid", "relu", "softrelu", "erf", "floor", "ceil", "round", "rint", "trunc",
-          "fix")
+_UNARY = (
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "log2",
+    "log10",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "sqrt",
+    "rsqrt",
+    "cbrt",
+    "rcbrt",
+    "square",
+    "reciprocal",
+    "abs",
+    "sign",
+    "negative",
+    "sigmoid",
+    "relu",
+    "softrelu",
+    "erf",
+    "floor",
+    "ceil",
+    "round",
+    "rint",
+    "trunc",
+    "fix",
+)
 
 
 # The elementwise functions are the primitives themselves: no wrapper on the hot path.
@@ -156,8 +198,10 @@ def _elemwise(prim: Any, name: str):
             raise ShapeError(
                 f"{name}: operands must have the same shape, got {fmt_shape(lhs.shape)} and "
                 f"{fmt_shape(rhs.shape)}. Fix: use broadcast_{name.split('_')[1]} (or the "
-                "operator) to broadcast.")
+                "operator) to broadcast."
+            )
         return prim(lhs, rhs)
+
     f.__name__ = name
     f.__doc__ = f"``{name}``: elementwise on equal shapes (no broadcasting), as in MXNet."
     return f
@@ -197,16 +241,23 @@ def Activation(data: NDArray, act_type: str = "relu", **kwargs: Any) -> NDArray:
         return data * T.tanh(T.softrelu(data))
     raise TapegradError(
         f"Activation: unknown act_type {act_type!r}. Fix: use one of 'relu', 'sigmoid', "
-        "'tanh', 'softrelu', 'softsign', 'log_sigmoid', 'mish'.")
+        "'tanh', 'softrelu', 'softsign', 'log_sigmoid', 'mish'."
+    )
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_LAMBDA = 1.0507009873554804934193349852946
 
 
-def LeakyReLU(data: NDArray, gamma: Any = None, act_type: str = "leaky", slope: float = 0.25,
-              lower_bound: float = 0.125, upper_bound: float = 0.334,
-              **kwargs: Any) -> NDArray:
+def LeakyReLU(
+    data: NDArray,
+    gamma: Any = None,
+    act_type: str = "leaky",
+    slope: float = 0.25,
+    lower_bound: float = 0.125,
+    upper_bound: float = 0.334,
+    **kwargs: Any,
+) -> NDArray:
     """MXNet's LeakyReLU operator: act_type leaky, elu, selu, gelu, prelu, rrelu."""
     if act_type == "leaky":
         return T.leaky_relu(data, slope=slope)
@@ -214,8 +265,7 @@ def LeakyReLU(data: NDArray, gamma: Any = None, act_type: str = "leaky", slope: 
         # expm1 of min(x, 0): the unused branch never overflows (no 0 * inf in the gradient)
         return T.where(data > 0, data, T.expm1(T.minimum(data, 0.0)) * slope)
     if act_type == "selu":
-        return T.where(data > 0, data,
-                       T.expm1(T.minimum(data, 0.0)) * _SELU_ALPHA) * _SELU_LAMBDA
+        return T.where(data > 0, data, T.expm1(T.minimum(data, 0.0)) * _SELU_ALPHA) * _SELU_LAMBDA
     if act_type == "gelu":
         return data * (T.erf(data * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
     if act_type == "prelu":
@@ -232,7 +282,8 @@ def LeakyReLU(data: NDArray, gamma: Any = None, act_type: str = "leaky", slope: 
         return T.leaky_relu(data, slope=(lower_bound + upper_bound) / 2.0)
     raise TapegradError(
         f"LeakyReLU: unknown act_type {act_type!r}. Fix: use 'leaky', 'elu', 'selu', "
-        "'gelu', 'prelu' or 'rrelu'.")
+        "'gelu', 'prelu' or 'rrelu'."
+    )
 
 
 # ------------------------------------------------------------------------ reductions
@@ -247,7 +298,8 @@ def _red_axis(data: NDArray, axis: Any, exclude: bool) -> Any:
         if not -nd_ <= a < nd_:
             raise ShapeError(
                 f"reduction: axis {a} is out of range for an array of shape "
-                f"{fmt_shape(data.shape)}. Fix: use an axis in [{-nd_}, {nd_ - 1}].")
+                f"{fmt_shape(data.shape)}. Fix: use an axis in [{-nd_}, {nd_ - 1}]."
+            )
     ax = tuple(sorted(a % nd_ for a in ax))
     if exclude:
         ax = tuple(i for i in range(nd_) if i not in ax)
@@ -255,15 +307,23 @@ def _red_axis(data: NDArray, axis: Any, exclude: bool) -> Any:
 
 
 def _reduction(prim: Any, name: str):
-    def f(data: NDArray, axis: Any = None, keepdims: bool = False, exclude: bool = False,
-          **kwargs: Any) -> NDArray:
+    def f(
+        data: NDArray,
+        axis: Any = None,
+        keepdims: bool = False,
+        exclude: bool = False,
+        **kwargs: Any,
+    ) -> NDArray:
         ax = _red_axis(data, axis, exclude)
         if ax == ():
             return data
         return prim(data, axis=ax, keepdims=keepdims)
+
     f.__name__ = name
-    f.__doc__ = (f"``{name}`` over ``axis`` (all axes by default; the result then has shape "
-                 "(1,), as in MXNet), with keepdims and MXNet's ``exclude``.")
+    f.__doc__ = (
+        f"``{name}`` over ``axis`` (all axes by default; the result then has shape "
+        "(1,), as in MXNet), with keepdims and MXNet's ``exclude``."
+    )
     return f
 
 
@@ -278,14 +338,21 @@ max_axis = max
 min_axis = min
 
 
-def nansum(data: NDArray, axis: Any = None, keepdims: bool = False, exclude: bool = False,
-           **kwargs: Any) -> NDArray:
+def nansum(
+    data: NDArray, axis: Any = None, keepdims: bool = False, exclude: bool = False, **kwargs: Any
+) -> NDArray:
     """Sum treating NaN as zero."""
     return sum(T.where(data != data, 0.0, data), axis, keepdims, exclude)
 
 
-def norm(data: NDArray, ord: int = 2, axis: Any = None, keepdims: bool = False,
-         exclude: bool = False, **kwargs: Any) -> NDArray:
+def norm(
+    data: NDArray,
+    ord: int = 2,
+    axis: Any = None,
+    keepdims: bool = False,
+    exclude: bool = False,
+    **kwargs: Any,
+) -> NDArray:
     """L2 (default) or L1 norm over ``axis`` (all elements by default)."""
     if ord == 1:
         return sum(T.abs(data), axis, keepdims, exclude)
@@ -297,6 +364,7 @@ def norm(data: NDArray, ord: int = 2, axis: Any = None, keepdims: bool = False,
 def _arg(prim: Any, name: str):
     def f(data: NDArray, axis: Any = None, keepdims: bool = False, **kwargs: Any) -> NDArray:
         return prim(data, axis=axis, keepdims=keepdims)
+
     f.__name__ = name
     f.__doc__ = f"Indices of the {name[3:]} along ``axis`` (float32, as in MXNet)."
     return f
@@ -355,7 +423,8 @@ def _mx_shape(src: tuple, target: tuple, reverse: bool = False) -> tuple:
         if known == 0 or total % known:
             raise ShapeError(
                 f"reshape: cannot reshape an array of shape {fmt_shape(src)} to "
-                f"{fmt_shape(tuple(target))}. Fix: the sizes must match.")
+                f"{fmt_shape(tuple(target))}. Fix: the sizes must match."
+            )
         out[out.index(-1)] = total // known
     return tuple(out)
 
@@ -382,13 +451,17 @@ def reshape(data: NDArray, shape: Any, reverse: bool = False, **kwargs: Any) -> 
     (2, 12)
     """
     shape = _shape(shape)
-    new = _mx_shape(data.shape, shape, reverse) if any(
-        s in (0, -2, -3, -4) for s in shape) or shape.count(-1) else shape
+    new = (
+        _mx_shape(data.shape, shape, reverse)
+        if any(s in (0, -2, -3, -4) for s in shape) or shape.count(-1)
+        else shape
+    )
     if math.prod(new) != data.size:
         raise ShapeError(
             f"reshape: cannot reshape an array of shape {fmt_shape(data.shape)} "
             f"({data.size} elements) to {fmt_shape(tuple(shape))}. Fix: the number of "
-            "elements must stay the same (use -1 for one inferred dimension).")
+            "elements must stay the same (use -1 for one inferred dimension)."
+        )
     return T.reshape(data, shape=new)
 
 
@@ -434,7 +507,8 @@ def squeeze(data: NDArray, axis: Any = None, **kwargs: Any) -> NDArray:
             if data.shape[a] != 1:
                 raise ShapeError(
                     f"squeeze: axis {a} of an array of shape {fmt_shape(data.shape)} has size "
-                    f"{data.shape[a]}, not 1. Fix: squeeze only axes of size 1.")
+                    f"{data.shape[a]}, not 1. Fix: squeeze only axes of size 1."
+                )
         shp = tuple(s for i, s in enumerate(data.shape) if i not in ax)
     return T.reshape(data, shape=shp or (1,))
 
@@ -480,22 +554,24 @@ def stack(*data: NDArray, axis: int = 0, **kwargs: Any) -> NDArray:
     return T.stack(*data, axis=axis)
 
 
-def split(data: NDArray, num_outputs: int, axis: int = 1, squeeze_axis: bool = False,
-          **kwargs: Any) -> Any:
+def split(
+    data: NDArray, num_outputs: int, axis: int = 1, squeeze_axis: bool = False, **kwargs: Any
+) -> Any:
     """Split into ``num_outputs`` equal parts along ``axis`` (list, or one array if 1)."""
     ax = axis % data.ndim
     n = data.shape[ax]
     if n % num_outputs:
         raise ShapeError(
             f"split: axis {axis} of shape {fmt_shape(data.shape)} has length {n}, which is "
-            f"not divisible by num_outputs={num_outputs}. Fix: choose a divisor of {n}.")
+            f"not divisible by num_outputs={num_outputs}. Fix: choose a divisor of {n}."
+        )
     step = n // num_outputs
     outs = []
     for i in range(num_outputs):
         key = (builtins.slice(None),) * ax + (builtins.slice(i * step, (i + 1) * step),)
         o = T.getitem(data, key=key)
         if squeeze_axis and step == 1:
-            o = T.reshape(o, shape=data.shape[:ax] + data.shape[ax + 1:])
+            o = T.reshape(o, shape=data.shape[:ax] + data.shape[ax + 1 :])
         outs.append(o)
     return outs[0] if num_outputs == 1 else outs
 
@@ -551,8 +627,10 @@ def _indices(indices: Any, n: int, mode: str, op: str) -> np.ndarray:
         return np.mod(idx, n)
     if mode == "raise":
         if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"{op}: an index is out of range for an axis of length {n}. "
-                             "Fix: use indices in range, or mode='clip'/'wrap'.")
+            raise IndexError(
+                f"{op}: an index is out of range for an axis of length {n}. "
+                "Fix: use indices in range, or mode='clip'/'wrap'."
+            )
         return idx
     raise TapegradError(f"{op}: unknown mode {mode!r}. Fix: use 'clip', 'wrap' or 'raise'.")
 
@@ -564,12 +642,18 @@ def take(a: NDArray, indices: Any, axis: int = 0, mode: str = "clip", **kwargs: 
     return T.getitem(a, key=(builtins.slice(None),) * ax + (idx,))
 
 
-def pick(data: NDArray, index: Any, axis: int = -1, keepdims: bool = False, mode: str = "clip",
-         **kwargs: Any) -> NDArray:
+def pick(
+    data: NDArray,
+    index: Any,
+    axis: int = -1,
+    keepdims: bool = False,
+    mode: str = "clip",
+    **kwargs: Any,
+) -> NDArray:
     """Pick one element along ``axis`` per position: ``out[i] = data[i, index[i]]``."""
     ax = axis % data.ndim
     idx = _indices(index, data.shape[ax], mode, "pick")
-    other = data.shape[:ax] + data.shape[ax + 1:]
+    other = data.shape[:ax] + data.shape[ax + 1 :]
     idx = idx.reshape(other) if idx.size == math.prod(other) else idx
     grids = np.indices(other, sparse=True) if other else []
     key = tuple(grids[:ax]) + (idx,) + tuple(grids[ax:])
@@ -580,8 +664,14 @@ def pick(data: NDArray, index: Any, axis: int = -1, keepdims: bool = False, mode
     return out
 
 
-def one_hot(indices: Any, depth: int, on_value: float = 1.0, off_value: float = 0.0,
-            dtype: Any = None, **kwargs: Any) -> NDArray:
+def one_hot(
+    indices: Any,
+    depth: int,
+    on_value: float = 1.0,
+    off_value: float = 0.0,
+    dtype: Any = None,
+    **kwargs: Any,
+) -> NDArray:
     """One-hot encoding of integer ``indices`` (not differentiable)."""
     idx = np.asarray(_raw(indices)).astype(np.int64)
     out = np.full(idx.shape + (depth,), off_value, dtype=_dtype(dtype))
@@ -590,8 +680,9 @@ def one_hot(indices: Any, depth: int, on_value: float = 1.0, off_value: float = 
     return NDArray(out)
 
 
-def Embedding(data: Any, weight: NDArray, input_dim: int = 0, output_dim: int = 0,
-              **kwargs: Any) -> NDArray:
+def Embedding(
+    data: Any, weight: NDArray, input_dim: int = 0, output_dim: int = 0, **kwargs: Any
+) -> NDArray:
     """Rows of ``weight`` at the integer positions in ``data``."""
     return take(weight, data, axis=0)
 
@@ -607,16 +698,24 @@ def sort(data: NDArray, axis: int = -1, is_ascend: bool = True, **kwargs: Any) -
     return T.getitem(data, key=tuple(grids))
 
 
-def argsort(data: NDArray, axis: int = -1, is_ascend: bool = True, dtype: Any = None,
-            **kwargs: Any) -> NDArray:
+def argsort(
+    data: NDArray, axis: int = -1, is_ascend: bool = True, dtype: Any = None, **kwargs: Any
+) -> NDArray:
     order = np.argsort(np.asarray(data._data), axis=axis, kind="stable")
     if not is_ascend:
         order = np.flip(order, axis=axis)
     return NDArray(order.astype(_dtype(dtype)))
 
 
-def topk(data: NDArray, axis: int = -1, k: int = 1, ret_typ: str = "indices",
-         is_ascend: bool = False, dtype: Any = None, **kwargs: Any) -> Any:
+def topk(
+    data: NDArray,
+    axis: int = -1,
+    k: int = 1,
+    ret_typ: str = "indices",
+    is_ascend: bool = False,
+    dtype: Any = None,
+    **kwargs: Any,
+) -> Any:
     """The k largest (or smallest) entries along ``axis``: indices, values or both."""
     ax = axis % data.ndim
     order = np.argsort(np.asarray(data._data), axis=ax, kind="stable")
@@ -636,8 +735,9 @@ def topk(data: NDArray, axis: int = -1, k: int = 1, ret_typ: str = "indices",
 # ---------------------------------------------------------------------- linear algebra
 
 
-def dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool = False,
-        **kwargs: Any) -> NDArray:
+def dot(
+    lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool = False, **kwargs: Any
+) -> NDArray:
     """MXNet's dot: matrix product for 2-D; for N-D, contracts the last axis of ``lhs``
     with the first axis of ``rhs``.
 
@@ -650,18 +750,25 @@ def dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool
     if not isinstance(rhs, NDArray):
         rhs = array(rhs, dtype=lhs.dtype)
     if transpose_a:
-        lhs = T.transpose(lhs, axes=tuple(range(1, lhs.ndim)) + (0,)) if lhs.ndim > 2 \
+        lhs = (
+            T.transpose(lhs, axes=tuple(range(1, lhs.ndim)) + (0,))
+            if lhs.ndim > 2
             else T.transpose(lhs)
+        )
     if transpose_b:
-        rhs = T.transpose(rhs, axes=(rhs.ndim - 1,) + tuple(range(rhs.ndim - 1))) \
-            if rhs.ndim > 2 else T.transpose(rhs)
+        rhs = (
+            T.transpose(rhs, axes=(rhs.ndim - 1,) + tuple(range(rhs.ndim - 1)))
+            if rhs.ndim > 2
+            else T.transpose(rhs)
+        )
     k1 = lhs.shape[-1] if lhs.ndim else 1
     k2 = rhs.shape[0] if rhs.ndim else 1
     if k1 != k2:
         raise ShapeError(
             f"dot: shapes {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)} are not aligned "
             f"(the last axis of lhs has {k1} elements, the first axis of rhs has {k2}). Fix: "
-            "transpose one operand (transpose_a / transpose_b) or reshape it.")
+            "transpose one operand (transpose_a / transpose_b) or reshape it."
+        )
     if lhs.ndim == 2 and rhs.ndim == 2:
         return T.matmul(lhs, rhs)
     if lhs.ndim == 1 and rhs.ndim == 1:
@@ -672,13 +779,15 @@ def dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool
     return T.reshape(out, shape=lhs.shape[:-1] + rhs.shape[1:])
 
 
-def batch_dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool = False,
-              **kwargs: Any) -> NDArray:
+def batch_dot(
+    lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool = False, **kwargs: Any
+) -> NDArray:
     """Batched matrix product of (B, N, K) and (B, K, M) arrays."""
     if lhs.ndim < 3 or rhs.ndim < 3:
         raise ShapeError(
             f"batch_dot: operands must be at least 3-D, got {fmt_shape(lhs.shape)} and "
-            f"{fmt_shape(rhs.shape)}. Fix: add a batch axis (expand_dims) or use dot.")
+            f"{fmt_shape(rhs.shape)}. Fix: add a batch axis (expand_dims) or use dot."
+        )
     if transpose_a:
         lhs = swapaxes(lhs, -1, -2)
     if transpose_b:
@@ -686,19 +795,32 @@ def batch_dot(lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b
     if lhs.shape[-1] != rhs.shape[-2] or lhs.shape[:-2] != rhs.shape[:-2]:
         raise ShapeError(
             f"batch_dot: shapes {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)} do not fit "
-            "(need (B, N, K) and (B, K, M)). Fix: transpose or reshape an operand.")
+            "(need (B, N, K) and (B, K, M)). Fix: transpose or reshape an operand."
+        )
     return T.matmul(lhs, rhs)
 
 
-def linalg_gemm2(A: NDArray, B: NDArray, transpose_a: bool = False, transpose_b: bool = False,
-                 alpha: float = 1.0, **kwargs: Any) -> NDArray:
-    out = (batch_dot if A.ndim > 2 else dot)(A, B, transpose_a=transpose_a,
-                                             transpose_b=transpose_b)
+def linalg_gemm2(
+    A: NDArray,
+    B: NDArray,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    alpha: float = 1.0,
+    **kwargs: Any,
+) -> NDArray:
+    out = (batch_dot if A.ndim > 2 else dot)(A, B, transpose_a=transpose_a, transpose_b=transpose_b)
     return out * alpha if alpha != 1.0 else out
 
 
-def FullyConnected(data: NDArray, weight: NDArray, bias: Any = None, num_hidden: int = 0,
-                   no_bias: bool = False, flatten: bool = True, **kwargs: Any) -> NDArray:
+def FullyConnected(
+    data: NDArray,
+    weight: NDArray,
+    bias: Any = None,
+    num_hidden: int = 0,
+    no_bias: bool = False,
+    flatten: bool = True,
+    **kwargs: Any,
+) -> NDArray:
     """``data @ weight.T + bias`` with weight of shape (num_hidden, in_units).
 
     With ``flatten`` (default) the input is reshaped to (batch, -1) first; otherwise the
@@ -713,11 +835,11 @@ def FullyConnected(data: NDArray, weight: NDArray, bias: Any = None, num_hidden:
             f"FullyConnected: input of shape {fmt_shape(data.shape)} has {in_units} features "
             f"but the weight has shape {fmt_shape(weight.shape)} (expected "
             f"({weight.shape[0]}, {in_units})). Fix: pass in_units={in_units} or check the "
-            "input shape.")
+            "input shape."
+        )
     b = None if no_bias else bias
     if x.ndim == 2:
-        return T.fully_connected(x, weight, b) if b is not None else \
-            T.fully_connected(x, weight)
+        return T.fully_connected(x, weight, b) if b is not None else T.fully_connected(x, weight)
     lead = x.shape[:-1]
     x2 = T.reshape(x, shape=(-1, in_units))
     out = T.fully_connected(x2, weight, b) if b is not None else T.fully_connected(x2, weight)
@@ -727,16 +849,21 @@ def FullyConnected(data: NDArray, weight: NDArray, bias: Any = None, num_hidden:
 # ------------------------------------------------------------------------------- nn
 
 
-def softmax(data: NDArray, axis: int = -1, temperature: Any = None, length: Any = None,
-            use_length: bool = False, **kwargs: Any) -> NDArray:
+def softmax(
+    data: NDArray,
+    axis: int = -1,
+    temperature: Any = None,
+    length: Any = None,
+    use_length: bool = False,
+    **kwargs: Any,
+) -> NDArray:
     """Softmax along ``axis`` (max-shifted, stable)."""
     if temperature is not None and temperature != 1.0:
         data = data / temperature
     return T.softmax(data, axis=axis)
 
 
-def log_softmax(data: NDArray, axis: int = -1, temperature: Any = None,
-                **kwargs: Any) -> NDArray:
+def log_softmax(data: NDArray, axis: int = -1, temperature: Any = None, **kwargs: Any) -> NDArray:
     """log(softmax) along ``axis``, computed stably."""
     if temperature is not None and temperature != 1.0:
         data = data / temperature
@@ -768,8 +895,9 @@ def stop_gradient(data: NDArray, **kwargs: Any) -> NDArray:
 BlockGrad = stop_gradient
 
 
-def Dropout(data: NDArray, p: float = 0.5, mode: str = "training", axes: Any = (),
-            **kwargs: Any) -> NDArray:
+def Dropout(
+    data: NDArray, p: float = 0.5, mode: str = "training", axes: Any = (), **kwargs: Any
+) -> NDArray:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), in training
     mode only (``mode='always'``: always). ``axes`` share one mask along those axes."""
     if not 0.0 <= p < 1.0:
@@ -779,8 +907,7 @@ def Dropout(data: NDArray, p: float = 0.5, mode: str = "training", axes: Any = (
             raise TapegradError(f"Dropout: p={p} must be in [0, 1). Fix: choose 0 <= p < 1.")
     if p == 0.0 or not (STATE.training or mode == "always"):
         return data
-    shp = tuple(1 if i in {a % data.ndim for a in axes} else s
-                for i, s in enumerate(data.shape))
+    shp = tuple(1 if i in {a % data.ndim for a in axes} else s for i, s in enumerate(data.shape))
     keep = _random.generator().random(shp) >= p
     mask = keep.astype(data.dtype) * np.asarray(1.0 / (1.0 - p), dtype=data.dtype)
     return data * mask
@@ -793,8 +920,9 @@ def smooth_l1(data: NDArray, scalar: float = 1.0, **kwargs: Any) -> NDArray:
     return T.where(a < 1.0 / s2, data * data * (0.5 * s2), a - 0.5 / s2)
 
 
-def L2Normalization(data: NDArray, eps: float = 1e-10, mode: str = "instance",
-                    **kwargs: Any) -> NDArray:
+def L2Normalization(
+    data: NDArray, eps: float = 1e-10, mode: str = "instance", **kwargs: Any
+) -> NDArray:
     axes = tuple(range(1, data.ndim)) if mode == "instance" else (1,)
     return data / T.sqrt(sum(data * data, axis=axes, keepdims=True) + eps)
 

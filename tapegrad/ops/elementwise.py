@@ -69,35 +69,55 @@ _unary("arctanh", np.arctanh, lambda xp, g, ans, x: g / (1.0 - x * x))
 _unary("sqrt", np.sqrt, lambda xp, g, ans, x: g * 0.5 / ans)
 _unary("rsqrt", lambda x: 1.0 / np.sqrt(x), lambda xp, g, ans, x: g * -0.5 * ans * ans * ans)
 _unary("cbrt", np.cbrt, lambda xp, g, ans, x: g / (3.0 * ans * ans))
-_unary("rcbrt", lambda x: 1.0 / np.cbrt(x),
-       lambda xp, g, ans, x: g * (-1.0 / 3.0) * (ans * ans) * (ans * ans))
+_unary(
+    "rcbrt",
+    lambda x: 1.0 / np.cbrt(x),
+    lambda xp, g, ans, x: g * (-1.0 / 3.0) * (ans * ans) * (ans * ans),
+)
 _unary("square", np.square, lambda xp, g, ans, x: g * 2.0 * x)
 _unary("reciprocal", np.reciprocal, lambda xp, g, ans, x: -g * ans * ans)
 _unary("abs", np.abs, lambda xp, g, ans, x: g * xp.sign(x))
-_unary("sigmoid", lambda x: 0.5 * (np.tanh(0.5 * x) + 1.0),
-       lambda xp, g, ans, x: g * ans * (1.0 - ans))
+_unary(
+    "sigmoid", lambda x: 0.5 * (np.tanh(0.5 * x) + 1.0), lambda xp, g, ans, x: g * ans * (1.0 - ans)
+)
 # relu's derivative at 0 is taken as 0 (the subgradient frameworks use)
 _unary("relu", lambda x: np.maximum(x, 0), lambda xp, g, ans, x: g * (x > 0))
 # softrelu(x) = log(1 + exp(x)), computed without overflow
 _unary("softrelu", lambda x: np.logaddexp(0, x), lambda xp, g, ans, x: g * xp.sigmoid(x))
 _unary("erf", _erf, lambda xp, g, ans, x: g * TWO_OVER_SQRT_PI * xp.exp(-(x * x)))
-_unary("leaky_relu", lambda x, slope=0.25: np.where(x > 0, x, x * slope),
-       lambda xp, g, ans, x, slope=0.25: xp.where(x > 0, g, g * slope))
+_unary(
+    "leaky_relu",
+    lambda x, slope=0.25: np.where(x > 0, x, x * slope),
+    lambda xp, g, ans, x, slope=0.25: xp.where(x > 0, g, g * slope),
+)
 
 # piecewise-constant functions: derivative zero (recorded, so gradients are zeros, not errors)
-for _name, _f in [("sign", np.sign), ("floor", np.floor), ("ceil", np.ceil),
-                  ("round", np.round), ("rint", np.rint), ("trunc", np.trunc),
-                  ("fix", np.fix)]:
+for _name, _f in [
+    ("sign", np.sign),
+    ("floor", np.floor),
+    ("ceil", np.ceil),
+    ("round", np.round),
+    ("rint", np.rint),
+    ("trunc", np.trunc),
+    ("fix", np.fix),
+]:
     _unary(_name, _f, _zero_grad)
 
 # ---- binary --------------------------------------------------------------------------
 defprim("add", operator.add, [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: g], LINEAR)
-defprim("subtract", operator.sub,
-        [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g], LINEAR)
-defprim("multiply", operator.mul,
-        [lambda xp, g, ans, x, y: g * y, lambda xp, g, ans, x, y: g * x], ELEMENTWISE)
-defprim("divide", operator.truediv,
-        [lambda xp, g, ans, x, y: g / y, lambda xp, g, ans, x, y: -g * ans / y], ELEMENTWISE)
+defprim("subtract", operator.sub, [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g], LINEAR)
+defprim(
+    "multiply",
+    operator.mul,
+    [lambda xp, g, ans, x, y: g * y, lambda xp, g, ans, x, y: g * x],
+    ELEMENTWISE,
+)
+defprim(
+    "divide",
+    operator.truediv,
+    [lambda xp, g, ans, x, y: g / y, lambda xp, g, ans, x, y: -g * ans / y],
+    ELEMENTWISE,
+)
 
 
 def _pow_dx(xp, g, ans, x, y):
@@ -111,21 +131,45 @@ def _pow_dy(xp, g, ans, x, y):
 
 defprim("power", operator.pow, [_pow_dx, _pow_dy], ELEMENTWISE)
 # ties split the gradient equally (any choice is a valid subgradient; this one is symmetric)
-defprim("maximum", np.maximum,
-        [lambda xp, g, ans, x, y: g * ((x > y) + (x == y) * 0.5),
-         lambda xp, g, ans, x, y: g * ((y > x) + (x == y) * 0.5)], ELEMENTWISE)
-defprim("minimum", np.minimum,
-        [lambda xp, g, ans, x, y: g * ((x < y) + (x == y) * 0.5),
-         lambda xp, g, ans, x, y: g * ((y < x) + (x == y) * 0.5)], ELEMENTWISE)
-defprim("mod", np.mod,
-        [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g * xp.floor(x / y)],
-        ELEMENTWISE)
-defprim("arctan2", np.arctan2,
-        [lambda xp, g, ans, x, y: g * y / (x * x + y * y),
-         lambda xp, g, ans, x, y: -g * x / (x * x + y * y)], ELEMENTWISE)
-defprim("hypot", np.hypot,
-        [lambda xp, g, ans, x, y: g * x / ans, lambda xp, g, ans, x, y: g * y / ans],
-        ELEMENTWISE)
+defprim(
+    "maximum",
+    np.maximum,
+    [
+        lambda xp, g, ans, x, y: g * ((x > y) + (x == y) * 0.5),
+        lambda xp, g, ans, x, y: g * ((y > x) + (x == y) * 0.5),
+    ],
+    ELEMENTWISE,
+)
+defprim(
+    "minimum",
+    np.minimum,
+    [
+        lambda xp, g, ans, x, y: g * ((x < y) + (x == y) * 0.5),
+        lambda xp, g, ans, x, y: g * ((y < x) + (x == y) * 0.5),
+    ],
+    ELEMENTWISE,
+)
+defprim(
+    "mod",
+    np.mod,
+    [lambda xp, g, ans, x, y: g, lambda xp, g, ans, x, y: -g * xp.floor(x / y)],
+    ELEMENTWISE,
+)
+defprim(
+    "arctan2",
+    np.arctan2,
+    [
+        lambda xp, g, ans, x, y: g * y / (x * x + y * y),
+        lambda xp, g, ans, x, y: -g * x / (x * x + y * y),
+    ],
+    ELEMENTWISE,
+)
+defprim(
+    "hypot",
+    np.hypot,
+    [lambda xp, g, ans, x, y: g * x / ans, lambda xp, g, ans, x, y: g * y / ans],
+    ELEMENTWISE,
+)
 
 
 def _result_dtype(x, y):
@@ -141,11 +185,18 @@ def _cmp(np_fn):
     return lambda x, y: np.asarray(np_fn(x, y)).astype(_result_dtype(x, y))
 
 
-for _name, _f in [("equal", np.equal), ("not_equal", np.not_equal), ("greater", np.greater),
-                  ("greater_equal", np.greater_equal), ("lesser", np.less),
-                  ("lesser_equal", np.less_equal), ("logical_and", np.logical_and),
-                  ("logical_or", np.logical_or), ("logical_xor", np.logical_xor),
-                  ("floor_divide", np.floor_divide)]:
+for _name, _f in [
+    ("equal", np.equal),
+    ("not_equal", np.not_equal),
+    ("greater", np.greater),
+    ("greater_equal", np.greater_equal),
+    ("lesser", np.less),
+    ("lesser_equal", np.less_equal),
+    ("logical_and", np.logical_and),
+    ("logical_or", np.logical_or),
+    ("logical_xor", np.logical_xor),
+    ("floor_divide", np.floor_divide),
+]:
     defprim(_name, _f if _name == "floor_divide" else _cmp(_f))
 defprim("logical_not", lambda x: np.asarray(np.logical_not(x)).astype(x.dtype))
 
@@ -154,10 +205,16 @@ def _where(cond, x, y):
     return np.where(cond, x, y)
 
 
-defprim("where", _where,
-        [None,
-         lambda xp, g, ans, c, x, y: xp.where(c, g, 0.0),
-         lambda xp, g, ans, c, x, y: xp.where(c, 0.0, g)], ELEMENTWISE)
+defprim(
+    "where",
+    _where,
+    [
+        None,
+        lambda xp, g, ans, c, x, y: xp.where(c, g, 0.0),
+        lambda xp, g, ans, c, x, y: xp.where(c, 0.0, g),
+    ],
+    ELEMENTWISE,
+)
 
 
 def _clip_vjp(xp, g, ans, x, a_min=None, a_max=None):
@@ -169,10 +226,15 @@ def _clip_vjp(xp, g, ans, x, a_min=None, a_max=None):
     return g * m
 
 
-defprim("clip", lambda x, a_min=None, a_max=None: np.clip(x, a_min, a_max),
-        [_clip_vjp], ELEMENTWISE)
+defprim(
+    "clip", lambda x, a_min=None, a_max=None: np.clip(x, a_min, a_max), [_clip_vjp], ELEMENTWISE
+)
 
-defprim("cast", lambda x, dtype: np.asarray(x).astype(dtype),
-        [lambda xp, g, ans, x, dtype: xp.cast(g, dtype=x.dtype)], LINEAR)
+defprim(
+    "cast",
+    lambda x, dtype: np.asarray(x).astype(dtype),
+    [lambda xp, g, ans, x, dtype: xp.cast(g, dtype=x.dtype)],
+    LINEAR,
+)
 # identity with its own node: ``x.copy()`` and the fresh variables of the functional API
 defprim("copy", lambda x: np.array(x, copy=True), [lambda xp, g, ans, x: g], LINEAR)

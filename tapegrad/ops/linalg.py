@@ -24,9 +24,15 @@ def _matmul_jvp(xp, ts, ans, a, b):
 
 
 # both operands have ndim >= 2 (nd.dot and the @ operator reshape vectors first)
-defprim("matmul", np.matmul,
-        [lambda xp, g, ans, a, b: xp.matmul(g, _mT(xp, b)),
-         lambda xp, g, ans, a, b: xp.matmul(_mT(xp, a), g)], _matmul_jvp)
+defprim(
+    "matmul",
+    np.matmul,
+    [
+        lambda xp, g, ans, a, b: xp.matmul(g, _mT(xp, b)),
+        lambda xp, g, ans, a, b: xp.matmul(_mT(xp, a), g),
+    ],
+    _matmul_jvp,
+)
 
 
 def _fc(x, w, b=None):
@@ -52,7 +58,13 @@ def _fc_jvp(xp, ts, ans, x, w, b=None):
 
 
 # x (N, in) @ w.T (in, out) + b: one node instead of three on the hot path of every Dense
-defprim("fully_connected", _fc,
-        [lambda xp, g, ans, x, w, b=None: xp.matmul(g, w),
-         lambda xp, g, ans, x, w, b=None: xp.matmul(xp.transpose(g), x),
-         lambda xp, g, ans, x, w, b=None: g], _fc_jvp)
+defprim(
+    "fully_connected",
+    _fc,
+    [
+        lambda xp, g, ans, x, w, b=None: xp.matmul(g, w),
+        lambda xp, g, ans, x, w, b=None: xp.matmul(xp.transpose(g), x),
+        lambda xp, g, ans, x, w, b=None: g,
+    ],
+    _fc_jvp,
+)

@@ -21,13 +21,18 @@ def _log_softmax(x, axis=-1):
 
 
 # softmax's Jacobian diag(s) - s s^T is symmetric, so its JVP is the VJP formula
-defprim("softmax", _softmax,
-        [lambda xp, g, ans, x, axis=-1: ans * (g - xp.sum(g * ans, axis=axis, keepdims=True))],
-        ELEMENTWISE)
-defprim("log_softmax", _log_softmax,
-        [lambda xp, g, ans, x, axis=-1: g - xp.exp(ans) * xp.sum(g, axis=axis, keepdims=True)],
-        lambda xp, ts, ans, x, axis=-1: ts[0] - xp.sum(xp.exp(ans) * ts[0], axis=axis,
-                                                       keepdims=True))
+defprim(
+    "softmax",
+    _softmax,
+    [lambda xp, g, ans, x, axis=-1: ans * (g - xp.sum(g * ans, axis=axis, keepdims=True))],
+    ELEMENTWISE,
+)
+defprim(
+    "log_softmax",
+    _log_softmax,
+    [lambda xp, g, ans, x, axis=-1: g - xp.exp(ans) * xp.sum(g, axis=axis, keepdims=True)],
+    lambda xp, ts, ans, x, axis=-1: ts[0] - xp.sum(xp.exp(ans) * ts[0], axis=axis, keepdims=True),
+)
 
 
 def _rows(x, label, axis):
@@ -35,7 +40,7 @@ def _rows(x, label, axis):
     ax = axis % x.ndim
     lab = np.asarray(label)
     lab = (np.rint(lab) if lab.dtype.kind == "f" else lab).astype(np.intp)
-    return ax, lab.reshape(x.shape[:ax] + x.shape[ax + 1:])
+    return ax, lab.reshape(x.shape[:ax] + x.shape[ax + 1 :])
 
 
 def _one_hot(label, depth, axis=-1, dtype=np.float32):
@@ -61,7 +66,8 @@ def _softmax_ce(x, label, axis=-1):
 def _ce_residual(xp, x, label, axis):
     """softmax(x) - onehot(label): the derivative of the loss of each row."""
     return xp.softmax(x, axis=axis) - xp.one_hot_along(
-        label, depth=x.shape[axis], axis=axis, dtype=x.dtype)
+        label, depth=x.shape[axis], axis=axis, dtype=x.dtype
+    )
 
 
 def _expand(xp, g, ndim, axis):
@@ -72,8 +78,16 @@ def _expand(xp, g, ndim, axis):
 defprim("one_hot_along", _one_hot)
 # fused cross-entropy: one node instead of log_softmax + pick + negative, and its gradient
 # softmax - onehot in one pass (what every training step of a classifier needs)
-defprim("softmax_ce", _softmax_ce,
-        [lambda xp, g, ans, x, label, axis=-1:
-         _ce_residual(xp, x, label, axis) * _expand(xp, g, len(x.shape), axis), None],
-        lambda xp, ts, ans, x, label, axis=-1:
-        xp.sum(_ce_residual(xp, x, label, axis) * ts[0], axis=axis))
+defprim(
+    "softmax_ce",
+    _softmax_ce,
+    [
+        lambda xp, g, ans, x, label, axis=-1: (
+            _ce_residual(xp, x, label, axis) * _expand(xp, g, len(x.shape), axis)
+        ),
+        None,
+    ],
+    lambda xp, ts, ans, x, label, axis=-1: xp.sum(
+        _ce_residual(xp, x, label, axis) * ts[0], axis=axis
+    ),
+)

@@ -42,20 +42,24 @@ def _mean_vjp(xp, g, ans, x, axis=None, keepdims=False):
 
 def _mx(fn):
     """MXNet reduces everything to shape (1,), not to a 0-d array."""
+
     def impl(x, axis=None, keepdims=False):
         r = fn(x, axis=axis, keepdims=keepdims)
         if axis is None and not keepdims:
             r = np.reshape(r, (1,))
         return r
+
     return impl
 
 
 def _ufunc_reduce(uf):
     """``uf.reduce`` called directly: NumPy's ``np.sum``-style wrappers cost microseconds."""
+
     def f(x, axis=None, keepdims=False):
         if type(x) is not np.ndarray:
             x = np.asarray(x)
         return uf.reduce(x, axis=axis, keepdims=keepdims)
+
     return f
 
 
@@ -84,14 +88,11 @@ def _extreme_vjp(xp, g, ans, x, axis=None, keepdims=False):
 
 
 def _extreme_jvp(xp, ts, ans, x, axis=None, keepdims=False):
-    return xp.sum(ts[0] * _extreme_mask(xp, ans, x, axis, keepdims), axis=axis,
-                  keepdims=keepdims)
+    return xp.sum(ts[0] * _extreme_mask(xp, ans, x, axis, keepdims), axis=axis, keepdims=keepdims)
 
 
-defprim("max", _mx(_ufunc_reduce(np.maximum)),
-        [_extreme_vjp], _extreme_jvp)
-defprim("min", _mx(_ufunc_reduce(np.minimum)),
-        [_extreme_vjp], _extreme_jvp)
+defprim("max", _mx(_ufunc_reduce(np.maximum)), [_extreme_vjp], _extreme_jvp)
+defprim("min", _mx(_ufunc_reduce(np.minimum)), [_extreme_vjp], _extreme_jvp)
 
 
 # prod: d/dx_i = prod / x_i (undefined where an input is exactly zero)
@@ -103,8 +104,7 @@ def _prod_jvp(xp, ts, ans, x, axis=None, keepdims=False):
     return xp.sum(ts[0] / x, axis=axis, keepdims=keepdims) * ans
 
 
-defprim("prod", _mx(_ufunc_reduce(np.multiply)),
-        [_prod_vjp], _prod_jvp)
+defprim("prod", _mx(_ufunc_reduce(np.multiply)), [_prod_vjp], _prod_jvp)
 
 
 def _logsumexp(x, axis=None, keepdims=False):
@@ -118,7 +118,8 @@ def _logsumexp(x, axis=None, keepdims=False):
 
 def _lse_vjp(xp, g, ans, x, axis=None, keepdims=False):
     return _keep(xp, g, x.shape, axis, keepdims) * xp.exp(
-        x - _keep(xp, ans, x.shape, axis, keepdims))
+        x - _keep(xp, ans, x.shape, axis, keepdims)
+    )
 
 
 def _lse_jvp(xp, ts, ans, x, axis=None, keepdims=False):
@@ -139,6 +140,7 @@ def _arg(fn):
         if axis is None:
             r = np.reshape(r, (1,))
         return np.asarray(r, dtype=np.float32)
+
     return impl
 
 

@@ -27,8 +27,12 @@ class Variadic:
         raise TypeError("variadic rules cannot be listed")
 
 
-defprim("reshape", lambda x, shape: np.reshape(x, shape),
-        [lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape)], LINEAR)
+defprim(
+    "reshape",
+    lambda x, shape: np.reshape(x, shape),
+    [lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape)],
+    LINEAR,
+)
 
 
 def _inv_perm(axes, ndim):
@@ -40,9 +44,14 @@ def _inv_perm(axes, ndim):
     return tuple(inv)
 
 
-defprim("transpose", lambda x, axes=None: np.transpose(x, axes),
-        [lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inv_perm(axes, len(x.shape)))],
-        LINEAR)
+defprim(
+    "transpose",
+    lambda x, axes=None: np.transpose(x, axes),
+    [lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inv_perm(axes, len(x.shape)))],
+    LINEAR,
+)
+
+
 # the engine sums the cotangent back down to the input's shape
 def _broadcast_to(x, shape):
     if np.shape(x) == shape:
@@ -55,14 +64,12 @@ def _broadcast_to(x, shape):
     return np.broadcast_to(x, shape)
 
 
-defprim("broadcast_to", _broadcast_to,
-        [lambda xp, g, ans, x, shape: g], LINEAR)
+defprim("broadcast_to", _broadcast_to, [lambda xp, g, ans, x, shape: g], LINEAR)
 
 
 def _is_basic(key):
     items = key if isinstance(key, tuple) else (key,)
-    return all(isinstance(k, (int, np.integer, slice)) or k is None or k is Ellipsis
-               for k in items)
+    return all(isinstance(k, (int, np.integer, slice)) or k is None or k is Ellipsis for k in items)
 
 
 def _scatter(g, shape, key, unique=False):
@@ -76,12 +83,18 @@ def _scatter(g, shape, key, unique=False):
     return out
 
 
-defprim("getitem", lambda x, key, unique=False: x[key],
-        [lambda xp, g, ans, x, key, unique=False:
-         xp.scatter(g, shape=x.shape, key=key, unique=unique)], LINEAR)
-defprim("scatter", _scatter,
-        [lambda xp, g, ans, u, shape, key, unique=False: xp.getitem(g, key=key, unique=unique)],
-        LINEAR)
+defprim(
+    "getitem",
+    lambda x, key, unique=False: x[key],
+    [lambda xp, g, ans, x, key, unique=False: xp.scatter(g, shape=x.shape, key=key, unique=unique)],
+    LINEAR,
+)
+defprim(
+    "scatter",
+    _scatter,
+    [lambda xp, g, ans, u, shape, key, unique=False: xp.getitem(g, key=key, unique=unique)],
+    LINEAR,
+)
 
 
 def _concat_rule(i):
@@ -90,17 +103,18 @@ def _concat_rule(i):
         start = sum(x.shape[ax] for x in xs[:i])
         key = (slice(None),) * ax + (slice(start, start + xs[i].shape[ax]),)
         return xp.getitem(g, key=key)
+
     return rule
 
 
-defprim("concat", lambda *xs, axis=0: np.concatenate(xs, axis=axis), Variadic(_concat_rule),
-        LINEAR)
+defprim("concat", lambda *xs, axis=0: np.concatenate(xs, axis=axis), Variadic(_concat_rule), LINEAR)
 
 
 def _stack_rule(i):
     def rule(xp, g, ans, *xs, axis=0):
         ax = axis % len(ans.shape)
         return xp.getitem(g, key=(slice(None),) * ax + (i,))
+
     return rule
 
 
@@ -126,14 +140,19 @@ def _repeat_vjp(xp, g, ans, x, repeats, axis=None):
     if axis is None:
         return xp.reshape(xp.sum(xp.reshape(g, shape=(-1, repeats)), axis=1), shape=x.shape)
     ax = axis % len(x.shape)
-    shp = tuple(x.shape[:ax]) + (x.shape[ax], repeats) + tuple(x.shape[ax + 1:])
+    shp = tuple(x.shape[:ax]) + (x.shape[ax], repeats) + tuple(x.shape[ax + 1 :])
     return xp.sum(xp.reshape(g, shape=shp), axis=ax + 1)
 
 
-defprim("repeat", lambda x, repeats, axis=None: np.repeat(x, repeats, axis=axis), [_repeat_vjp],
-        LINEAR)
-defprim("flip", lambda x, axis: np.flip(x, axis),
-        [lambda xp, g, ans, x, axis: xp.flip(g, axis=axis)], LINEAR)
+defprim(
+    "repeat", lambda x, repeats, axis=None: np.repeat(x, repeats, axis=axis), [_repeat_vjp], LINEAR
+)
+defprim(
+    "flip",
+    lambda x, axis: np.flip(x, axis),
+    [lambda xp, g, ans, x, axis: xp.flip(g, axis=axis)],
+    LINEAR,
+)
 
 
 def _index_update(x, v, key):
@@ -143,6 +162,12 @@ def _index_update(x, v, key):
 
 
 # x with x[key] replaced by v: what ``x[key] = v`` records when v is on the graph
-defprim("index_update", lambda x, v, key: _index_update(x, v, key),
-        [lambda xp, g, ans, x, v, key: xp.index_update(g, 0.0, key=key),
-         lambda xp, g, ans, x, v, key: xp.getitem(g, key=key)], LINEAR)
+defprim(
+    "index_update",
+    lambda x, v, key: _index_update(x, v, key),
+    [
+        lambda xp, g, ans, x, v, key: xp.index_update(g, 0.0, key=key),
+        lambda xp, g, ans, x, v, key: xp.getitem(g, key=key),
+    ],
+    LINEAR,
+)

@@ -22,5 +22,19 @@ from .optimizer import (
     register,
 )
 
-__all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdamW", "AdaGrad", "RMSProp", "AdaDelta",
-           "ccSGD", "Updater", "get_updater", "create", "register", "OptimizerError"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "NAG",
+    "Adam",
+    "AdamW",
+    "AdaGrad",
+    "RMSProp",
+    "AdaDelta",
+    "ccSGD",
+    "Updater",
+    "get_updater",
+    "create",
+    "register",
+    "OptimizerError",
+]

@@ -34,8 +34,20 @@ from ..base import TapegradError
 from ..lr_scheduler import LRScheduler
 
 __all__ = [
-    "Optimizer", "SGD", "NAG", "Adam", "AdamW", "AdaGrad", "RMSProp", "AdaDelta", "ccSGD",
-    "Updater", "get_updater", "create", "register", "OptimizerError",
+    "Optimizer",
+    "SGD",
+    "NAG",
+    "Adam",
+    "AdamW",
+    "AdaGrad",
+    "RMSProp",
+    "AdaDelta",
+    "ccSGD",
+    "Updater",
+    "get_updater",
+    "create",
+    "register",
+    "OptimizerError",
 ]
 
 
@@ -123,11 +135,20 @@ class Optimizer:
 
     opt_registry: dict[str, type] = {}
 
-    def __init__(self, rescale_grad: float = 1.0, param_idx2name: dict | None = None,
-                 wd: float = 0.0, clip_gradient: float | None = None,
-                 learning_rate: float = 0.01, lr_scheduler: LRScheduler | None = None,
-                 sym: Any = None, begin_num_update: int = 0, multi_precision: bool = False,
-                 param_dict: dict | None = None, allow_np: bool = False) -> None:
+    def __init__(
+        self,
+        rescale_grad: float = 1.0,
+        param_idx2name: dict | None = None,
+        wd: float = 0.0,
+        clip_gradient: float | None = None,
+        learning_rate: float = 0.01,
+        lr_scheduler: LRScheduler | None = None,
+        sym: Any = None,
+        begin_num_update: int = 0,
+        multi_precision: bool = False,
+        param_dict: dict | None = None,
+        allow_np: bool = False,
+    ) -> None:
         self.rescale_grad = rescale_grad
         self.lr = learning_rate
         self.lr_scheduler = lr_scheduler
@@ -146,13 +167,17 @@ class Optimizer:
         if param_idx2name is None:
             param_idx2name = {}
         if not isinstance(param_idx2name, dict):
-            raise OptimizerError(f"{type(self).__name__}: param_idx2name should be a dict of "
-                                 f"param indexes to names, got {type(param_idx2name).__name__}")
+            raise OptimizerError(
+                f"{type(self).__name__}: param_idx2name should be a dict of "
+                f"param indexes to names, got {type(param_idx2name).__name__}"
+            )
         self.idx2name = param_idx2name.copy()
         if sym is not None:
-            raise OptimizerError(f"{type(self).__name__}: sym= (MXNet Symbols) is not "
-                                 "supported. Fix: set lr_mult/wd_mult on the Parameters or "
-                                 "with set_lr_mult/set_wd_mult.")
+            raise OptimizerError(
+                f"{type(self).__name__}: sym= (MXNet Symbols) is not "
+                "supported. Fix: set lr_mult/wd_mult on the Parameters or "
+                "with set_lr_mult/set_wd_mult."
+            )
         self.sym_info = ()
         self.param_dict = param_dict if param_dict else {}
         self.allow_np = allow_np
@@ -179,8 +204,11 @@ class Optimizer:
         name = klass.__name__.lower()
         old = Optimizer.opt_registry.get(name)
         if old is not None and old is not klass:
-            warnings.warn(f"New optimizer {klass.__module__}.{klass.__name__} is overriding "
-                          f"existing optimizer {old.__module__}.{old.__name__}", stacklevel=2)
+            warnings.warn(
+                f"New optimizer {klass.__module__}.{klass.__name__} is overriding "
+                f"existing optimizer {old.__module__}.{old.__name__}",
+                stacklevel=2,
+            )
         Optimizer.opt_registry[name] = klass
         return klass
 
@@ -192,14 +220,18 @@ class Optimizer:
         klass = Optimizer.opt_registry.get(name.lower())
         if klass is None:
             known = ", ".join(sorted(Optimizer.opt_registry))
-            raise OptimizerError(f"Cannot find optimizer {name!r}. Known optimizers: {known}. "
-                                 "Fix: use one of these names or register your class with "
-                                 "@mx.optimizer.register.")
+            raise OptimizerError(
+                f"Cannot find optimizer {name!r}. Known optimizers: {known}. "
+                "Fix: use one of these names or register your class with "
+                "@mx.optimizer.register."
+            )
         try:
             return klass(**kwargs)
         except TypeError as e:
-            raise TypeError(f"optimizer {name!r}: {e}. Fix: check the optimizer_params "
-                            f"names against {klass.__name__}'s documentation.") from None
+            raise TypeError(
+                f"optimizer {name!r}: {e}. Fix: check the optimizer_params "
+                f"names against {klass.__name__}'s documentation."
+            ) from None
 
     # ---- learning rate ------------------------------------------------------------------
     @property
@@ -212,10 +244,12 @@ class Optimizer:
     def set_learning_rate(self, lr: float) -> None:
         """Set a new learning rate (not allowed when an lr_scheduler drives it)."""
         if self.lr_scheduler is not None:
-            raise UserWarning("LRScheduler of the optimizer has already been defined. Note "
-                              "that set_learning_rate can mutate the value of the learning "
-                              "rate of the optimizer only when the LRScheduler of the "
-                              "optimizer is undefined.")
+            raise UserWarning(
+                "LRScheduler of the optimizer has already been defined. Note "
+                "that set_learning_rate can mutate the value of the learning "
+                "rate of the optimizer only when the LRScheduler of the "
+                "optimizer is undefined."
+            )
         self.lr = lr
 
     def set_lr_scale(self, args_lrscale: Any) -> None:
@@ -295,8 +329,15 @@ class Optimizer:
         """Same as :meth:`create_state` (tapegrad computes in the weight's dtype)."""
         return self.create_state(index, weight)
 
-    def _step(self, index: int, lr: float, wd: float, weight: np.ndarray, grad: np.ndarray,
-              states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _step(
+        self,
+        index: int,
+        lr: float,
+        wd: float,
+        weight: np.ndarray,
+        grad: np.ndarray,
+        states: list[np.ndarray],
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """The update as a pure function of NumPy arrays (subclasses define it).
 
         Args:
@@ -310,10 +351,12 @@ class Optimizer:
         """
         raise NotImplementedError(
             f"{type(self).__name__}: define update(index, weight, grad, state) or "
-            "_step(index, lr, wd, weight, grad, states)")
+            "_step(index, lr, wd, weight, grad, states)"
+        )
 
-    def _prepare(self, index: int, weight: Any, grad: Any, state: Any
-                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _prepare(
+        self, index: int, weight: Any, grad: Any, state: Any
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Count the update and compute the new values without changing anything else."""
         self._update_count(index)
         lr = float(self._get_lr(index))
@@ -324,7 +367,8 @@ class Optimizer:
             raise OptimizerError(
                 f"{type(self).__name__}: the gradient of weight {self._name(index)} has shape "
                 f"{g.shape} but the weight has shape {w.shape}. Fix: pass the weight's own "
-                "gradient.")
+                "gradient."
+            )
         return self._step(index, lr, wd, w, g, [_raw(s) for s in _leaves(state)])
 
     def _name(self, index: int) -> str:
@@ -347,8 +391,11 @@ class Optimizer:
         """True when updates go through :meth:`_step` (so a Trainer can run them as a
         transaction); False for subclasses that override :meth:`update` themselves."""
         cls = type(self)
-        return (cls._step is not Optimizer._step and cls.update is Optimizer.update
-                and cls.update_multi_precision is Optimizer.update_multi_precision)
+        return (
+            cls._step is not Optimizer._step
+            and cls.update is Optimizer.update
+            and cls.update_multi_precision is Optimizer.update_multi_precision
+        )
 
     def update(self, index: Any, weight: Any, grad: Any, state: Any) -> None:
         """Update ``weight`` (and ``state``) in place from ``grad``, as MXNet does.
@@ -370,11 +417,18 @@ class Optimizer:
         return {
             "num_update": self.num_update,
             "counts": {k: dict(v) for k, v in self._all_index_update_counts.items()},
-            "current": next((k for k, v in self._all_index_update_counts.items()
-                             if v is self._index_update_count), 0),
+            "current": next(
+                (
+                    k
+                    for k, v in self._all_index_update_counts.items()
+                    if v is self._index_update_count
+                ),
+                0,
+            ),
             "rescale_grad": self.rescale_grad,
             "sched": copy.deepcopy(self.lr_scheduler.__dict__)
-            if self.lr_scheduler is not None else None,
+            if self.lr_scheduler is not None
+            else None,
         }
 
     def _restore(self, snap: dict) -> None:
@@ -388,8 +442,16 @@ class Optimizer:
             self.lr_scheduler.__dict__.update(snap["sched"])
 
     # ---- JSON configuration (Trainer.save_states; never pickle) --------------------------
-    _NOT_SAVED = ("param_dict", "lr_scheduler", "_all_index_update_counts",
-                  "_index_update_count", "idx2name", "lr_mult", "wd_mult", "sym_info")
+    _NOT_SAVED = (
+        "param_dict",
+        "lr_scheduler",
+        "_all_index_update_counts",
+        "_index_update_count",
+        "idx2name",
+        "lr_mult",
+        "wd_mult",
+        "sym_info",
+    )
 
     def _get_config(self) -> dict:
         """JSON-able description of the optimizer's settings and counters."""
@@ -400,17 +462,22 @@ class Optimizer:
                 attrs[k] = v
         sched = None
         if self.lr_scheduler is not None:
-            sched = {"class": type(self.lr_scheduler).__name__,
-                     "attrs": {k: _plain(v) for k, v in vars(self.lr_scheduler).items()
-                               if _jsonable(_plain(v))}}
+            sched = {
+                "class": type(self.lr_scheduler).__name__,
+                "attrs": {
+                    k: _plain(v) for k, v in vars(self.lr_scheduler).items() if _jsonable(_plain(v))
+                },
+            }
         return {
             "optimizer": type(self).__name__.lower(),
             "attrs": attrs,
             "idx2name": [[k, v] for k, v in self.idx2name.items()],
             "lr_mult": [[k, v] for k, v in self.lr_mult.items()],
             "wd_mult": [[k, v] for k, v in self.wd_mult.items()],
-            "counts": [[dev, [[k, v] for k, v in c.items()]]
-                       for dev, c in self._all_index_update_counts.items()],
+            "counts": [
+                [dev, [[k, v] for k, v in c.items()]]
+                for dev, c in self._all_index_update_counts.items()
+            ],
             "lr_scheduler": sched,
         }
 
@@ -431,15 +498,16 @@ class Optimizer:
             from .. import lr_scheduler as lrs
 
             klass = getattr(lrs, sched["class"], None)
-            if self.lr_scheduler is not None and type(self.lr_scheduler).__name__ == \
-                    sched["class"]:
+            if self.lr_scheduler is not None and type(self.lr_scheduler).__name__ == sched["class"]:
                 target = self.lr_scheduler
             elif isinstance(klass, type) and issubclass(klass, LRScheduler):
                 target = klass.__new__(klass)
             else:
-                raise OptimizerError(f"{type(self).__name__}: the saved learning-rate scheduler "
-                                     f"{sched['class']!r} is unknown. Fix: create the Trainer "
-                                     "with that scheduler before load_states.")
+                raise OptimizerError(
+                    f"{type(self).__name__}: the saved learning-rate scheduler "
+                    f"{sched['class']!r} is unknown. Fix: create the Trainer "
+                    "with that scheduler before load_states."
+                )
             target.__dict__.update(sched["attrs"])
             self.lr_scheduler = target
 
@@ -586,8 +654,15 @@ class Adam(Optimizer):
     0.9
     """
 
-    def __init__(self, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 epsilon: float = 1e-8, lazy_update: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        lazy_update: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta1 = beta1
         self.beta2 = beta2
@@ -600,7 +675,7 @@ class Adam(Optimizer):
     def _step(self, index, lr, wd, weight, grad, states):
         t = self._index_update_count[index]
         b1, b2 = float(self.beta1), float(self.beta2)
-        lr = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        lr = lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
         g = self.rescale_grad * grad + wd * weight
         if self._clip_on():
             g = _clip(g, self.clip_gradient)
@@ -630,8 +705,15 @@ class AdamW(Optimizer):
     0.8842
     """
 
-    def __init__(self, learning_rate: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
-                 epsilon: float = 1e-6, correct_bias: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-6,
+        correct_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta1 = beta1
         self.beta2 = beta2
@@ -647,7 +729,7 @@ class AdamW(Optimizer):
             return weight.copy(), [s.copy() for s in states]
         t = self._index_update_count[index]
         b1, b2 = float(self.beta1), float(self.beta2)
-        eta = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t) if self.correct_bias else lr
+        eta = lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t) if self.correct_bias else lr
         g = scale * grad
         if self._clip_on():
             g = _clip(g, self.clip_gradient)
@@ -715,9 +797,16 @@ class RMSProp(Optimizer):
     0.6838
     """
 
-    def __init__(self, learning_rate: float = 0.001, gamma1: float = 0.9, gamma2: float = 0.9,
-                 epsilon: float = 1e-8, centered: bool = False, clip_weights: float | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        gamma1: float = 0.9,
+        gamma2: float = 0.9,
+        epsilon: float = 1e-8,
+        centered: bool = False,
+        clip_weights: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.gamma1 = gamma1
         self.gamma2 = gamma2
@@ -850,13 +939,17 @@ def _optimizer_from_config(cfg: dict, current: Optimizer | None) -> Optimizer:
     else:
         klass = Optimizer.opt_registry.get(name)
         if klass is None:
-            raise OptimizerError(f"the saved states are for optimizer {name!r}, which is not "
-                                 "registered. Fix: import or register it before loading.")
+            raise OptimizerError(
+                f"the saved states are for optimizer {name!r}, which is not "
+                "registered. Fix: import or register it before loading."
+            )
         try:
             opt = klass()
         except TypeError as e:
-            raise OptimizerError(f"cannot recreate optimizer {name!r} from saved states ({e}). "
-                                 "Fix: create the Trainer with that optimizer first.") from None
+            raise OptimizerError(
+                f"cannot recreate optimizer {name!r} from saved states ({e}). "
+                "Fix: create the Trainer with that optimizer first."
+            ) from None
     opt._set_config(cfg)
     return opt
 

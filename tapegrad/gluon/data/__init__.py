@@ -12,6 +12,16 @@ from .dataloader import DataLoader, default_batchify_fn
 from .dataset import ArrayDataset, Dataset, SimpleDataset
 from .sampler import BatchSampler, IntervalSampler, RandomSampler, Sampler, SequentialSampler
 
-__all__ = ["Dataset", "SimpleDataset", "ArrayDataset", "Sampler", "SequentialSampler",
-           "RandomSampler", "BatchSampler", "IntervalSampler", "DataLoader",
-           "default_batchify_fn", "vision"]
+__all__ = [
+    "Dataset",
+    "SimpleDataset",
+    "ArrayDataset",
+    "Sampler",
+    "SequentialSampler",
+    "RandomSampler",
+    "BatchSampler",
+    "IntervalSampler",
+    "DataLoader",
+    "default_batchify_fn",
+    "vision",
+]

@@ -83,31 +83,46 @@ class DataLoader:
     [[0, 1], [2, 3]]
     """
 
-    def __init__(self, dataset: Any, batch_size: int | None = None, shuffle: bool = False,
-                 sampler: Any = None, last_batch: str | None = None, batch_sampler: Any = None,
-                 batchify_fn: Callable | None = None, num_workers: int = 0,
-                 pin_memory: bool = False, pin_device_id: int = 0, prefetch: int | None = None,
-                 thread_pool: bool = False, timeout: int = 120,
-                 try_nopython: bool | None = None) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        sampler: Any = None,
+        last_batch: str | None = None,
+        batch_sampler: Any = None,
+        batchify_fn: Callable | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        pin_device_id: int = 0,
+        prefetch: int | None = None,
+        thread_pool: bool = False,
+        timeout: int = 120,
+        try_nopython: bool | None = None,
+    ) -> None:
         self._dataset = dataset
         if batch_sampler is None:
             if batch_size is None:
-                raise ValueError("DataLoader: batch_size must be specified unless "
-                                 "batch_sampler is specified")
+                raise ValueError(
+                    "DataLoader: batch_size must be specified unless batch_sampler is specified"
+                )
             if sampler is None:
                 if shuffle:
                     sampler = _sampler.RandomSampler(len(dataset))
                 else:
                     sampler = _sampler.SequentialSampler(len(dataset))
             elif shuffle:
-                raise ValueError("DataLoader: shuffle must not be specified if sampler is "
-                                 "specified")
-            batch_sampler = _sampler.BatchSampler(sampler, batch_size,
-                                                  last_batch if last_batch else "keep")
-        elif batch_size is not None or shuffle or sampler is not None or \
-                last_batch is not None:
-            raise ValueError("DataLoader: batch_size, shuffle, sampler and last_batch must "
-                             "not be specified if batch_sampler is specified.")
+                raise ValueError(
+                    "DataLoader: shuffle must not be specified if sampler is specified"
+                )
+            batch_sampler = _sampler.BatchSampler(
+                sampler, batch_size, last_batch if last_batch else "keep"
+            )
+        elif batch_size is not None or shuffle or sampler is not None or last_batch is not None:
+            raise ValueError(
+                "DataLoader: batch_size, shuffle, sampler and last_batch must "
+                "not be specified if batch_sampler is specified."
+            )
         if num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be >= 0, got {num_workers}")
         self._batch_sampler = batch_sampler

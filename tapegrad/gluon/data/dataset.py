@@ -167,9 +167,11 @@ class ArrayDataset(Dataset):
         self._data = []
         for i, data in enumerate(args):
             if len(data) != self._length:
-                raise ValueError(f"ArrayDataset: all arrays must have the same length; "
-                                 f"array[0] has length {self._length} while array[{i}] has "
-                                 f"{len(data)}.")
+                raise ValueError(
+                    f"ArrayDataset: all arrays must have the same length; "
+                    f"array[0] has length {self._length} while array[{i}] has "
+                    f"{len(data)}."
+                )
             if hasattr(data, "asnumpy") and len(data.shape) == 1:
                 data = data.asnumpy()
             self._data.append(data)

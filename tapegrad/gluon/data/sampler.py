@@ -118,11 +118,12 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler: Any, batch_size: int, last_batch: str = "keep") -> None:
         if last_batch not in ("keep", "discard", "rollover"):
-            raise ValueError(f"BatchSampler: last_batch must be one of 'keep', 'discard', or "
-                             f"'rollover', but got {last_batch!r}")
+            raise ValueError(
+                f"BatchSampler: last_batch must be one of 'keep', 'discard', or "
+                f"'rollover', but got {last_batch!r}"
+            )
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"BatchSampler: batch_size must be a positive int, got "
-                             f"{batch_size!r}")
+            raise ValueError(f"BatchSampler: batch_size must be a positive int, got {batch_size!r}")
         self._sampler = sampler
         self._batch_size = int(batch_size)
         self._last_batch = last_batch

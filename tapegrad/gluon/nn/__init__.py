@@ -18,6 +18,24 @@ from .basic_layers import (
     Sequential,
 )
 
-__all__ = ["Block", "HybridBlock", "Sequential", "HybridSequential", "Dense", "Dropout",
-           "Embedding", "BatchNorm", "LayerNorm", "Flatten", "Lambda", "HybridLambda",
-           "Activation", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Swish"]
+__all__ = [
+    "Block",
+    "HybridBlock",
+    "Sequential",
+    "HybridSequential",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "BatchNorm",
+    "LayerNorm",
+    "Flatten",
+    "Lambda",
+    "HybridLambda",
+    "Activation",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "SELU",
+    "GELU",
+    "Swish",
+]

@@ -52,8 +52,7 @@ class LeakyReLU(HybridBlock):
 
     def __init__(self, alpha: float, **kwargs: Any) -> None:
         if alpha < 0:
-            raise ValueError(f"LeakyReLU: slope coefficient alpha={alpha} must be no less "
-                             "than 0.")
+            raise ValueError(f"LeakyReLU: slope coefficient alpha={alpha} must be no less than 0.")
         super().__init__(**kwargs)
         self._alpha = alpha
 
@@ -74,12 +73,12 @@ class PReLU(HybridBlock):
     [-1.0, 1.0]
     """
 
-    def __init__(self, alpha_initializer: Any = _ALPHA_INIT,
-                 in_channels: int = 1, **kwargs: Any) -> None:
+    def __init__(
+        self, alpha_initializer: Any = _ALPHA_INIT, in_channels: int = 1, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         with self.name_scope():
-            self.alpha = self.params.get("alpha", shape=(in_channels,),
-                                         init=alpha_initializer)
+            self.alpha = self.params.get("alpha", shape=(in_channels,), init=alpha_initializer)
 
     def hybrid_forward(self, F: Any, x: Any, alpha: Any) -> Any:
         return F.LeakyReLU(x, gamma=alpha, act_type="prelu")

@@ -17,8 +17,18 @@ from ...base import ShapeError
 from ..block import Block, HybridBlock, HybridSequential, Sequential
 from .activations import Activation
 
-__all__ = ["Sequential", "HybridSequential", "Dense", "Dropout", "Embedding", "BatchNorm",
-           "LayerNorm", "Flatten", "Lambda", "HybridLambda"]
+__all__ = [
+    "Sequential",
+    "HybridSequential",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "BatchNorm",
+    "LayerNorm",
+    "Flatten",
+    "Lambda",
+    "HybridLambda",
+]
 
 
 class Dense(HybridBlock):
@@ -44,20 +54,38 @@ class Dense(HybridBlock):
     Dense(5 -> 3, Activation(tanh))
     """
 
-    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
-                 flatten: bool = True, dtype: Any = "float32", weight_initializer: Any = None,
-                 bias_initializer: Any = "zeros", in_units: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        use_bias: bool = True,
+        flatten: bool = True,
+        dtype: Any = "float32",
+        weight_initializer: Any = None,
+        bias_initializer: Any = "zeros",
+        in_units: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._flatten = flatten
         with self.name_scope():
             self._units = units
             self._in_units = in_units
-            self.weight = self.params.get("weight", shape=(units, in_units),
-                                          init=weight_initializer, dtype=dtype,
-                                          allow_deferred_init=True)
+            self.weight = self.params.get(
+                "weight",
+                shape=(units, in_units),
+                init=weight_initializer,
+                dtype=dtype,
+                allow_deferred_init=True,
+            )
             if use_bias:
-                self.bias = self.params.get("bias", shape=(units,), init=bias_initializer,
-                                            dtype=dtype, allow_deferred_init=True)
+                self.bias = self.params.get(
+                    "bias",
+                    shape=(units,),
+                    init=bias_initializer,
+                    dtype=dtype,
+                    allow_deferred_init=True,
+                )
             else:
                 self.bias = None
             if activation is not None:
@@ -72,8 +100,9 @@ class Dense(HybridBlock):
 
     def hybrid_forward(self, F: Any, x: Any, weight: Any, bias: Any = None) -> Any:
         try:
-            out = F.FullyConnected(x, weight, bias, no_bias=bias is None,
-                                   num_hidden=self._units, flatten=self._flatten)
+            out = F.FullyConnected(
+                x, weight, bias, no_bias=bias is None, num_hidden=self._units, flatten=self._flatten
+            )
         except ShapeError as e:
             raise ShapeError(f"Dense '{self.name}': {e}") from None
         if self.act is not None:
@@ -151,15 +180,29 @@ class BatchNorm(HybridBlock):
     [0.20000000298023224, 0.4000000059604645]
     """
 
-    def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5,
-                 center: bool = True, scale: bool = True, use_global_stats: bool = False,
-                 beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
-                 running_mean_initializer: Any = "zeros",
-                 running_variance_initializer: Any = "ones", in_channels: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        axis: int = 1,
+        momentum: float = 0.9,
+        epsilon: float = 1e-5,
+        center: bool = True,
+        scale: bool = True,
+        use_global_stats: bool = False,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        running_mean_initializer: Any = "zeros",
+        running_variance_initializer: Any = "ones",
+        in_channels: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self._kwargs = {"axis": axis, "eps": epsilon, "momentum": momentum,
-                        "fix_gamma": not scale, "use_global_stats": use_global_stats}
+        self._kwargs = {
+            "axis": axis,
+            "eps": epsilon,
+            "momentum": momentum,
+            "fix_gamma": not scale,
+            "use_global_stats": use_global_stats,
+        }
         self._axis = axis
         self._momentum = momentum
         self._epsilon = epsilon
@@ -167,20 +210,38 @@ class BatchNorm(HybridBlock):
         self._use_global_stats = use_global_stats
         if in_channels != 0:
             self.in_channels = in_channels
-        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
-                                     shape=(in_channels,), init=gamma_initializer,
-                                     allow_deferred_init=True, differentiable=scale)
-        self.beta = self.params.get("beta", grad_req="write" if center else "null",
-                                    shape=(in_channels,), init=beta_initializer,
-                                    allow_deferred_init=True, differentiable=center)
-        self.running_mean = self.params.get("running_mean", grad_req="null",
-                                            shape=(in_channels,),
-                                            init=running_mean_initializer,
-                                            allow_deferred_init=True, differentiable=False)
-        self.running_var = self.params.get("running_var", grad_req="null",
-                                           shape=(in_channels,),
-                                           init=running_variance_initializer,
-                                           allow_deferred_init=True, differentiable=False)
+        self.gamma = self.params.get(
+            "gamma",
+            grad_req="write" if scale else "null",
+            shape=(in_channels,),
+            init=gamma_initializer,
+            allow_deferred_init=True,
+            differentiable=scale,
+        )
+        self.beta = self.params.get(
+            "beta",
+            grad_req="write" if center else "null",
+            shape=(in_channels,),
+            init=beta_initializer,
+            allow_deferred_init=True,
+            differentiable=center,
+        )
+        self.running_mean = self.params.get(
+            "running_mean",
+            grad_req="null",
+            shape=(in_channels,),
+            init=running_mean_initializer,
+            allow_deferred_init=True,
+            differentiable=False,
+        )
+        self.running_var = self.params.get(
+            "running_var",
+            grad_req="null",
+            shape=(in_channels,),
+            init=running_variance_initializer,
+            allow_deferred_init=True,
+            differentiable=False,
+        )
 
     def infer_shape(self, x: Any, *args: Any) -> None:
         """in_channels is the size of ``axis`` of the input."""
@@ -194,15 +255,17 @@ class BatchNorm(HybridBlock):
             dtype = "float32"
         super().cast(dtype)
 
-    def hybrid_forward(self, F: Any, x: Any, gamma: Any, beta: Any, running_mean: Any,
-                       running_var: Any) -> Any:
+    def hybrid_forward(
+        self, F: Any, x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any
+    ) -> Any:
         axis = self._axis % x.ndim
         channels = x.shape[axis]
         if gamma.shape != (channels,):
             raise ShapeError(
                 f"BatchNorm '{self.name}': input of shape {x.shape} has {channels} channels "
                 f"on axis {self._axis} but the layer has {gamma.shape[0]}. Fix: check "
-                "in_channels and axis.")
+                "in_channels and axis."
+            )
         bshape = _bcast_shape(x.ndim, axis, channels)
         red = tuple(i for i in range(x.ndim) if i != axis)
         if autograd.is_training() and not self._use_global_stats:
@@ -238,22 +301,38 @@ class LayerNorm(HybridBlock):
     [-1.4142, -0.7071, 0.0, 0.7071, 1.4142]
     """
 
-    def __init__(self, axis: int = -1, epsilon: float = 1e-5, center: bool = True,
-                 scale: bool = True, beta_initializer: Any = "zeros",
-                 gamma_initializer: Any = "ones", in_channels: int = 0,
-                 prefix: str | None = None, params: Any = None) -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        epsilon: float = 1e-5,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        in_channels: int = 0,
+        prefix: str | None = None,
+        params: Any = None,
+    ) -> None:
         super().__init__(prefix=prefix, params=params)
         self._kwargs = {"eps": epsilon, "axis": axis, "center": center, "scale": scale}
         self._axis = axis
         self._epsilon = epsilon
         self._center = center
         self._scale = scale
-        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
-                                     shape=(in_channels,), init=gamma_initializer,
-                                     allow_deferred_init=True)
-        self.beta = self.params.get("beta", grad_req="write" if center else "null",
-                                    shape=(in_channels,), init=beta_initializer,
-                                    allow_deferred_init=True)
+        self.gamma = self.params.get(
+            "gamma",
+            grad_req="write" if scale else "null",
+            shape=(in_channels,),
+            init=gamma_initializer,
+            allow_deferred_init=True,
+        )
+        self.beta = self.params.get(
+            "beta",
+            grad_req="write" if center else "null",
+            shape=(in_channels,),
+            init=beta_initializer,
+            allow_deferred_init=True,
+        )
 
     def infer_shape(self, x: Any, *args: Any) -> None:
         """in_channels is the size of ``axis`` of the input."""
@@ -268,7 +347,8 @@ class LayerNorm(HybridBlock):
             raise ShapeError(
                 f"LayerNorm '{self.name}': input of shape {data.shape} has {channels} "
                 f"features on axis {self._axis} but the layer has {gamma.shape[0]}. Fix: check "
-                "in_channels and axis.")
+                "in_channels and axis."
+            )
         bshape = _bcast_shape(data.ndim, axis, channels)
         mean = F.mean(data, axis=axis, keepdims=True)
         centered = data - mean
@@ -295,19 +375,34 @@ class Embedding(HybridBlock):
     Embedding(10 -> 4, float32)
     """
 
-    def __init__(self, input_dim: int, output_dim: int, dtype: Any = "float32",
-                 weight_initializer: Any = None, sparse_grad: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        dtype: Any = "float32",
+        weight_initializer: Any = None,
+        sparse_grad: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self._kwargs = {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype,
-                        "sparse_grad": sparse_grad}
-        self.weight = self.params.get("weight", shape=(input_dim, output_dim),
-                                      init=weight_initializer, dtype=dtype,
-                                      allow_deferred_init=True)
+        self._kwargs = {
+            "input_dim": input_dim,
+            "output_dim": output_dim,
+            "dtype": dtype,
+            "sparse_grad": sparse_grad,
+        }
+        self.weight = self.params.get(
+            "weight",
+            shape=(input_dim, output_dim),
+            init=weight_initializer,
+            dtype=dtype,
+            allow_deferred_init=True,
+        )
 
     def hybrid_forward(self, F: Any, x: Any, weight: Any) -> Any:
-        return F.Embedding(x, weight, input_dim=self._kwargs["input_dim"],
-                           output_dim=self._kwargs["output_dim"])
+        return F.Embedding(
+            x, weight, input_dim=self._kwargs["input_dim"], output_dim=self._kwargs["output_dim"]
+        )
 
     def __repr__(self) -> str:
         k = self._kwargs
@@ -348,16 +443,19 @@ class Lambda(Block):
         super().__init__(prefix=prefix)
         if isinstance(function, str):
             if not hasattr(nd, function):
-                raise ValueError(f"Lambda: function name '{function}' is not found in "
-                                 "ndarray. Fix: pass an mx.nd operator name or a callable.")
+                raise ValueError(
+                    f"Lambda: function name '{function}' is not found in "
+                    "ndarray. Fix: pass an mx.nd operator name or a callable."
+                )
             self._func_impl = getattr(nd, function)
             self._func_name = function
         elif callable(function):
             self._func_impl = function
             self._func_name = _callable_name(function)
         else:
-            raise ValueError(f"Unrecognized function in lambda: {function} of type "
-                             f"{type(function)}")
+            raise ValueError(
+                f"Unrecognized function in lambda: {function} of type {type(function)}"
+            )
 
     def forward(self, *args: Any) -> Any:
         return self._func_impl(*args)
@@ -380,8 +478,10 @@ class HybridLambda(HybridBlock):
         super().__init__(prefix=prefix)
         if isinstance(function, str):
             if not hasattr(nd, function):
-                raise ValueError(f"HybridLambda: function name '{function}' is not found in "
-                                 "ndarray. Fix: pass an mx.nd operator name or a callable.")
+                raise ValueError(
+                    f"HybridLambda: function name '{function}' is not found in "
+                    "ndarray. Fix: pass an mx.nd operator name or a callable."
+                )
             op = getattr(nd, function)
             self._func = lambda F, *args: op(*args)
             self._func_name = function
@@ -389,8 +489,9 @@ class HybridLambda(HybridBlock):
             self._func = function
             self._func_name = _callable_name(function)
         else:
-            raise ValueError(f"Unrecognized function in lambda: {function} of type "
-                             f"{type(function)}")
+            raise ValueError(
+                f"Unrecognized function in lambda: {function} of type {type(function)}"
+            )
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any) -> Any:
         return self._func(F, x, *args)

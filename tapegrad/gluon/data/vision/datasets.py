@@ -36,8 +36,11 @@ from ..dataset import Dataset
 __all__ = ["MNIST", "FashionMNIST", "DatasetFileError", "read_idx", "BUNDLED_MNIST"]
 
 #: Folder of the MNIST copy shipped with tapegrad.
-BUNDLED_MNIST = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__))))), "datasets", "mnist")
+BUNDLED_MNIST = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+    "datasets",
+    "mnist",
+)
 
 _IMAGES_MAGIC = 0x00000803
 _LABELS_MAGIC = 0x00000801
@@ -89,8 +92,8 @@ def _find(root: str, name: str, dataset: str, fix: str) -> str:
         if os.path.isfile(p):
             return p
     raise DatasetFileError(
-        f"{dataset}: file {name}.gz (or the uncompressed {name}) not found in {root}. "
-        f"Fix: {fix}")
+        f"{dataset}: file {name}.gz (or the uncompressed {name}) not found in {root}. Fix: {fix}"
+    )
 
 
 def _read_bytes(path: str, dataset: str, fix: str) -> bytes:
@@ -105,11 +108,13 @@ def _read_bytes(path: str, dataset: str, fix: str) -> bytes:
             else:
                 data = f.read(_MAX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as e:
-        raise DatasetFileError(f"{dataset}: cannot read {path}: it is damaged or truncated "
-                               f"({e}). Fix: {fix}") from None
+        raise DatasetFileError(
+            f"{dataset}: cannot read {path}: it is damaged or truncated ({e}). Fix: {fix}"
+        ) from None
     if len(data) > _MAX_BYTES:
-        raise DatasetFileError(f"{dataset}: {path} is far larger than an IDX file of this "
-                               f"dataset. Fix: {fix}")
+        raise DatasetFileError(
+            f"{dataset}: {path} is far larger than an IDX file of this dataset. Fix: {fix}"
+        )
     return data
 
 
@@ -125,13 +130,17 @@ def read_idx(data: bytes, kind: str, source: str = "<bytes>") -> np.ndarray:
     want = _IMAGES_MAGIC if kind == "images" else _LABELS_MAGIC
     hdr = 16 if kind == "images" else 8
     if len(data) < hdr:
-        raise DatasetFileError(f"{source}: {len(data)} bytes is too short for an IDX {kind} "
-                               "header. Fix: replace the file with a good copy.")
+        raise DatasetFileError(
+            f"{source}: {len(data)} bytes is too short for an IDX {kind} "
+            "header. Fix: replace the file with a good copy."
+        )
     magic, n = struct.unpack(">II", data[:8])
     if magic != want:
-        raise DatasetFileError(f"{source}: wrong IDX magic 0x{magic:08X} (expected "
-                               f"0x{want:08X} for {kind}). Fix: check that this is the {kind} "
-                               "file of the dataset and replace it with a good copy.")
+        raise DatasetFileError(
+            f"{source}: wrong IDX magic 0x{magic:08X} (expected "
+            f"0x{want:08X} for {kind}). Fix: check that this is the {kind} "
+            "file of the dataset and replace it with a good copy."
+        )
     if kind == "images":
         rows, cols = struct.unpack(">II", data[8:16])
         size = n * rows * cols
@@ -139,9 +148,11 @@ def read_idx(data: bytes, kind: str, source: str = "<bytes>") -> np.ndarray:
         rows = cols = 1
         size = n
     if len(data) - hdr != size:
-        raise DatasetFileError(f"{source}: the header announces {size} bytes of {kind} but "
-                               f"the file holds {len(data) - hdr}; it is truncated or damaged. "
-                               "Fix: replace it with a good copy.")
+        raise DatasetFileError(
+            f"{source}: the header announces {size} bytes of {kind} but "
+            f"the file holds {len(data) - hdr}; it is truncated or damaged. "
+            "Fix: replace it with a good copy."
+        )
     arr = np.frombuffer(data, dtype=np.uint8, offset=hdr)
     return arr.reshape(n, rows, cols) if kind == "images" else arr
 
@@ -161,8 +172,7 @@ class _IDXDataset(Dataset):
         images, labels = self._load()
         from ....ndarray import NDArray
 
-        self._data = NDArray(images.reshape(images.shape[0], images.shape[1],
-                                            images.shape[2], 1))
+        self._data = NDArray(images.reshape(images.shape[0], images.shape[1], images.shape[2], 1))
         self._label = labels.astype(np.int32)
 
     # -- subclasses: where the files are, how to get them, what checksums are known
@@ -182,7 +192,8 @@ class _IDXDataset(Dataset):
             if digest != sums[base]:
                 raise DatasetFileError(
                     f"{self._name}: {path} is corrupt: its SHA-256 is {digest}, SHA256SUMS "
-                    f"says {sums[base]}. Fix: {self._fix()}")
+                    f"says {sums[base]}. Fix: {self._fix()}"
+                )
 
     def _read(self, name: str, kind: str) -> np.ndarray:
         path = _find(self._root, name, self._name, self._fix())
@@ -208,11 +219,13 @@ class _IDXDataset(Dataset):
         if images.shape[0] != labels.shape[0]:
             raise DatasetFileError(
                 f"{self._name}: {img_name} holds {images.shape[0]} images but {lab_name} "
-                f"holds {labels.shape[0]} labels. Fix: {self._fix()}")
+                f"holds {labels.shape[0]} labels. Fix: {self._fix()}"
+            )
         if labels.size and int(labels.max()) >= self._num_classes:
             raise DatasetFileError(
                 f"{self._name}: {lab_name} holds label {int(labels.max())}, outside 0.."
-                f"{self._num_classes - 1}. Fix: {self._fix()}")
+                f"{self._num_classes - 1}. Fix: {self._fix()}"
+            )
         return images, labels
 
     def __len__(self) -> int:
@@ -258,18 +271,22 @@ class MNIST(_IDXDataset):
 
     _name = "MNIST"
 
-    def __init__(self, root: str | None = None, train: bool = True,
-                 transform: Callable | None = None) -> None:
+    def __init__(
+        self, root: str | None = None, train: bool = True, transform: Callable | None = None
+    ) -> None:
         super().__init__(root, train, transform)
 
     def _resolve_root(self, root: str | None) -> str:
         return BUNDLED_MNIST if root is None else os.path.expanduser(os.fspath(root))
 
     def _fix(self) -> str:
-        return ("put the four MNIST files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or raw) in that folder, "
-                "e.g. copies of the ones bundled with tapegrad in " + BUNDLED_MNIST +
-                ", or pass root=None to use the bundled copy.")
+        return (
+            "put the four MNIST files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+            "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or raw) in that folder, "
+            "e.g. copies of the ones bundled with tapegrad in "
+            + BUNDLED_MNIST
+            + ", or pass root=None to use the bundled copy."
+        )
 
     def _verify(self, path: str, name: str, raw: bytes) -> None:
         super()._verify(path, name, raw)
@@ -280,7 +297,8 @@ class MNIST(_IDXDataset):
                 raise DatasetFileError(
                     f"MNIST: {path} is corrupt or not the original MNIST file: the MD5 of its "
                     f"uncompressed data is {digest}, the canonical one is {want}. Fix: "
-                    f"{self._fix()}")
+                    f"{self._fix()}"
+                )
 
 
 class FashionMNIST(_IDXDataset):
@@ -298,8 +316,9 @@ class FashionMNIST(_IDXDataset):
 
     _name = "FashionMNIST"
 
-    def __init__(self, root: str | None = None, train: bool = True,
-                 transform: Callable | None = None) -> None:
+    def __init__(
+        self, root: str | None = None, train: bool = True, transform: Callable | None = None
+    ) -> None:
         super().__init__(root, train, transform)
 
     def _resolve_root(self, root: str | None) -> str:
@@ -308,10 +327,12 @@ class FashionMNIST(_IDXDataset):
         return os.path.expanduser(os.fspath(root))
 
     def _fix(self) -> str:
-        return ("download the four Fashion-MNIST files (train-images-idx3-ubyte.gz, "
-                "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
-                "t10k-labels-idx1-ubyte.gz) from the Fashion-MNIST repository of Zalando "
-                f"Research into {self._root} (or pass root= the folder that has them).")
+        return (
+            "download the four Fashion-MNIST files (train-images-idx3-ubyte.gz, "
+            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+            "t10k-labels-idx1-ubyte.gz) from the Fashion-MNIST repository of Zalando "
+            f"Research into {self._root} (or pass root= the folder that has them)."
+        )
 
     def _verify(self, path: str, name: str, raw: bytes) -> None:
         super()._verify(path, name, raw)
@@ -325,4 +346,5 @@ class FashionMNIST(_IDXDataset):
                     f"FashionMNIST: {path} is corrupt or not the official file: its MD5 is "
                     f"{digest}, the published one is {want}. Fix: {self._fix()} A file you "
                     "compressed yourself has another checksum: keep it uncompressed instead "
-                    "(its IDX structure is still checked).")
+                    "(its IDX structure is still checked)."
+                )

@@ -92,8 +92,10 @@ class ToTensor(_Transform):
         elif a.ndim == 4:
             a = a.transpose(0, 3, 1, 2)
         else:
-            raise ValueError(f"ToTensor: expected an image (H, W, C) or a batch (N, H, W, C), "
-                             f"got shape {a.shape}")
+            raise ValueError(
+                f"ToTensor: expected an image (H, W, C) or a batch (N, H, W, C), "
+                f"got shape {a.shape}"
+            )
         return _nd(np.ascontiguousarray(a, dtype=np.float32) / np.float32(255.0))
 
     def __repr__(self) -> str:
@@ -109,23 +111,25 @@ class Normalize(_Transform):
     np.float32(1.0)
     """
 
-    def __init__(self, mean: float | Sequence[float] = 0.0,
-                 std: float | Sequence[float] = 1.0) -> None:
+    def __init__(
+        self, mean: float | Sequence[float] = 0.0, std: float | Sequence[float] = 1.0
+    ) -> None:
         self._mean = mean
         self._std = std
 
     def forward(self, x: Any) -> Any:
         a = _np(x)
         if a.ndim not in (3, 4):
-            raise ValueError(f"Normalize: expected (C, H, W) or (N, C, H, W), got shape "
-                             f"{a.shape}")
+            raise ValueError(f"Normalize: expected (C, H, W) or (N, C, H, W), got shape {a.shape}")
         c_axis = 0 if a.ndim == 3 else 1
         shape = [1] * a.ndim
         shape[c_axis] = -1
-        mean = np.asarray(self._mean, dtype=a.dtype).reshape(shape if np.ndim(self._mean)
-                                                             else [1] * a.ndim)
-        std = np.asarray(self._std, dtype=a.dtype).reshape(shape if np.ndim(self._std)
-                                                           else [1] * a.ndim)
+        mean = np.asarray(self._mean, dtype=a.dtype).reshape(
+            shape if np.ndim(self._mean) else [1] * a.ndim
+        )
+        std = np.asarray(self._std, dtype=a.dtype).reshape(
+            shape if np.ndim(self._std) else [1] * a.ndim
+        )
         return _nd((a - mean) / std)
 
     def __repr__(self) -> str:
