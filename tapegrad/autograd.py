@@ -191,8 +191,12 @@ def grad(
     >>> float(x.grad.asscalar())  # d2y/dx2 = 6x
     12.0
     """
-    single = isinstance(variables, NDArray)
-    variables = [variables] if single else list(variables)
+    variables = [variables] if isinstance(variables, NDArray) else list(variables)
+    if not variables:
+        raise TapegradError(
+            "grad: `variables` is empty. Fix: pass the arrays (marked with attach_grad()) "
+            "whose gradients you want."
+        )
     heads, hgs = _heads(heads, head_grads, "grad")
     if retain_graph is None:
         retain_graph = create_graph

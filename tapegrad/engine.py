@@ -37,10 +37,12 @@ How it fits together
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import operator
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -91,6 +93,35 @@ _NDArray: Any = None  # set by tapegrad.ndarray (avoids an import cycle)
 _SEQ = itertools.count()
 #: Global mutation counter: ``MUTATIONS[0]`` grows by one at every in-place change.
 MUTATIONS = [0]
+#: Recent in-place changes of memory, ``(counter, where)`` in counter order (at most
+#: ``2 * _LOG_MAX`` entries, trimmed to the newest ``_LOG_MAX``). ``where`` holds the memory
+#: weakly (a weak reference, plus the view's layout for a view) so the log never keeps an
+#: array alive. A backward pass compares the memory a node saved with the arrays
+#: changed after it was recorded, which catches changes made through another NDArray on the
+#: same memory (a slice, ``reshape``, ``detach()``, ``.T``).
+MUTATION_LOG: list = []
+_LOG_MAX = 4096
+
+
+def note_mutation(data: Any) -> int:
+    """Count one in-place change of ``data`` (a NumPy array) and return the new counter."""
+    MUTATIONS[0] += 1
+    c = MUTATIONS[0]
+    if type(data) is np.ndarray:
+        log = MUTATION_LOG
+        if data.base is None:
+            log.append((c, weakref.ref(data)))
+        else:
+            own = _owner(data)
+            if type(own) is np.ndarray and own.flags.c_contiguous:
+                off = data.__array_interface__["data"][0] - own.__array_interface__["data"][0]
+                layout = (data.shape, data.dtype, off, data.strides)
+                log.append((c, (weakref.ref(own), layout)))
+            else:  # memory NumPy does not own (a buffer, a memory map): keep the view
+                log.append((c, data))
+        if len(log) > 2 * _LOG_MAX:
+            del log[:_LOG_MAX]
+    return c
 
 
 def _wrap(data: Any, node: Any = None, tan: Any = None) -> Any:
@@ -202,6 +233,10 @@ class Primitive:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The hot path: keep it short. Unary and binary calls (nearly all of them) take
         # straight-line code; the general case loops over the inputs once.
+        if kwargs and "out" in kwargs:
+            kw = dict(kwargs)
+            out = kw.pop("out")
+            return write_out(self.name, out, self(*args, **kw))
         nd = _NDArray
         nargs = len(args)
         if nargs == 1:
@@ -392,6 +427,28 @@ def _op_error(name: str, data: list, kwargs: dict, e: Exception) -> Exception:
     return out
 
 
+def write_out(name: str, out: Any, result: Any) -> Any:
+    """MXNet's ``out=`` argument: copy ``result`` into the existing array ``out`` and return
+    ``out`` (recorded when ``result`` is; refused, like any in-place change, when ``out`` is
+    on the graph being recorded)."""
+    if out is None:
+        return result
+    if type(out) is not _NDArray or type(result) is not _NDArray:
+        raise TypeError(
+            f"operator '{name}': out= must be an NDArray and the operator must return one "
+            f"array (got out of type {type(out).__name__}). Fix: drop out= and assign the "
+            "result, out[:] = result."
+        )
+    if out.shape != result.shape:
+        raise ShapeError(
+            f"operator '{name}': out= has shape {fmt_shape(out.shape)} but the result has "
+            f"shape {fmt_shape(result.shape)}. Fix: pass an out array of shape "
+            f"{fmt_shape(result.shape)}."
+        )
+    out[...] = result
+    return out
+
+
 # --------------------------------------------------------------------------- backward
 
 
@@ -483,6 +540,7 @@ def backward_pass(
     saved_rec, saved_train = STATE.recording, STATE.training
     STATE.recording, STATE.training = bool(create_graph), train_mode
     epoch_now = MUTATIONS[0]
+    changed: dict = {}  # arrays changed in place since recording (see _changed_since)
     pop, push = heapq.heappop, heapq.heappush
     try:
         # Nodes come out in decreasing creation order, so every node is processed after
@@ -500,10 +558,9 @@ def backward_pass(
                 if n in tset:
                     found[n] = g
             args = n.args
-            if args is None or n.dirty:
-                _check_node(n)
-            if n.epoch != epoch_now:  # something was mutated since: check this node's inputs
-                _check_node(n)
+            if args is None or n.dirty or n.epoch != epoch_now:
+                # freed, or something was changed in place since: check this node's inputs
+                _check_node(n, changed)
             if tape:
                 ans = _wrap(n.ans, n, n.ans_tan)
             else:
@@ -537,7 +594,7 @@ def backward_pass(
     return None
 
 
-def _check_node(n: Node) -> None:
+def _check_node(n: Node, cache: dict) -> None:
     """Raise a clear error for a freed node or a mutated saved value."""
     if n.args is None:
         raise GraphError(
@@ -559,6 +616,83 @@ def _check_node(n: Node) -> None:
                 "gradient would be wrong. Fix: change a copy (x.copy()) instead, or record "
                 "the computation again after the change."
             )
+    changed = _changed_since(n.epoch, cache)
+    if not changed:
+        return
+    for i, a in enumerate((*n.args, n.ans)):
+        d = a._data if type(a) is _NDArray else a
+        if type(d) is not np.ndarray:
+            continue
+        b = d.base
+        ms = changed.get(id(d) if b is None else id(_owner(b)))
+        if ms and any(c > n.epoch and _overlap(d, m) for c, m in ms):
+            what = "the output" if i == len(n.args) else "an input"
+            raise VersionError(
+                f"{what} of operator '{n.prim.name}' (shape {fmt_shape(d.shape)}, {d.dtype}) "
+                "shares memory with an array that was changed in place after the operator "
+                "was recorded (through a view: a slice, reshape, transpose or detach()), so "
+                "its gradient would be wrong. Fix: change a copy (x.copy()) instead, or "
+                "record the computation again after the change."
+            )
+
+
+def _owner(a: Any) -> Any:
+    """The object that owns the memory of NumPy array ``a`` (the end of its ``base`` chain)."""
+    b = getattr(a, "base", None)
+    while b is not None:
+        a = b
+        b = getattr(a, "base", None)
+    return a
+
+
+def _changed_since(epoch: int, cache: dict) -> dict | None:
+    """The arrays changed in place after mutation counter ``epoch`` that are still alive, as
+    ``{id of the memory's owner: [(counter, array), ...]}``, or None if nothing changed.
+
+    ``cache`` lives for one backward pass; the log is scanned once per pass, backwards, as
+    far as the oldest node asks (callers filter by counter).
+    """
+    if epoch in cache:
+        return cache[epoch]
+    log = MUTATION_LOG
+    i = bisect.bisect_right(log, epoch, key=_FIRST)
+    mp = None
+    if i < len(log):
+        start = cache.get("start", len(log))  # log[start:] is already in cache["map"]
+        mp = cache.setdefault("map", {})
+        if i < start:
+            for c, ref in log[i:start]:
+                m = _logged(ref)
+                if m is not None:
+                    mp.setdefault(id(_owner(m)), []).append((c, m))
+            cache["start"] = i
+    cache[epoch] = mp
+    return mp
+
+
+_FIRST = operator.itemgetter(0)
+
+
+def _logged(ref: Any) -> Any:
+    """The changed memory of one log entry, or None if it was freed."""
+    if type(ref) is np.ndarray:
+        return ref
+    if type(ref) is tuple:
+        own = ref[0]()
+        if own is None:
+            return None
+        shape, dtype, off, strides = ref[1]
+        return np.ndarray(shape, dtype, buffer=own, offset=off, strides=strides)
+    return ref()
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=100_000))
+    except np.exceptions.TooHardError:  # pragma: no cover - pathological strides
+        return True
 
 
 def _store_grad(leaf: Leaf, g: Any, tape: bool) -> None:

@@ -50,8 +50,11 @@ def test_members():
     c[0, 0] = 100
     assert x[0, 0].asscalar() == 0
     d = mx.nd.zeros((2, 3))
-    x.copyto(d)
+    assert x.copyto(d) is d
     np.testing.assert_array_equal(d.asnumpy(), x.asnumpy())
+    with pytest.raises(ShapeError, match=r"copyto.*\(2, 3\).*\(3,\)"):
+        x.copyto(mx.nd.zeros((3,)))  # MXNet requires equal shapes (no broadcasting)
+    assert x.copyto(mx.cpu()).shape == (2, 3)
     assert np.asarray(x).shape == (2, 3)
     rows = [r.asnumpy().tolist() for r in x]
     assert rows == [[0, 1, 2], [3, 4, 5]]
@@ -93,6 +96,11 @@ def test_reductions_with_axis_keepdims_exclude():
         x.mean(axis=(0, 2), keepdims=True).asnumpy(), a.mean(axis=(0, 2), keepdims=True)
     )
     np.testing.assert_allclose(x.max(axis=1, exclude=True).asnumpy(), a.max(axis=(0, 2)))
+    np.testing.assert_allclose(
+        x.sum(axis=(0, 2), exclude=True, keepdims=True).asnumpy(), a.sum(1, keepdims=True)
+    )
+    assert x.sum(exclude=True).shape == (1,)  # no axis: every axis, exclude or not
+    assert x.mean(axis=(0, 1, 2), exclude=True).shape == (2, 3, 4)  # nothing left to reduce
     np.testing.assert_allclose(mx.nd.min(x, axis=-1).asnumpy(), a.min(axis=-1))
     np.testing.assert_allclose(mx.nd.prod(x + 1, axis=0).asnumpy(), (a + 1).prod(axis=0))
     np.testing.assert_allclose(mx.nd.norm(x).asnumpy(), [np.linalg.norm(a)], rtol=1e-6)
@@ -221,6 +229,8 @@ def test_activations_and_softmax_values():
     np.testing.assert_allclose(s, [e / e.sum()])
     ls = mx.nd.log_softmax(mx.nd.array([[1000.0, 0.0]], dtype="float64")).asnumpy()
     np.testing.assert_allclose(ls, [[0.0, -1000.0]])
+    with pytest.raises(TapegradError, match="use_length.*not supported"):
+        mx.nd.softmax(x, use_length=True)
     with pytest.raises(TapegradError, match="unknown act_type"):
         mx.nd.Activation(x, act_type="swishy")
 
@@ -270,6 +280,18 @@ def test_random_seed_reproducible():
     assert r.min() >= 0 and r.max() < 5
     s = mx.nd.random.shuffle(mx.nd.arange(10)).asnumpy()
     assert sorted(s.tolist()) == list(range(10))
+    draws = []
+    for _ in range(2):
+        mx.random.seed(3)
+        draws.append(
+            (
+                mx.nd.random.randint(0, 1000, shape=(20,)).asnumpy(),
+                mx.nd.random.shuffle(mx.nd.arange(20)).asnumpy(),
+            )
+        )
+    for a1, a2 in zip(*draws):
+        np.testing.assert_array_equal(a1, a2)
+    assert mx.nd.random.randint(0, 5, shape=(2,)).dtype == np.int32  # MXNet's default
 
 
 def test_erf_fallback_without_scipy_is_exact():
@@ -281,3 +303,67 @@ def test_erf_fallback_without_scipy_is_exact():
     np.testing.assert_allclose(_erf_fallback(z), [math.erf(v) for v in z], rtol=1e-15)
     assert _erf_fallback(np.float32(0.5)).dtype == np.float32
     assert np.ndim(_erf_fallback(np.float64(0.5))) == 0
+
+
+def test_integer_index_on_every_axis_gives_shape_1_like_mxnet():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    x = mx.nd.array(a)
+    assert x[1, 2].shape == (1,) and x[1, 2].asscalar() == 5
+    assert x[-1, -3].asscalar() == 3
+    assert x[1, 1:].shape == (2,)  # a slice keeps its axis
+    with pytest.raises(IndexError, match=r"index 5 .* axis 1 .* shape \(2, 3\)"):
+        x[1, 5]
+    x[0, 1] = 7
+    assert x.asnumpy()[0, 1] == 7
+    # and the gradient lands on that one element
+    x.attach_grad()
+    with mx.autograd.record():
+        y = x[1, 2] * 3
+    y.backward()
+    expect = np.zeros((2, 3))
+    expect[1, 2] = 3
+    np.testing.assert_array_equal(x.grad.asnumpy(), expect)
+
+
+def test_out_argument_like_mxnet():
+    a = np.array([[0.5, 1.5], [2.0, 3.0]], dtype=np.float32)
+    x = mx.nd.array(a)
+    o = mx.nd.zeros((2, 2))
+    assert mx.nd.exp(x, out=o) is o  # a primitive
+    np.testing.assert_allclose(o.asnumpy(), np.exp(a))
+    assert mx.nd.dot(x, x, out=o) is o  # a composite
+    np.testing.assert_allclose(o.asnumpy(), a @ a)
+    assert mx.nd.elemwise_add(x, x, out=o) is o
+    np.testing.assert_allclose(o.asnumpy(), 2 * a)
+    s = mx.nd.zeros((1,))
+    assert x.sum(out=s) is s and s.asscalar() == a.sum()  # a method
+    with pytest.raises(ShapeError, match=r"'exp': out= has shape \(3,\).*\(2, 2\)"):
+        mx.nd.exp(x, out=mx.nd.zeros((3,)))
+    # recorded: the gradient flows through the out array
+    w = mx.nd.array([1.0, 2.0])
+    w.attach_grad()
+    buf = mx.nd.zeros((2,))
+    with mx.autograd.record():
+        mx.nd.square(w, out=buf)
+        z = buf * 3
+        with pytest.raises(mx.nd.InplaceError, match="Inplace operations"):
+            mx.nd.exp(w, out=z)  # z is on the graph
+        y = z.sum()
+    y.backward()
+    np.testing.assert_allclose(w.grad.asnumpy(), [6.0, 12.0])
+
+
+def test_fully_connected_checks_num_hidden_and_bias():
+    x, w = mx.nd.ones((2, 4)), mx.nd.ones((5, 4))
+    with pytest.raises(ShapeError, match=r"num_hidden=6 but the weight has shape \(5, 4\)"):
+        mx.nd.FullyConnected(x, w, mx.nd.ones((5,)), num_hidden=6)
+    with pytest.raises(ShapeError, match=r"bias has shape \(3,\).*needs \(5,\)"):
+        mx.nd.FullyConnected(x, w, mx.nd.ones((3,)), num_hidden=5)
+
+
+def test_array_protocol_copy_and_dtype():
+    x = mx.nd.array([1.0, 2.0])
+    assert np.asarray(x, dtype=np.float64).dtype == np.float64
+    c = x.__array__(copy=True)
+    c[0] = 9
+    assert x.asnumpy()[0] == 1.0

@@ -463,6 +463,11 @@ COMPOSITES = {
     "nd.slice": (lambda a: mx.nd.slice(a, begin=(0, 1), end=(2, 4)), [(3, 4)]),
     "nd.expand_dims/squeeze": (lambda a: mx.nd.squeeze(mx.nd.expand_dims(a, 1) ** 2), [(3, 4)]),
     "nd.reshape codes": (lambda a: a.reshape((0, -1)) ** 2, [(2, 3, 2)]),
+    "NDArray boolean mask": (
+        lambda a: a[mx.nd.array(np.arange(12).reshape(3, 4) % 3 == 0).astype("bool")] ** 3,
+        [(3, 4)],
+    ),
+    "NDArray x[i, j]": (lambda a: a[1, 2] * a, [(3, 4)]),
     "nd.LeakyReLU elu": (lambda a: mx.nd.LeakyReLU(a, act_type="elu", slope=0.7), [(3, 4)]),
     "nd.LeakyReLU selu": (lambda a: mx.nd.LeakyReLU(a, act_type="selu"), [(3, 4)]),
     "nd.LeakyReLU gelu": (lambda a: mx.nd.LeakyReLU(a, act_type="gelu"), [(3, 4)]),

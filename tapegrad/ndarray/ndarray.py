@@ -36,6 +36,9 @@ def _raw(x: Any) -> Any:
     return x._data if type(x) is NDArray else x
 
 
+_INT = (int, np.integer)
+
+
 def _index_key(key: Any, shape: tuple) -> Any:
     """MXNet indexing keys -> NumPy keys (NDArray indices become integer/boolean arrays;
     an integer index into a 1-D array keeps one element, as in MXNet 1.x)."""
@@ -43,8 +46,21 @@ def _index_key(key: Any, shape: tuple) -> Any:
         k = np.asarray(key._data)
         return k if k.dtype == np.bool_ else k.astype(np.int64)
     if isinstance(key, tuple):
+        if (
+            len(key) == len(shape)
+            and key
+            and all(isinstance(k, _INT) and not isinstance(k, bool) for k in key)
+        ):
+            # every axis indexed by an integer: MXNet 1.x gives shape (1,), not a 0-d array
+            n, i = shape[-1], int(key[-1])
+            if not -n <= i < n:
+                raise IndexError(
+                    f"index {i} is out of bounds for axis {len(shape) - 1} of an NDArray of "
+                    f"shape {fmt_shape(shape)}. Fix: use an index in [{-n}, {n - 1}]."
+                )
+            return key[:-1] + (slice(i % n, i % n + 1),)
         return tuple(_index_key(k, ()) if type(k) is NDArray else k for k in key)
-    if isinstance(key, (int, np.integer)) and len(shape) == 1:
+    if isinstance(key, _INT) and not isinstance(key, bool) and len(shape) == 1:
         n = shape[0]
         i = int(key)
         if not -n <= i < n:
@@ -154,7 +170,9 @@ class NDArray:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = np.asarray(self._data)
-        return a.astype(dtype) if dtype is not None else a
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            return a.astype(dtype)
+        return np.array(a) if copy else a
 
     def __len__(self) -> int:
         if not self.shape:
@@ -214,7 +232,18 @@ class NDArray:
         """Copy into another NDArray (``other[:] = self``) or to a context."""
         if isinstance(other, Context):
             return self.copy()
-        other[:] = self
+        if not isinstance(other, NDArray):
+            raise TypeError(
+                f"copyto: the target must be an NDArray or a Context, not "
+                f"{type(other).__name__}. Fix: pass mx.cpu() or an NDArray of shape "
+                f"{fmt_shape(self.shape)}."
+            )
+        if other.shape != self.shape:
+            raise ShapeError(
+                f"copyto: cannot copy an array of shape {fmt_shape(self.shape)} into one of "
+                f"shape {fmt_shape(other.shape)}. Fix: the target must have the same shape."
+            )
+        other[...] = self
         return other
 
     def as_in_context(self, context: Any) -> NDArray:
@@ -261,10 +290,11 @@ class NDArray:
         backward([self], [out_grad], retain_graph=retain_graph, train_mode=train_mode)
 
     # ---- mutation ---------------------------------------------------------------------
-    def _bump_version(self) -> None:
-        """Record that the data changed in place (saved copies of it become invalid)."""
-        engine.MUTATIONS[0] += 1
-        self._version = engine.MUTATIONS[0]
+    def _bump_version(self, region: Any = None) -> None:
+        """Record that the data changed in place (saved copies of it become invalid).
+        ``region``: the view of the data that changed, when only part of it did."""
+        changed = region if type(region) is np.ndarray else self._data
+        self._version = engine.note_mutation(changed)
         n = self._node
         if type(n) is Node:
             n.dirty = True
@@ -313,7 +343,8 @@ class NDArray:
                 f"the selection {key!r} of an array of shape {fmt_shape(self.shape)}: {e}. "
                 "Fix: give a value that broadcasts to the selection."
             ) from None
-        self._bump_version()
+        # a basic key selects a view: only that region changed (saved disjoint parts stay valid)
+        self._bump_version(d[k] if _is_basic_key(k) else None)
 
     def __getitem__(self, key: Any) -> NDArray:
         k = _index_key(key, self.shape)
@@ -522,6 +553,11 @@ class NDArray:
         from . import one_hot
 
         return one_hot(self, depth, **kwargs)
+
+
+def _is_basic_key(key: Any) -> bool:
+    items = key if isinstance(key, tuple) else (key,)
+    return all(isinstance(k, (int, np.integer, slice)) or k is None or k is Ellipsis for k in items)
 
 
 def _fits(shape: tuple, other: tuple) -> bool:

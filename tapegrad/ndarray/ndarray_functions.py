@@ -8,6 +8,8 @@ derivative rules of their own.
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import math
 from typing import Any
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from .. import random as _random
 from ..base import ShapeError, TapegradError, fmt_shape
-from ..engine import STATE, TAPE
+from ..engine import STATE, TAPE, write_out
 from .ndarray import NDArray, _dtype, _raw
 
 T = TAPE
@@ -152,8 +154,8 @@ _UNARY = (
 )
 
 
-# The elementwise functions are the primitives themselves: no wrapper on the hot path.
-# (MXNet's ``out=`` argument is not supported on them; write ``out[:] = nd.exp(x)``.)
+# The elementwise functions are the primitives themselves: no wrapper on the hot path
+# (the primitives handle MXNet's ``out=`` argument themselves).
 for _n in _UNARY:
     globals()[_n] = getattr(T, _n)
 
@@ -291,7 +293,7 @@ def LeakyReLU(
 
 def _red_axis(data: NDArray, axis: Any, exclude: bool) -> Any:
     if axis is None or axis == ():
-        return None if not exclude else ()
+        return None  # MXNet: no axis means every axis, with or without exclude
     ax = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     nd_ = data.ndim
     for a in ax:
@@ -312,12 +314,12 @@ def _reduction(prim: Any, name: str):
         axis: Any = None,
         keepdims: bool = False,
         exclude: bool = False,
+        out: Any = None,
         **kwargs: Any,
     ) -> NDArray:
         ax = _red_axis(data, axis, exclude)
-        if ax == ():
-            return data
-        return prim(data, axis=ax, keepdims=keepdims)
+        r = data if ax == () else prim(data, axis=ax, keepdims=keepdims)
+        return r if out is None else write_out(name, out, r)
 
     f.__name__ = name
     f.__doc__ = (
@@ -362,8 +364,11 @@ def norm(
 
 
 def _arg(prim: Any, name: str):
-    def f(data: NDArray, axis: Any = None, keepdims: bool = False, **kwargs: Any) -> NDArray:
-        return prim(data, axis=axis, keepdims=keepdims)
+    def f(
+        data: NDArray, axis: Any = None, keepdims: bool = False, out: Any = None, **kwargs: Any
+    ) -> NDArray:
+        r = prim(data, axis=axis, keepdims=keepdims)
+        return r if out is None else write_out(name, out, r)
 
     f.__name__ = name
     f.__doc__ = f"Indices of the {name[3:]} along ``axis`` (float32, as in MXNet)."
@@ -736,7 +741,12 @@ def topk(
 
 
 def dot(
-    lhs: NDArray, rhs: NDArray, transpose_a: bool = False, transpose_b: bool = False, **kwargs: Any
+    lhs: NDArray,
+    rhs: NDArray,
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+    out: Any = None,
+    **kwargs: Any,
 ) -> NDArray:
     """MXNet's dot: matrix product for 2-D; for N-D, contracts the last axis of ``lhs``
     with the first axis of ``rhs``.
@@ -770,13 +780,14 @@ def dot(
             "transpose one operand (transpose_a / transpose_b) or reshape it."
         )
     if lhs.ndim == 2 and rhs.ndim == 2:
-        return T.matmul(lhs, rhs)
-    if lhs.ndim == 1 and rhs.ndim == 1:
-        return T.sum(lhs * rhs, axis=None)
-    a2 = T.reshape(lhs, shape=(-1, k1)) if lhs.ndim != 2 else lhs
-    b2 = T.reshape(rhs, shape=(k2, -1)) if rhs.ndim != 2 else rhs
-    out = T.matmul(a2, b2)
-    return T.reshape(out, shape=lhs.shape[:-1] + rhs.shape[1:])
+        r = T.matmul(lhs, rhs)
+    elif lhs.ndim == 1 and rhs.ndim == 1:
+        r = T.sum(lhs * rhs, axis=None)
+    else:
+        a2 = T.reshape(lhs, shape=(-1, k1)) if lhs.ndim != 2 else lhs
+        b2 = T.reshape(rhs, shape=(k2, -1)) if rhs.ndim != 2 else rhs
+        r = T.reshape(T.matmul(a2, b2), shape=lhs.shape[:-1] + rhs.shape[1:])
+    return r if out is None else write_out("dot", out, r)
 
 
 def batch_dot(
@@ -837,7 +848,19 @@ def FullyConnected(
             f"({weight.shape[0]}, {in_units})). Fix: pass in_units={in_units} or check the "
             "input shape."
         )
+    if num_hidden and weight.shape[0] != num_hidden:
+        raise ShapeError(
+            f"FullyConnected: num_hidden={num_hidden} but the weight has shape "
+            f"{fmt_shape(weight.shape)} ({weight.shape[0]} outputs). Fix: pass a weight of "
+            f"shape ({num_hidden}, {in_units}) or num_hidden={weight.shape[0]}."
+        )
     b = None if no_bias else bias
+    if b is not None and tuple(b.shape) != (weight.shape[0],):
+        raise ShapeError(
+            f"FullyConnected: the bias has shape {fmt_shape(b.shape)} but the weight "
+            f"{fmt_shape(weight.shape)} needs ({weight.shape[0]},). Fix: pass a bias of shape "
+            f"({weight.shape[0]},) or no_bias=True."
+        )
     if x.ndim == 2:
         return T.fully_connected(x, weight, b) if b is not None else T.fully_connected(x, weight)
     lead = x.shape[:-1]
@@ -858,6 +881,11 @@ def softmax(
     **kwargs: Any,
 ) -> NDArray:
     """Softmax along ``axis`` (max-shifted, stable)."""
+    if use_length or length is not None:
+        raise TapegradError(
+            "softmax: length/use_length (masked softmax) is not supported. Fix: mask the "
+            "input instead, e.g. nd.where(mask, data, -1e30) before softmax."
+        )
     if temperature is not None and temperature != 1.0:
         data = data / temperature
     return T.softmax(data, axis=axis)
@@ -942,3 +970,42 @@ def load(fname: str) -> Any:
     from .. import serialization
 
     return serialization.load(fname)
+
+
+# ------------------------------------------------------------------------------ out=
+
+
+def _accepts_out(f: Any) -> Any:
+    """Give a composite MXNet's ``out=`` argument (the primitives handle it themselves)."""
+
+    @functools.wraps(f)
+    def g(*args: Any, **kwargs: Any) -> Any:
+        if "out" in kwargs:
+            out = kwargs.pop("out")
+            return write_out(f.__name__, out, f(*args, **kwargs))
+        return f(*args, **kwargs)
+
+    return g
+
+
+def _wrap_composites() -> None:
+    g = globals()
+    for name, f in list(g.items()):
+        if (
+            name.startswith("_")
+            or not inspect.isfunction(f)
+            or f.__module__ != __name__
+            or name in ("save", "load", "waitall")
+        ):
+            continue
+        params = inspect.signature(f).parameters
+        if "out" not in params and any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+        ):
+            wrapped = _accepts_out(f)
+            for alias, h in list(g.items()):  # aliases (broadcast_axes, crop, ...) too
+                if h is f:
+                    g[alias] = wrapped
+
+
+_wrap_composites()
