@@ -76,7 +76,7 @@ def get_grad(f, x):
 
 xs = mx.nd.arange(0.0, 1.0, step=0.1)
 grads = [get_grad(f, x).asscalar() for x in xs]
-print(grads)
+print([round(float(g), 3) for g in grads])
 print("gradient at x = 0.6:", grads[6])  # 3x^2 = 1.08
 
 # Custom head gradients: y = x^3 in tapegrad, z = y^2 in NumPy, dz/dx = 6x^5 = 192 at x = 2

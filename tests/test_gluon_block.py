@@ -17,9 +17,8 @@ from tapegrad.gluon import Block, HybridBlock, Parameter, ParameterDict, nn
 from tapegrad.gluon.block import NameManager
 from tapegrad.gluon.parameter import ParameterLoadError
 
-MXNET_FILES = Path(__file__).resolve().parents[2] / "shared" / "data" / "mxnet-params"
-if not MXNET_FILES.is_dir():
-    MXNET_FILES = Path("/work/shared/data/mxnet-params")
+# files written by real MXNet 1.9.1 (copies of ../shared/data/mxnet-params)
+MXNET_FILES = Path(__file__).resolve().parent / "data" / "mxnet-params"
 RNG = np.random.default_rng(1)
 
 
@@ -516,6 +515,62 @@ def test_apply_cast_and_repr() -> None:
     assert repr(net) == (
         "HybridSequential(\n  (0): Dense(3 -> 4, Activation(tanh))\n  (1): Dense(4 -> 2, linear)\n)"
     )
+
+
+def test_cast_keeps_values_of_data_and_gradient() -> None:
+    p = Parameter("p", shape=(2,), grad_req="add", init=mx.init.Constant(1.5))
+    p.initialize()
+    with autograd.record():
+        loss = (p.data() * mx.nd.array([1.0, 2.0])).sum()
+    loss.backward()
+    p.cast("float64")
+    assert p.data().dtype == np.float64 and p.grad().dtype == np.float64
+    assert p.data().asnumpy().tolist() == [1.5, 1.5]
+    assert p.grad().asnumpy().tolist() == [1.0, 2.0]  # kept, as MXNet's cast does
+    with autograd.record():  # still a variable, still accumulating ('add')
+        loss = (p.data() * mx.nd.array([1.0, 2.0], dtype="float64")).sum()
+    loss.backward()
+    assert p.grad().asnumpy().tolist() == [2.0, 4.0]
+
+
+class _AttrParam(HybridBlock):
+    """A block whose Parameter is assigned directly, not created through self.params.get."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scale = Parameter("scale", shape=(3,), init=mx.init.One())
+        with self.name_scope():
+            self.dense = nn.Dense(2, in_units=3)
+
+    def hybrid_forward(self, F, x, scale):
+        return self.dense(F.broadcast_mul(x, scale))
+
+
+def test_parameters_assigned_as_attributes_are_collected_and_trained() -> None:
+    blk = _AttrParam()
+    names = list(blk.collect_params().keys())
+    assert names[0] == "scale" and len(names) == 3
+    assert list(blk.collect_params("scale").keys()) == ["scale"]
+    blk.initialize()  # initializes 'scale' too
+    trainer = mx.gluon.Trainer(blk.collect_params(), "sgd", {"learning_rate": 1.0})
+    x = mx.nd.array([[1.0, 2.0, 3.0]])
+    w = blk.dense.weight.data().asnumpy().copy()
+    with autograd.record():
+        loss = blk(x).sum()
+    loss.backward()
+    trainer.step(1)
+    # d loss / d scale_j = x_j * sum_i W_ij
+    np.testing.assert_allclose(
+        blk.scale.data().asnumpy(), 1.0 - x.asnumpy()[0] * w.sum(axis=0), rtol=1e-6
+    )
+    blk.cast("float64")
+    assert blk.scale.data().dtype == np.float64
+    # a name clash with a parameter of the block is an error that names it
+    clash = _AttrParam(prefix="c_")
+    clash.other = clash.params.get("x", shape=(1,))
+    clash.extra = Parameter("c_x", shape=(1,))
+    with pytest.raises(ValueError, match="'c_x'"):
+        clash.collect_params()
 
 
 def test_summary(capsys: pytest.CaptureFixture) -> None:

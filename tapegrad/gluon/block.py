@@ -297,14 +297,35 @@ class Block:
         match the regular expression ``select`` (``re.match``, e.g. ``'.*weight|.*bias'``)."""
         self._check_container_with_block()
         ret = ParameterDict(self._params.prefix)
+        own = self._own_params()
         if not select:
-            ret.update(self.params)
+            ret.update(own)
         else:
             pattern = re.compile(select)
-            ret.update({n: p for n, p in self.params.items() if pattern.match(n)})
+            ret.update({n: p for n, p in own.items() if pattern.match(n)})
         for child in self._children.values():
             ret.update(child.collect_params(select=select))
         return ret
+
+    def _own_params(self) -> dict[str, Parameter]:
+        """This block's parameters by name: ``self.params`` plus Parameters assigned as
+        attributes without going through ``self.params.get`` (``self.w = Parameter('w', ...)``).
+
+        MXNet 1.x leaves the latter out of ``collect_params`` (so ``initialize`` and the
+        Trainer never see them); tapegrad includes them, as MXNet 2 does."""
+        own = dict(self._params.items())
+        known = {id(p) for p in own.values()}
+        for p in self._reg_params.values():
+            if id(p) not in known:
+                if p.name in own:
+                    raise ValueError(
+                        f"{type(self).__name__} '{self.name}': the Parameter assigned as an "
+                        f"attribute is named '{p.name}', like another Parameter of this block. "
+                        "Fix: give it another name."
+                    )
+                own[p.name] = p
+                known.add(id(p))
+        return own
 
     def _collect_params_with_prefix(self, prefix: str = "") -> dict[str, Parameter]:
         """Parameters by structural name: ``'0.weight'``, ``'encoder.dense.bias'``."""
@@ -503,7 +524,7 @@ class Block:
         """Cast every parameter of this block and its children to ``dtype``."""
         for child in self._children.values():
             child.cast(dtype)
-        for param in self.params.values():
+        for param in self._own_params().values():
             param.cast(dtype)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -531,7 +552,7 @@ class Block:
         def summary_hook(block: Block, _: Any, outputs: Any) -> None:
             key = f"{type(block).__name__}-{len(summary)}"
             n_params = trainable = shared = 0
-            for p in block.params.values():
+            for p in block._own_params().values():
                 size = int(np.prod(p.data().shape))
                 n_params += size
                 trainable += 0 if p.grad_req == "null" else size

@@ -513,13 +513,26 @@ class Parameter:
                 arr[:] = data
 
     def cast(self, dtype: Any) -> None:
-        """Convert value and gradient buffer to ``dtype``."""
+        """Convert value and gradient buffer to ``dtype`` (both keep their values, as in
+        MXNet).
+
+        >>> import tapegrad as mx
+        >>> p = mx.gluon.Parameter('p', shape=(2,), init=mx.init.One()); p.initialize()
+        >>> p.cast('float64'); p.data().dtype, p.grad().dtype
+        (dtype('float64'), dtype('float64'))
+        """
         self.dtype = dtype
         if self._data is None:
             return
+        grads = self._grads()
         with autograd.pause():
             self._data = [d.detach().astype(self.dtype) for d in self._data]
+            old = [g.asnumpy() for g in grads] if grads is not None else None
         self._init_grad()
+        if old is not None and self._grad is not None:
+            with autograd.pause():
+                for g, v in zip(self._grad, old):
+                    g[:] = v.astype(g.dtype)
 
     def var(self) -> Any:
         """Symbols do not exist in tapegrad (eager only)."""
