@@ -188,7 +188,20 @@ def vjp(f: Callable, *primals: Any) -> tuple:
 
 def jacobian(f: Callable, argnums: Any = 0, mode: str = "rev") -> Callable:
     """The Jacobian of ``f`` (shape ``out.shape + arg.shape``), by reverse mode (one VJP
-    per output element) or forward mode (one JVP per input element)."""
+    per output element) or forward mode (one JVP per input element).
+
+    For a tuple ``argnums`` the result is a tuple, one Jacobian per argument; when ``f``
+    returns a tuple (or list) of arrays, a tuple with one entry per output (outputs outer,
+    arguments inner: ``J[j][i]`` is d output j / d argument ``argnums[i]``).
+
+    >>> import tapegrad as mx
+    >>> from tapegrad.functional import jacobian
+    >>> x = mx.nd.array([1.0, 2.0], dtype='float64')
+    >>> jacobian(lambda x: x ** 2, mode='fwd')(x).asnumpy().tolist()
+    [[2.0, 0.0], [0.0, 4.0]]
+    >>> [j.shape for j in jacobian(lambda x: (x.sum(), 3 * x))(x)]   # sum: shape (1,)
+    [(1, 2), (2, 2)]
+    """
     if mode not in ("rev", "fwd"):
         raise TapegradError(f"jacobian: mode must be 'rev' or 'fwd', got {mode!r}.")
 
@@ -205,7 +218,11 @@ def jacobian(f: Callable, argnums: Any = 0, mode: str = "rev") -> Callable:
                 return f(*a)
 
             results.append(_jac_rev(fi, x) if mode == "rev" else _jac_fwd(fi, x))
-        return results[0] if isinstance(argnums, int) else tuple(results)
+        if isinstance(argnums, int):
+            return results[0]
+        if isinstance(results[0], tuple):  # several outputs: outputs outer, arguments inner
+            return tuple(tuple(r[j] for r in results) for j in range(len(results[0])))
+        return tuple(results)
 
     return jac
 
@@ -214,27 +231,58 @@ def _stack_rows(rows: list, shape: tuple) -> NDArray:
     return TAPE.reshape(TAPE.stack(*rows, axis=0), shape=shape)
 
 
-def _jac_rev(f: Callable, x: NDArray) -> NDArray:
+def _outs(out: Any, where: str) -> tuple:
+    """``(list of output arrays, whether f returned a tuple/list)``."""
+    many = isinstance(out, (tuple, list))
+    outs = list(out) if many else [out]
+    for j, o in enumerate(outs):
+        if not isinstance(o, NDArray):
+            raise TapegradError(
+                f"{where}: output {j} of the function is a {type(o).__name__}, not an NDArray. "
+                "Fix: return an NDArray or a tuple of NDArrays."
+            )
+    return outs, many
+
+
+def _jac_rev(f: Callable, x: NDArray) -> Any:
     out, pull = vjp(f, x)
-    rows = []
-    for k in range(out.size):
-        e = np.zeros(out.size, dtype=out.dtype)
-        e[k] = 1
-        rows.append(pull(NDArray(e.reshape(out.shape)))[0])
-    return _stack_rows(rows, tuple(out.shape) + tuple(x.shape))
+    outs, many = _outs(out, "jacobian")
+    jacs = []
+    for j, o in enumerate(outs):
+        rows = []
+        for k in range(o.size):
+            cts = [NDArray(np.zeros(p.shape, dtype=p.dtype)) for p in outs]
+            e = np.zeros(o.size, dtype=o.dtype)
+            e[k] = 1
+            cts[j] = NDArray(e.reshape(o.shape))
+            rows.append(pull(type(out)(cts) if many else cts[0])[0])
+        if rows:
+            jacs.append(_stack_rows(rows, tuple(o.shape) + tuple(x.shape)))
+        else:  # an empty output
+            jacs.append(NDArray(np.zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype)))
+    return tuple(jacs) if many else jacs[0]
 
 
-def _jac_fwd(f: Callable, x: NDArray) -> NDArray:
-    cols = []
-    out = None
+def _jac_fwd(f: Callable, x: NDArray) -> Any:
+    cols: list = []
+    out: Any = None
     for k in range(x.size):
         e = np.zeros(x.size, dtype=x.dtype)
         e[k] = 1
         out, t = _jvp(f, (x,), (NDArray(e.reshape(x.shape)),))
-        cols.append(t)
-    out_shape = tuple(out.shape)
-    j = TAPE.stack(*cols, axis=-1)  # out.shape + (x.size,)
-    return TAPE.reshape(j, shape=out_shape + tuple(x.shape))
+        cols.append(list(t) if isinstance(t, (tuple, list)) else [t])
+    if out is None:  # an empty argument
+        out = f(x)
+    outs, many = _outs(out, "jacobian")
+    jacs = []
+    for j, o in enumerate(outs):
+        shape = tuple(o.shape) + tuple(x.shape)
+        if not cols:
+            jacs.append(NDArray(np.zeros(shape, dtype=o.dtype)))
+            continue
+        stacked = TAPE.stack(*[c[j] for c in cols], axis=-1)  # o.shape + (x.size,)
+        jacs.append(TAPE.reshape(stacked, shape=shape))
+    return tuple(jacs) if many else jacs[0]
 
 
 def hessian(f: Callable, argnums: int = 0) -> Callable:

@@ -216,7 +216,12 @@ def _check_first(
     y0 = prob.call(x0)
     n_in = sum(a.size for a in x0)
     n_out = sum(o.size for o in y0)
-    worsts = {"reverse": _Worst(atol, rtol), "forward": _Worst(atol, rtol)}
+    # reverse-mode element checks first: the report names the worst element when one fails
+    worsts = {
+        "reverse": _Worst(atol, rtol),
+        "reverse, random directions": _Worst(atol, rtol),
+        "forward": _Worst(atol, rtol),
+    }
     notes = []
     use_fwd = "fwd" in modes
     if use_fwd:
@@ -246,11 +251,8 @@ def _check_first(
                             g[i].flat[k],
                             num[j].flat[m],
                             lambda _k, i=i, k=k, j=j, m=m: dict(
-                                mode="reverse",
-                                out=j,
-                                out_idx=_idx(y0[j].shape, m),
-                                inp=prob.diff[i],
-                                in_idx=_idx(x0[i].shape, k),
+                                what=f"d output {j}{_idx(y0[j].shape, m)} / d input "
+                                f"{prob.diff[i]}{_idx(x0[i].shape, k)}"
                             ),
                         )
         if use_fwd:
@@ -261,11 +263,8 @@ def _check_first(
                         t[j],
                         num[j],
                         lambda m, i=i, k=k, j=j: dict(
-                            mode="forward",
-                            out=j,
-                            out_idx=_idx(y0[j].shape, m),
-                            inp=prob.diff[i],
-                            in_idx=_idx(x0[i].shape, k),
+                            what=f"d output {j}{_idx(y0[j].shape, m)} / d input "
+                            f"{prob.diff[i]}{_idx(x0[i].shape, k)}"
                         ),
                     )
         return worsts, notes
@@ -278,15 +277,12 @@ def _check_first(
             g = _analytic_vjp(prob, x0, w)
             a_dot = sum(float(np.sum(gi * vi)) for gi, vi in zip(g, v))
             n_dot = sum(float(np.sum(wi * ni)) for wi, ni in zip(w, num))
-            worsts["reverse"].update(
+            worsts["reverse, random directions"].update(
                 np.array([a_dot]),
                 np.array([n_dot]),
                 lambda _k, t=trial: dict(
-                    mode="reverse",
-                    out="all",
-                    out_idx=f"<w, J v>, random direction {t}",
-                    inp="all",
-                    in_idx="",
+                    what=f"<w, J v> for random directions v, w (draw {t}), all outputs and "
+                    "inputs at once"
                 ),
             )
         if use_fwd:
@@ -296,11 +292,8 @@ def _check_first(
                     t[j],
                     num[j],
                     lambda m, j=j, tr=trial: dict(
-                        mode="forward",
-                        out=j,
-                        out_idx=_idx(y0[j].shape, m) + f" of J v, random direction {tr}",
-                        inp="all",
-                        in_idx="",
+                        what=f"element {_idx(y0[j].shape, m)} of output {j}'s J v, v a random "
+                        f"direction over all inputs (draw {tr})"
                     ),
                 )
     if "rev" in modes:
@@ -316,14 +309,18 @@ def _check_first(
                     np.array([g[i].flat[k]]),
                     np.array([n_dot]),
                     lambda _k, i=i, k=k: dict(
-                        mode="reverse",
-                        out="all",
-                        out_idx="(random cotangent)",
-                        inp=prob.diff[i],
-                        in_idx=_idx(x0[i].shape, int(k)),
+                        what=f"d <w, outputs> / d input {prob.diff[i]}"
+                        f"{_idx(x0[i].shape, int(k))}, w a random cotangent (sampled element)"
                     ),
                 )
     return worsts, notes
+
+
+_MODE_LABELS = {
+    "reverse": "reverse mode",
+    "reverse, random directions": "reverse mode, along random directions",
+    "forward": "forward mode",
+}
 
 
 def _report(name: str, order: int, worsts: dict, notes: list, eps: float) -> str:
@@ -333,9 +330,8 @@ def _report(name: str, order: int, worsts: dict, notes: list, eps: float) -> str
             continue
         i = worst.info or {}
         lines += [
-            f"gradcheck failed for {name} (order {order}, {mode} mode):",
-            f"  worst element: d output {i.get('out')}{i.get('out_idx', '')} / d input "
-            f"{i.get('inp')}{i.get('in_idx', '')}",
+            f"gradcheck failed for {name} (order {order}, {_MODE_LABELS[mode]}):",
+            f"  worst {'direction' if 'directions' in mode else 'element'}: {i.get('what')}",
             f"  analytic = {i.get('analytic')!r}",
             f"  numeric  = {i.get('numeric')!r}   (central differences, eps={eps:g}, float64)",
             f"  |analytic - numeric| = {i.get('err'):.3g} > atol + rtol*|numeric| = "

@@ -10,6 +10,11 @@ import pytest
 
 from tapegrad.demos import hvp, ode, poisson
 
+TINY = {
+    ode: ["--steps", "3", "--batch", "8", "--quiet"],
+    poisson: ["--steps", "3", "--batch", "16", "--width", "8", "--grid", "11", "--quiet"],
+}
+
 
 def _args(mod, argv):
     p = argparse.ArgumentParser()
@@ -37,11 +42,13 @@ def test_ode_finite_differences_lose_digits_in_float32():
 
 
 def test_ode_cli_smoke(capsys):
-    args = _args(ode, ["--steps", "30", "--batch", "16", "--dtype", "float64", "--quiet"])
+    args = _args(ode, ["--steps", "30", "--batch", "16", "--quiet", "--no-plot"])
     code = ode.run(args)
     out = capsys.readouterr().out
     assert code in (0, 1)  # 30 steps are not meant to reach the target
-    assert "autodiff float64" in out and "finite differences float64" in out
+    # by default: autodiff in float64 and in float32, and the seed's finite differences
+    assert "autodiff float64" in out and "autodiff float32" in out
+    assert "finite differences float64" in out and "target max error" in out
     assert "float32:" in out and "time per training step" in out
 
 
@@ -61,6 +68,7 @@ def test_poisson_smoke(capsys):
             "11",
             "--quiet",
             "--soft-boundary",
+            "--no-plot",
         ],
     )
     assert poisson.run(args) in (0, 1)
@@ -81,3 +89,27 @@ def test_hvp_demo_agrees_with_finite_differences(capsys, random):
     assert hvp.run(_args(hvp, argv)) == 0
     out = capsys.readouterr().out
     assert "hvp/grad" in out and ": yes" in out
+
+
+@pytest.mark.parametrize("mod", [ode, poisson], ids=["ode", "poisson"])
+def test_demo_writes_a_png_when_matplotlib_is_installed(mod, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (optional: plots)")
+    path = tmp_path / "out.png"
+    mod.run(_args(mod, TINY[mod] + ["--plot", str(path)]))
+    assert f"plot written to {path}" in capsys.readouterr().out
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+@pytest.mark.parametrize("mod", [ode, poisson], ids=["ode", "poisson"])
+def test_demo_without_matplotlib_says_so_and_writes_nothing(mod, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    path = tmp_path / "out.png"
+    mod.run(_args(mod, TINY[mod] + ["--plot", str(path)]))
+    assert "matplotlib is not installed: no PNG written" in capsys.readouterr().out
+    assert not path.exists()
+    # --no-plot: not even an attempt
+    mod.run(_args(mod, TINY[mod] + ["--plot", str(path), "--no-plot"]))
+    assert "matplotlib" not in capsys.readouterr().out

@@ -137,3 +137,36 @@ def test_errors():
         mx.explain(lambda x: nd.ones((1,)), nd.array(1.0), file=io.StringIO())
     with pytest.raises(mx.base.TapegradError, match="one NDArray"):
         mx.explain(lambda x: (x, x), nd.array(1.0), file=io.StringIO())
+
+
+def _needs_dot():
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's 'dot' program is not installed (optional: rendering)")
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
+def test_render_draws_the_graph_with_dot(tmp_path, fmt):
+    _needs_dot()
+    path = tmp_path / f"g.{fmt}"
+    assert render(notes_f, nd.array(0.1, dtype="float64"), path=str(path)) == str(path)
+    data = path.read_bytes()
+    magic = {"svg": b"<?xml", "png": b"\x89PNG", "pdf": b"%PDF"}[fmt]
+    assert data.startswith(magic)
+    if fmt == "svg":  # the labels made it into the picture
+        text = data.decode()
+        assert "df/dx = 33.9078" in text and "cos(c)" in text
+
+
+def test_dot_text_of_blocks_and_indexing_is_valid_graphviz(tmp_path):
+    # parameter names, slices and array constants in labels must be quoted correctly
+    _needs_dot()
+    net = mx.gluon.nn.Dense(2, in_units=3, activation="tanh")
+    net.initialize()
+    x = nd.array([[1.0, 2.0, 3.0]], dtype="float64")
+    net.cast("float64")
+    for f in (net, lambda z: (net(z)[:, 1:] * nd.array([[2.0]], dtype="float64")).sum()):
+        path = tmp_path / "g.svg"
+        render(f, x, path=str(path))
+        assert "<svg" in path.read_text()

@@ -180,3 +180,73 @@ def test_hvp_rejects_bad_arguments():
         F.hvp(f_vec, (nd(X0),), ())
     with pytest.raises(mx.base.TapegradError, match="method"):
         F.hvp(f_vec, (nd(X0),), (nd(X0),), method="magic")
+
+
+def test_jacobian_of_several_outputs_and_arguments():
+    """outputs outer, arguments inner; reverse and forward mode against central differences."""
+    rng = np.random.default_rng(3)
+    a0, b0 = rng.normal(size=(2,)), rng.normal(size=(3,))
+
+    def f(a, b):
+        return mx.nd.sin(a).sum() * b, mx.nd.tanh(a) * b[:2]
+
+    h = 1e-6
+
+    def num(j, i):  # d output j / d argument i, column by column
+        x0 = [a0, b0]
+        cols = []
+        for e in np.eye(x0[i].size):
+            p, m = list(x0), list(x0)
+            p[i], m[i] = x0[i] + h * e, x0[i] - h * e
+            cols.append(f(nd(p[0]), nd(p[1]))[j].asnumpy() - f(nd(m[0]), nd(m[1]))[j].asnumpy())
+        return np.stack(cols, axis=-1) / (2 * h)
+
+    for mode in ("rev", "fwd"):
+        J = F.jacobian(f, argnums=(0, 1), mode=mode)(nd(a0), nd(b0))
+        assert [[t.shape for t in row] for row in J] == [[(3, 2), (3, 3)], [(2, 2), (2, 3)]]
+        for j in range(2):
+            for i in range(2):
+                np.testing.assert_allclose(
+                    J[j][i].asnumpy(), num(j, i), rtol=1e-6, atol=1e-8, err_msg=f"{mode} {j} {i}"
+                )
+        # one argument, two outputs: a tuple over the outputs
+        J0 = F.jacobian(f, argnums=0, mode=mode)(nd(a0), nd(b0))
+        assert isinstance(J0, tuple) and [t.shape for t in J0] == [(3, 2), (2, 2)]
+    with pytest.raises(mx.base.TapegradError, match="output 1 .* float"):
+        F.jacobian(lambda a: (a * 2, 3.0))(nd(a0))
+
+
+def test_func_is_another_name_for_functional():
+    import tapegrad.func as G
+
+    assert mx.func.grad is F.grad and G.hvp is F.hvp and G.jacobian is F.jacobian
+    assert set(G.__all__) == set(F.__all__)
+    assert float(G.grad(lambda x: (x**3).sum())(nd([2.0])).asscalar()) == 12.0
+
+
+@pytest.mark.parametrize("transform", ["jacobian-rev", "jacobian-fwd", "hessian", "vhp", "vjp"])
+def test_other_transforms_inside_record_are_trained_through(transform):
+    """d/dw of a loss built from each transform of z -> exp(w z), against finite differences."""
+    x = nd([0.2, -0.3])
+    ones = mx.nd.ones_like(x)
+    build = {
+        "jacobian-rev": lambda w: F.jacobian(lambda z: mx.nd.exp(w * z))(x),
+        "jacobian-fwd": lambda w: F.jacobian(lambda z: mx.nd.exp(w * z), mode="fwd")(x),
+        "hessian": lambda w: F.hessian(lambda z: mx.nd.exp(w * z).sum())(x),
+        "vhp": lambda w: F.vhp(lambda z: mx.nd.exp(w * z).sum(), (x,), (ones,))[0],
+        "vjp": lambda w: F.vjp(lambda z: mx.nd.exp(w * z), x)[1](ones)[0],
+    }[transform]
+
+    def loss_of(wv):
+        w = nd(wv)
+        w.attach_grad()
+        with autograd.record():
+            t = build(w)
+            loss = (t * t).sum()
+        loss.backward()
+        return float(loss.asscalar()), w.grad.asnumpy()
+
+    w0 = np.array([0.5, 1.5])
+    _, g = loss_of(w0)
+    num = np.array([(loss_of(w0 + e)[0] - loss_of(w0 - e)[0]) / 2e-6 for e in np.eye(2) * 1e-6])
+    np.testing.assert_allclose(g, num, rtol=1e-6)

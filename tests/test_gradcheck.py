@@ -69,8 +69,12 @@ def test_catches_a_wrong_backward_and_reports_the_worst_element():
 def test_catches_a_wrong_gradient_on_large_inputs_by_random_directions():
     x = arr(np.random.default_rng(0).uniform(-1, 1, size=(40, 10)))
     assert mx.gradcheck(lambda z: nd.tanh(z).sum(axis=1), x)
-    with pytest.raises(GradcheckError, match="reverse mode"):
+    with pytest.raises(GradcheckError) as info:
         mx.gradcheck(lambda z: WrongExp()(z).sum(axis=1), x, modes=("rev",))
+    msg = str(info.value)
+    # the worst of the sampled elements is named, then the worst random direction
+    assert "reverse mode):\n  worst element: d <w, outputs> / d input 0[" in msg
+    assert "reverse mode, along random directions):\n  worst direction: <w, J v>" in msg
 
 
 def test_gradgradcheck_catches_a_wrong_second_derivative():
@@ -91,7 +95,7 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
 
 
 def test_forward_mode_is_checked_too():
-    # a correct function passes in forward mode; a Function without a jvp is reported
+    # a correct function passes in forward mode alone (a wrong JVP rule is caught below)
     assert mx.gradcheck(lambda x: nd.exp(x), X, modes=("fwd",))
 
 
@@ -107,3 +111,27 @@ def test_bad_arguments():
         mx.gradcheck(lambda i: i, nd.array([1, 2], dtype="int32"))
     with pytest.raises(ValueError, match="mode"):
         mx.gradcheck(lambda x: x, X, modes=("sideways",))
+
+
+def test_catches_a_wrong_forward_mode_rule():
+    """A primitive whose VJP is right but whose JVP is 20% off: reverse mode passes, the
+    forward-mode check fails and reports the worst element in forward mode."""
+    from tapegrad.engine import TAPE, Primitive
+
+    bad = Primitive(
+        "exp_with_bad_jvp",
+        np.exp,
+        [lambda xp, g, ans, x: g * ans],
+        lambda xp, ts, ans, x: ts[0] * ans * 1.2,
+    )
+    f = lambda x: bad(x) * 2  # noqa: E731
+    assert mx.gradcheck(f, X, modes=("rev",))
+    with pytest.raises(GradcheckError) as info:
+        mx.gradcheck(f, X)
+    msg = str(info.value)
+    assert "forward mode" in msg and "reverse mode" not in msg
+    assert "d output 0[1, 0] / d input 0[1, 0]" in msg  # largest exp, at x = 1.5
+    # large inputs: random directions catch it too
+    x = arr(np.random.default_rng(1).uniform(-1, 1, size=(40, 10)))
+    with pytest.raises(GradcheckError, match="forward mode"):
+        mx.gradcheck(lambda z: TAPE.sum(bad(z), axis=1), x, modes=("fwd",))

@@ -9,10 +9,11 @@ loss's gradient reaches ``g``'s parameters through it.
 
 Beside it runs the seed's finite-difference version, ``(u(x + dx) - u(x)) / dx`` with
 ``dx = 1e-4``: time per step, and the error of that derivative against the network's exact
-derivative (float64 and float32).
+derivative (float64 and float32). With matplotlib installed it writes ``ode.png``: u against
+x^2 + 1, and the error along x (``--plot PATH`` elsewhere, ``--no-plot`` none).
 
     tapegrad demo ode                 # float64 and float32, plus the finite-difference run
-    tapegrad demo ode --dtype float64 --no-fd --plot ode.png
+    tapegrad demo ode --dtype float64 --no-fd --plot /tmp/ode.png
 """
 
 from __future__ import annotations
@@ -60,9 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         metavar="PNG",
-        default=None,
-        help="write a plot of u against x^2 + 1 (needs matplotlib)",
+        default="ode.png",
+        help="PNG of u against x^2 + 1, written when matplotlib is installed (default ode.png)",
     )
+    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
 
 
@@ -183,7 +185,7 @@ def _plot(path: str, runs: dict) -> str | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "matplotlib is not installed: no plot (pip install matplotlib)"
+        return "matplotlib is not installed: no PNG written (pip install matplotlib)"
     import tapegrad as mx
 
     xs = np.linspace(-1.0, 1.0, 401).reshape(-1, 1)
@@ -253,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
             f"  time per training step: autodiff {ad * 1e3:.3f} ms, finite differences "
             f"{fd * 1e3:.3f} ms"
         )
-    if args.plot:
+    if args.plot and not args.no_plot:
         msg = _plot(args.plot, runs)
         print(f"\n{msg}" if msg else f"\nplot written to {args.plot}")
     return 0 if ok else 1

@@ -10,8 +10,11 @@ uses W5's formulation instead (``u = N`` plus a boundary penalty), which is less
 The Laplacian comes from the :class:`~tapegrad.sciml.Laplacian` block (forward Laplacian:
 value, gradient and Laplacian in one pass), on random interior points drawn at every step.
 
+With matplotlib installed it writes ``poisson.png``: the solution and its error on the grid
+(``--plot PATH`` elsewhere, ``--no-plot`` none).
+
     tapegrad demo poisson                 # relative L2 error on a 101 x 101 grid
-    tapegrad demo poisson --plot poisson.png
+    tapegrad demo poisson --plot /tmp/poisson.png
 """
 
 from __future__ import annotations
@@ -60,9 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot",
         metavar="PNG",
-        default=None,
-        help="write the solution and its error (needs matplotlib)",
+        default="poisson.png",
+        help="PNG of the solution and its error, written when matplotlib is installed "
+        "(default poisson.png)",
     )
+    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
 
 
@@ -192,7 +197,7 @@ def _plot(path: str, u: Any, n: int, dtype: str) -> str | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "matplotlib is not installed: no plot (pip install matplotlib)"
+        return "matplotlib is not installed: no PNG written (pip install matplotlib)"
     import tapegrad as mx
 
     p = grid(n)
@@ -238,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         f"(target < {TARGET:g}: {'met' if ok else 'NOT met'});  final loss "
         f"{res['loss']:.2e};  {res['step_s'] * 1e3:.2f} ms/step"
     )
-    if args.plot:
+    if args.plot and not args.no_plot:
         msg = _plot(args.plot, res["u"], args.grid, args.dtype)
         print(msg if msg else f"plot written to {args.plot}")
     return 0 if ok else 1

@@ -34,9 +34,8 @@ T = TAPE
 
 #: Gradient of a network with fewer outputs than inputs: forward mode (the d unit directions
 #: stacked in one pass) up to this input dimension, one reverse pass per output above it.
-#: Measured on d-64-64-1 tanh MLPs, 256 points (gradient + backward to the parameters): equal
-#: at d = 1 (474 vs 479 us), reverse ahead from d = 2 (615 vs 457 us) and flat in d
-#: (docs/sciml.md).
+#: Measured on d-64-64-1 tanh MLPs, 256 points (gradient + backward to the parameters; table
+#: in docs/sciml.md): about equal at d = 1, reverse mode ahead from d = 2 and flat in d.
 GRADIENT_FORWARD_MAX_DIM = 1
 
 
