@@ -127,6 +127,10 @@ OTHER = {
         (lambda a: T.softmax_ce(a, np.array([2, 0, 3]), axis=-1), [((3, 4), U)]),
         (lambda a: T.softmax_ce(a, np.array([1, 0, 2, 0]), axis=0), [((3, 4), U)]),
     ],
+    "softmax_ce_residual": [
+        (lambda a: T.softmax_ce_residual(a, np.array([2, 0, 3]), axis=-1), [((3, 4), U)]),
+        (lambda a: T.softmax_ce_residual(a, np.array([[1, 0]]), axis=1), [((1, 3, 2), U)]),
+    ],
 }
 for _name in ("sum", "mean", "max", "min", "prod", "logsumexp"):
     OTHER[_name] = [

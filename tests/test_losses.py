@@ -123,6 +123,21 @@ def test_softmax_ce_sparse(axis: int) -> None:
     check_pred_grad(gloss.SoftmaxCELoss(axis=axis), pred, label.astype(np.float64))
 
 
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+@pytest.mark.parametrize("weight", [None, 2.5])
+def test_softmax_ce_sparse_2d(axis: int, weight: float | None) -> None:
+    # (batch, classes) along axis 1 takes a shorter path; axis 0 (classes on the batch axis)
+    # must keep MXNet's shape, one mean per batch row
+    pred = RNG.standard_normal((4, 3))
+    ax = axis % 2
+    label = RNG.integers(0, pred.shape[ax], pred.shape[1 - ax])
+    picked = np.take_along_axis(log_softmax(pred, ax), np.expand_dims(label, ax), axis=ax)
+    loss = gloss.SoftmaxCrossEntropyLoss(axis=axis, weight=weight)
+    out = loss(A(pred), A(label)).asnumpy()
+    np.testing.assert_allclose(out, batch_mean(-picked) * (weight or 1.0), rtol=1e-12)
+    check_pred_grad(loss, pred, label.astype(np.float64))
+
+
 def test_softmax_ce_dense_label_weights_and_from_logits() -> None:
     pred = RNG.standard_normal((6, 4))
     label = RNG.dirichlet(np.ones(4), 6)

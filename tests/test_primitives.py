@@ -156,7 +156,6 @@ BINARY = {
 }
 
 NONDIFF = {
-    "one_hot_along",
     "equal",
     "not_equal",
     "greater",
@@ -197,6 +196,7 @@ OTHERS = {
     "softmax",
     "log_softmax",
     "softmax_ce",
+    "softmax_ce_residual",
 }
 
 
@@ -275,8 +275,6 @@ def test_nondifferentiable_ops_are_not_recorded(name):
     with autograd.record():
         if name in ("argmax", "argmin"):
             out = prim(x, axis=1)
-        elif name == "one_hot_along":
-            out = prim(x, depth=3)
         elif name == "logical_not":
             out = prim(x)
         else:
@@ -300,8 +298,6 @@ def test_nondifferentiable_ops_are_not_recorded(name):
         np.testing.assert_array_equal(out.asnumpy(), ref[name](a, 1.0).astype(np.float64))
     elif name == "logical_not":
         np.testing.assert_array_equal(out.asnumpy(), np.logical_not(a).astype(np.float64))
-    elif name == "one_hot_along":
-        np.testing.assert_array_equal(out.asnumpy(), np.eye(3)[np.rint(a).astype(int)])
     else:
         np.testing.assert_array_equal(out.asnumpy(), getattr(np, name)(a, axis=1))
 
@@ -350,6 +346,17 @@ CASES = {
             + T.sum(T.softmax_ce(a, np.array([1.0, 0.0, 2.0, 0.0]), axis=0))
         ),
         [((3, 4), (-2, 2))],
+        [],
+    ),
+    # 2-D rows (the fast path) and a 3-D array along its middle axis (the general one)
+    "softmax_ce_residual": (
+        lambda a: T.softmax_ce_residual(a, np.array([2, 0, 3]), axis=-1) ** 2,
+        [((3, 4), (-2, 2))],
+        [],
+    ),
+    "softmax_ce_residual 3-D": (
+        lambda a: T.softmax_ce_residual(a, np.array([[1, 0], [2, 2]]), axis=1) ** 2,
+        [((2, 3, 2), (-2, 2))],
         [],
     ),
 }
@@ -493,3 +500,18 @@ def test_nd_composites(label):
     arrays = [rng.uniform(-2, 2, size=s) for s in shapes]
     for order in (1, 2):
         check_order(f, arrays, order, rng)
+
+
+def test_softmax_ce_residual_values():
+    # softmax(x) - onehot(label) along the axis, on the fast 2-D path and the general one
+    rng = _rng("softmax_ce_residual values")
+    x = rng.normal(size=(4, 5))
+    lab = np.array([4, 0, 2, 2])
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    ref = e / e.sum(axis=1, keepdims=True) - np.eye(5)[lab]
+    np.testing.assert_allclose(T.softmax_ce_residual(_nd(x), lab, axis=1).asnumpy(), ref)
+    x3 = rng.normal(size=(2, 3, 4))
+    lab3 = np.array([[0, 2, 1, 1], [2, 2, 0, 1]])
+    e3 = np.exp(x3 - x3.max(axis=1, keepdims=True))
+    ref3 = e3 / e3.sum(axis=1, keepdims=True) - np.moveaxis(np.eye(3)[lab3], -1, 1)
+    np.testing.assert_allclose(T.softmax_ce_residual(_nd(x3), lab3, axis=1).asnumpy(), ref3)

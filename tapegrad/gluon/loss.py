@@ -8,6 +8,7 @@ They are compositions of differentiable ``mx.nd`` operators (any order).
 
 from __future__ import annotations
 
+import math
 from numbers import Number
 from typing import Any
 
@@ -50,7 +51,7 @@ def _reshape_like(x: Any, y: Any, who: str, what: str = "label") -> Any:
     """``x`` reshaped to ``y``'s shape, with an error naming the loss on a size mismatch."""
     if tuple(x.shape) == tuple(y.shape):
         return x
-    if int(np.prod(x.shape)) != int(np.prod(y.shape)):
+    if math.prod(x.shape) != math.prod(y.shape):
         raise ShapeError(
             f"{who}: {what} of shape {tuple(x.shape)} has {int(np.prod(x.shape))} elements but "
             f"pred of shape {tuple(y.shape)} has {int(np.prod(y.shape))}; they must have the "
@@ -188,7 +189,7 @@ SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss
 def _check_sparse_label(who: str, pred: Any, label: Any, axis: int) -> None:
     ax = axis % pred.ndim
     expected = pred.shape[:ax] + pred.shape[ax + 1 :]
-    if int(np.prod(label.shape)) != int(np.prod(expected)):
+    if math.prod(label.shape) != math.prod(expected):
         raise ShapeError(
             f"{who}: label of shape {tuple(label.shape)} does not fit pred of shape "
             f"{tuple(pred.shape)}: with sparse_label=True label must hold one class index per "
@@ -228,6 +229,15 @@ class SoftmaxCrossEntropyLoss(Loss):
     def hybrid_forward(self, F: Any, pred: Any, label: Any, sample_weight: Any = None) -> Any:
         if self._sparse_label and not self._from_logits and hasattr(F, "softmax_ce_loss"):
             _check_sparse_label(type(self).__name__, pred, label, self._axis)
+            if (
+                sample_weight is None
+                and self._batch_axis == 0
+                and len(pred.shape) == 2
+                and self._axis % 2 == 1
+            ):
+                # (batch, classes): the per-sample loss is already the batch mean's result
+                loss = F.softmax_ce_loss(pred, label, axis=self._axis)
+                return _apply_weighting(F, loss, self._weight)
             loss = F.expand_dims(F.softmax_ce_loss(pred, label, axis=self._axis), self._axis)
             loss = _apply_weighting(F, loss, self._weight, sample_weight)
             return _batch_mean(F, loss, self._batch_axis)

@@ -561,6 +561,8 @@ def _is_basic_key(key: Any) -> bool:
 
 
 def _fits(shape: tuple, other: tuple) -> bool:
+    if shape == other or not other:
+        return True
     try:
         return np.broadcast_shapes(shape, other) == shape
     except ValueError:

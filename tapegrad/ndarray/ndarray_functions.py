@@ -759,6 +759,16 @@ def dot(
         lhs = array(lhs, dtype=rhs.dtype)
     if not isinstance(rhs, NDArray):
         rhs = array(rhs, dtype=lhs.dtype)
+    a_shape, b_shape = lhs._data.shape, rhs._data.shape
+    if (
+        len(a_shape) == 2
+        and len(b_shape) == 2
+        and a_shape[1] == b_shape[0]
+        and not (transpose_a or transpose_b)
+    ):
+        # the common case (a layer's h @ W), without the general path's checks
+        r = T.matmul(lhs, rhs)
+        return r if out is None else write_out("dot", out, r)
     if transpose_a:
         lhs = (
             T.transpose(lhs, axes=tuple(range(1, lhs.ndim)) + (0,))

@@ -121,6 +121,8 @@ defprim(
 
 
 def _pow_dx(xp, g, ans, x, y):
+    if type(y) is int and y == 2:  # x ** 2, the common case: one product fewer
+        return g * (x + x)
     return g * y * xp.power(x, y - 1.0)
 
 

@@ -9,6 +9,8 @@ from ..engine import defprim
 
 def _mT(xp, a):
     n = len(a.shape)
+    if n == 2:
+        return xp.transpose(a)
     return xp.transpose(a, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
 

@@ -21,10 +21,14 @@ def _log_softmax(x, axis=-1):
 
 
 # softmax's Jacobian diag(s) - s s^T is symmetric, so its JVP is the VJP formula
+def _softmax_vjp(xp, g, s, axis):
+    return s * (g - xp.sum(g * s, axis=axis, keepdims=True))
+
+
 defprim(
     "softmax",
     _softmax,
-    [lambda xp, g, ans, x, axis=-1: ans * (g - xp.sum(g * ans, axis=axis, keepdims=True))],
+    [lambda xp, g, ans, x, axis=-1: _softmax_vjp(xp, g, ans, axis)],
     ELEMENTWISE,
 )
 defprim(
@@ -38,18 +42,12 @@ defprim(
 def _rows(x, label, axis):
     """(axis, integer labels of x's shape without ``axis``)."""
     ax = axis % x.ndim
-    lab = np.asarray(label)
-    lab = (np.rint(lab) if lab.dtype.kind == "f" else lab).astype(np.intp)
-    return ax, lab.reshape(x.shape[:ax] + x.shape[ax + 1 :])
-
-
-def _one_hot(label, depth, axis=-1, dtype=np.float32):
-    """One-hot along ``axis`` of integer ``label`` (not differentiable)."""
-    lab = np.asarray(label)
-    lab = (np.rint(lab) if lab.dtype.kind == "f" else lab).astype(np.intp)
-    out = np.zeros(lab.shape + (depth,), dtype=dtype)
-    np.put_along_axis(out, lab[..., None], 1, axis=-1)
-    return np.moveaxis(out, -1, axis) if axis not in (-1, lab.ndim) else out
+    lab = label if type(label) is np.ndarray else np.asarray(label)
+    if lab.dtype.kind == "f":
+        lab = np.rint(lab)
+    lab = lab.astype(np.intp, copy=False)
+    shape = x.shape[:ax] + x.shape[ax + 1 :]
+    return ax, lab if lab.shape == shape else lab.reshape(shape)
 
 
 def _softmax_ce(x, label, axis=-1):
@@ -63,11 +61,16 @@ def _softmax_ce(x, label, axis=-1):
     return np.squeeze(lse - picked, ax)
 
 
-def _ce_residual(xp, x, label, axis):
-    """softmax(x) - onehot(label): the derivative of the loss of each row."""
-    return xp.softmax(x, axis=axis) - xp.one_hot_along(
-        label, depth=x.shape[axis], axis=axis, dtype=x.dtype
-    )
+def _ce_residual(x, label, axis=-1):
+    """softmax(x) - onehot(label) along ``axis``: the derivative of each row's loss."""
+    ax, lab = _rows(x, label, axis)
+    e = _softmax(x, ax)
+    if x.ndim == 2 and ax == 1:
+        e[np.arange(x.shape[0]), lab] -= 1.0
+    else:
+        idx = np.expand_dims(lab, ax)
+        np.put_along_axis(e, idx, np.take_along_axis(e, idx, ax) - 1.0, ax)
+    return e
 
 
 def _expand(xp, g, ndim, axis):
@@ -75,19 +78,27 @@ def _expand(xp, g, ndim, axis):
     return xp.reshape(g, shape=tuple(g.shape[:ax]) + (1,) + tuple(g.shape[ax:]))
 
 
-defprim("one_hot_along", _one_hot)
-# fused cross-entropy: one node instead of log_softmax + pick + negative, and its gradient
-# softmax - onehot in one pass (what every training step of a classifier needs)
+# the residual's Jacobian is softmax's (the one-hot is constant): symmetric, so the JVP is the
+# VJP formula; one fused NumPy call on the first-order path of every classifier step
+defprim(
+    "softmax_ce_residual",
+    _ce_residual,
+    [
+        lambda xp, g, ans, x, label, axis=-1: _softmax_vjp(xp, g, xp.softmax(x, axis=axis), axis),
+        None,
+    ],
+    ELEMENTWISE,
+)
 defprim(
     "softmax_ce",
     _softmax_ce,
     [
         lambda xp, g, ans, x, label, axis=-1: (
-            _ce_residual(xp, x, label, axis) * _expand(xp, g, len(x.shape), axis)
+            xp.softmax_ce_residual(x, label, axis=axis) * _expand(xp, g, len(x.shape), axis)
         ),
         None,
     ],
     lambda xp, ts, ans, x, label, axis=-1: xp.sum(
-        _ce_residual(xp, x, label, axis) * ts[0], axis=axis
+        xp.softmax_ce_residual(x, label, axis=axis) * ts[0], axis=axis
     ),
 )

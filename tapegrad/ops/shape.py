@@ -46,7 +46,7 @@ def _inv_perm(axes, ndim):
 
 defprim(
     "transpose",
-    lambda x, axes=None: np.transpose(x, axes),
+    lambda x, axes=None: x.transpose(axes) if type(x) is np.ndarray else np.transpose(x, axes),
     [lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inv_perm(axes, len(x.shape)))],
     LINEAR,
 )
