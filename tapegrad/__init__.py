@@ -12,11 +12,17 @@
 [4.0, 8.0, 12.0]
 """
 
-from . import autograd, base, context, engine, ndarray, ops, random  # noqa: F401
-from . import ndarray as nd
-from .base import MXNetError, TapegradError
-from .context import Context, cpu, current_context, gpu, num_gpus
-from .ndarray import NDArray
+from . import _malloc
+
+# keep freed NumPy temporaries in the process (glibc only; TAPEGRAD_MALLOC=0 turns it off):
+# a training step frees and reallocates the same few-hundred-KB arrays every time
+_malloc.tune()
+
+from . import autograd, base, context, engine, ndarray, ops, random  # noqa: E402, F401
+from . import ndarray as nd  # noqa: E402
+from .base import MXNetError, TapegradError  # noqa: E402
+from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402
+from .ndarray import NDArray  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -9,15 +9,11 @@ On workload W5 (the Poisson PINN step, 2 cores) that doubles the time of a step:
 4.7-5.9 ms with the defaults, 2.4 ms with :func:`tune` (``docs/sciml.md``).
 
 :func:`tune` sets a fixed mmap threshold (32 MiB) and a high trim threshold (256 MiB): freed
-blocks are reused by the next step instead. It changes process-wide allocator behaviour, so
-it is opt-in here; ``tapegrad/__init__.py`` may call it at import. It does nothing on systems
-without glibc, when ``TAPEGRAD_MALLOC=0``, or when the user set ``MALLOC_MMAP_THRESHOLD_`` /
+blocks are reused by the next step instead. This is process-wide; ``import tapegrad`` calls it
+once (up to 256 MiB of freed memory then stays with the process,
+as with other frameworks' caching allocators). It does nothing on systems without glibc,
+when ``TAPEGRAD_MALLOC=0``, or when the user set ``MALLOC_MMAP_THRESHOLD_`` /
 ``MALLOC_TRIM_THRESHOLD_`` (their choice wins).
-
-Usage (once, early; the benchmark scripts do it when ``TAPEGRAD_MALLOC=1``)::
-
-    from tapegrad import _malloc
-    _malloc.tune()
 """
 
 from __future__ import annotations

@@ -320,3 +320,32 @@ def test_updater_get_set_states_round_trip():
     upd2.set_states(blob)
     assert upd2.optimizer.momentum == 0.9 and upd2.optimizer.num_update == 1
     np.testing.assert_allclose(upd2.states[0].asnumpy(), upd.states[0].asnumpy())
+
+
+def test_step_updates_in_place_where_the_old_data_is_observable():
+    # The step may hand the weight its freshly computed array instead of copying it in; it
+    # must not when something still sees the old memory (a view of the weight) or when the
+    # new array is held elsewhere (an optimizer returning the gradient's own array).
+    w = _param("w", [[1.0, 2.0], [3.0, 4.0]])
+    tr = gluon.Trainer([w], "sgd", {"learning_rate": 0.5})
+    _backward([w], [[[2.0, 2.0], [2.0, 2.0]]])
+    view = w.data().reshape((4,))
+    tr.step(1)
+    np.testing.assert_allclose(w.data().asnumpy(), [[0.0, 1.0], [2.0, 3.0]])
+    np.testing.assert_allclose(view.asnumpy(), [0.0, 1.0, 2.0, 3.0])  # the view saw it
+    del view
+    _backward([w], [[[2.0, 2.0], [2.0, 2.0]]])
+    tr.step(1)  # no view now: the values are the same either way
+    np.testing.assert_allclose(w.data().asnumpy(), [[-1.0, 0.0], [1.0, 2.0]])
+
+    class GradIsNewWeight(mx.optimizer.Optimizer):
+        def _step(self, index, lr, wd, weight, grad, states):
+            return grad, []
+
+    v = _param("v", [5.0, 6.0])
+    tr = gluon.Trainer([v], GradIsNewWeight())
+    _backward([v], [[1.0, -1.0]])
+    tr.step(1)
+    np.testing.assert_allclose(v.data().asnumpy(), [1.0, -1.0])
+    v.data().grad[:] = 7.0  # the weight must not share memory with the gradient buffer
+    np.testing.assert_allclose(v.data().asnumpy(), [1.0, -1.0])

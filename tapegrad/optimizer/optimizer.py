@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import warnings
 from typing import Any
 
@@ -90,6 +91,36 @@ def _write(arr: Any, value: np.ndarray) -> None:
             arr._version = getattr(arr, "_version", 0) + 1
     else:
         arr[:] = value
+
+
+def _adopt(arr: Any, value: Any) -> bool:
+    """Make the new weight ``value`` the data of ``arr`` instead of copying it into the old
+    data, where nobody can tell the difference: ``value`` is a fresh array held only by the
+    update's result, and nothing but ``arr`` holds the old data (a view, a recorded graph or a
+    user's ``asnumpy()`` result would hold a reference to it). Saves one pass over the weight.
+    """
+    from ..ndarray import NDArray
+
+    if type(arr) is not NDArray or type(value) is not np.ndarray:
+        return False
+    d = arr._data
+    if (
+        type(d) is not np.ndarray
+        or d.base is not None
+        or value.base is not None
+        or value.dtype != d.dtype
+        or value.shape != d.shape
+        or not value.flags.c_contiguous
+        or not value.flags.writeable
+        # holders: the result tuple, _commit's local, this call's argument, getrefcount's
+        or sys.getrefcount(value) > 4
+        # holders: arr, the local d, getrefcount's argument
+        or sys.getrefcount(d) > 3
+    ):
+        return False
+    arr._data = value
+    arr._bump_version()
+    return True
 
 
 def _clip(g: np.ndarray, bound: float) -> np.ndarray:
@@ -385,7 +416,8 @@ class Optimizer:
         new_w, new_s = result
         for arr, val in zip(_leaves(state), new_s):
             _write(arr, val)
-        _write(weight, new_w)
+        if not _adopt(weight, new_w):
+            _write(weight, new_w)
 
     def _has_pure_step(self) -> bool:
         """True when updates go through :meth:`_step` (so a Trainer can run them as a
