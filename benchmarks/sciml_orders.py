@@ -31,15 +31,13 @@ import time  # noqa: E402
 import common  # noqa: E402  (must come before numpy: pins the thread counts)
 import numpy as np  # noqa: E402
 
-from tapegrad import _malloc, autograd, nd  # noqa: E402
+from tapegrad import autograd, nd  # noqa: E402
 from tapegrad.forward import jvp  # noqa: E402
 from tapegrad.sciml import derivative, gradient, laplacian  # noqa: E402
 from tapegrad.sciml.taylormode import taylor, unit_directions  # noqa: E402
 
-# TAPEGRAD_MALLOC=1: keep freed temporaries in the process (see tapegrad/_malloc.py); the
-# comparisons of docs/sciml.md were measured so, to take page-fault noise out of them
-if os.environ.get("TAPEGRAD_MALLOC") == "1":
-    _malloc.tune()
+# `import tapegrad` keeps freed temporaries in the process (tapegrad/_malloc.py), which
+# takes page-fault noise out of the comparisons of docs/sciml.md
 
 
 def mlp_params(init, dtype="float32"):

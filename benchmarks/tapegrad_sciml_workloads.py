@@ -29,16 +29,14 @@ import common  # noqa: E402  (must come before numpy: pins the thread counts)
 import numpy as np  # noqa: E402
 
 import tapegrad as mx  # noqa: E402
-from tapegrad import _malloc, autograd, nd  # noqa: E402
+from tapegrad import _malloc, autograd, nd  # noqa: E402, F401
 from tapegrad import functional as F  # noqa: E402
 from tapegrad.sciml import derivative, laplacian  # noqa: E402
 
 __all__ = ["w3", "w4", "w5", "w7", "mlp_params"]
 
-# TAPEGRAD_MALLOC=1: keep freed temporaries in the process (tapegrad._malloc.tune; W5 runs
-# twice as fast with it). Off by default so that the figures are what a plain import gives.
-if os.environ.get("TAPEGRAD_MALLOC") == "1":
-    _malloc.tune()
+# `import tapegrad` keeps freed temporaries in the process (tapegrad._malloc.tune; W5 runs
+# twice as fast with it); TAPEGRAD_MALLOC=0 measures glibc's default behaviour instead.
 
 
 def sync(r):
