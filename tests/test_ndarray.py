@@ -231,6 +231,11 @@ def test_activations_and_softmax_values():
     np.testing.assert_allclose(ls, [[0.0, -1000.0]])
     with pytest.raises(TapegradError, match="use_length.*not supported"):
         mx.nd.softmax(x, use_length=True)
+    # dtype= casts the output (MXNet's softmax/log_softmax option); float32 input here
+    s64 = mx.nd.softmax(mx.nd.array([[1.0, 2.0, 3.0]]), dtype="float64")
+    assert s64.dtype == np.float64
+    np.testing.assert_allclose(s64.asnumpy(), [e / e.sum()], rtol=1e-6)
+    assert mx.nd.log_softmax(mx.nd.array([[1.0, 2.0]]), dtype="float16").dtype == np.float16
     with pytest.raises(TapegradError, match="unknown act_type"):
         mx.nd.Activation(x, act_type="swishy")
 

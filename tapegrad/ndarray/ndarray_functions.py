@@ -888,9 +888,15 @@ def softmax(
     temperature: Any = None,
     length: Any = None,
     use_length: bool = False,
+    dtype: Any = None,
     **kwargs: Any,
 ) -> NDArray:
-    """Softmax along ``axis`` (max-shifted, stable)."""
+    """Softmax along ``axis`` (max-shifted, stable); ``dtype`` casts the output.
+
+    >>> import tapegrad as mx
+    >>> mx.nd.softmax(mx.nd.array([0.0, 0.0]), dtype="float64").dtype
+    dtype('float64')
+    """
     if use_length or length is not None:
         raise TapegradError(
             "softmax: length/use_length (masked softmax) is not supported. Fix: mask the "
@@ -898,14 +904,18 @@ def softmax(
         )
     if temperature is not None and temperature != 1.0:
         data = data / temperature
-    return T.softmax(data, axis=axis)
+    out = T.softmax(data, axis=axis)
+    return out if dtype is None else out.astype(dtype, copy=False)
 
 
-def log_softmax(data: NDArray, axis: int = -1, temperature: Any = None, **kwargs: Any) -> NDArray:
-    """log(softmax) along ``axis``, computed stably."""
+def log_softmax(
+    data: NDArray, axis: int = -1, temperature: Any = None, dtype: Any = None, **kwargs: Any
+) -> NDArray:
+    """log(softmax) along ``axis``, computed stably; ``dtype`` casts the output."""
     if temperature is not None and temperature != 1.0:
         data = data / temperature
-    return T.log_softmax(data, axis=axis)
+    out = T.log_softmax(data, axis=axis)
+    return out if dtype is None else out.astype(dtype, copy=False)
 
 
 def softmax_cross_entropy(data: NDArray, label: Any, **kwargs: Any) -> NDArray:

@@ -1,0 +1,181 @@
+"""W1 and W2 of ../shared/bench/WORKLOADS.md, tapegrad and PyTorch eager in ONE process,
+interleaved: the frameworks take turns in short blocks of iterations, round after round, so a
+noisy moment of a shared machine falls on both alike. Reports each one's median over the
+rounds and the ratio tapegrad / PyTorch.
+
+    PYTHONPATH=. BENCH_DIR=../shared/bench $HOME/peers/torch/bin/python \\
+        benchmarks/side_by_side.py [--rounds 15] [--block-seconds 0.1]
+
+It runs under the PyTorch peer's interpreter (which has NumPy) with tapegrad on PYTHONPATH;
+without PyTorch it times tapegrad alone. The workloads are those of ``peers_tapegrad.py`` and
+``peers_torch.py`` (same data, initialisation, learning rate and update).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "bench"))
+sys.path.insert(0, os.path.abspath(_BENCH))
+sys.path.insert(0, _HERE)
+
+import common  # noqa: E402  (must come first: pins threads)
+import numpy as np  # noqa: E402
+import peers_tapegrad as ptg  # noqa: E402
+
+import tapegrad as mx  # noqa: E402
+from tapegrad import autograd, gluon, nd  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as TF
+
+    torch.set_num_threads(common.THREADS)
+except ImportError:  # optional: tapegrad alone
+    torch = None
+
+
+def tapegrad_w1():
+    x = mx.nd.array(common.W1_X, dtype="float64")
+    x.attach_grad()
+    exp, sin = nd.exp, nd.sin
+
+    def step():
+        with autograd.record():
+            a = exp(x)
+            p = a**2
+            c = a + p
+            e = exp(c)
+            s = sin(c)
+            f = e + s
+        f.backward()
+        return x.grad
+
+    return step, lambda: float(step().asscalar())
+
+
+def torch_w1():
+    x = torch.tensor(common.W1_X, dtype=torch.float64, requires_grad=True)
+
+    def step():
+        a = torch.exp(x)
+        c = a + a**2
+        (g,) = torch.autograd.grad(torch.exp(c) + torch.sin(c), x)
+        return g
+
+    return step, lambda: float(step())
+
+
+def tapegrad_w2_raw():
+    x_np, y_np = common.w2_data()
+    x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
+    params = ptg._params(common.w2_params())
+    return ptg.make_sgd_step(params, x, y, nd.tanh, common.W2_LR), lambda r: float(r.asscalar())
+
+
+def tapegrad_w2_gluon():
+    x_np, y_np = common.w2_data()
+    x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
+    init = common.w2_params()
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(72, in_units=784, activation="tanh"), gluon.nn.Dense(10, in_units=72))
+    net.initialize()
+    for k, blk in enumerate(net):
+        blk.weight.set_data(mx.nd.array(init[2 * k].T))
+        blk.bias.set_data(mx.nd.array(init[2 * k + 1]))
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": common.W2_LR})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def step():
+        with autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        trainer.step(x.shape[0])
+        return loss
+
+    return step, lambda r: float(r.mean().asscalar())
+
+
+def torch_w2():
+    x_np, y_np = common.w2_data()
+    x, y = torch.tensor(x_np), torch.from_numpy(y_np)
+    params = [torch.tensor(np.array(a), requires_grad=True) for a in common.w2_params()]
+
+    def step():
+        h = torch.tanh(x @ params[0] + params[1])
+        loss = TF.cross_entropy(h @ params[2] + params[3], y)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.add_(g, alpha=-common.W2_LR)
+        return loss
+
+    return step, lambda r: float(r.item())
+
+
+def interleaved(cases: dict, rounds: int, block_s: float) -> dict:
+    """Median time per iteration of each case, the cases taking turns in blocks."""
+    n = {}
+    for name, step in cases.items():
+        for _ in range(3):
+            step()
+        t = time.perf_counter()
+        step()
+        n[name] = max(1, int(block_s / max(time.perf_counter() - t, 1e-7)))
+    times: dict = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, step in cases.items():
+            gc.collect()
+            t = time.perf_counter()
+            for _ in range(n[name]):
+                step()
+            times[name].append((time.perf_counter() - t) / n[name])
+    return times
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--block-seconds", type=float, default=0.1)
+    args = ap.parse_args(argv)
+    groups = {
+        "W1 seed-scalar": {"tapegrad": tapegrad_w1},
+        "W2 mnist-mlp-step": {"tapegrad": tapegrad_w2_raw, "tapegrad gluon": tapegrad_w2_gluon},
+    }
+    if torch is not None:
+        groups["W1 seed-scalar"]["torch eager"] = torch_w1
+        groups["W2 mnist-mlp-step"]["torch eager"] = torch_w2
+    print(
+        f"# one process: tapegrad {mx.__version__}, numpy {np.__version__}, "
+        f"torch {torch.__version__ if torch else 'absent'}, threads {common.THREADS}, "
+        f"{args.rounds} rounds"
+    )
+    for wl, makers in groups.items():
+        cases, checks = {}, {}
+        for name, make in makers.items():
+            step, value = make()
+            if wl.startswith("W1"):
+                checks[name] = f"dfdx={value():.7g}"
+            else:
+                checks[name] = f"loss0={value(step()):.7g}"  # the first step's loss
+            cases[name] = step
+        times = interleaved(cases, args.rounds, args.block_seconds)
+        ref = statistics.median(times["torch eager"]) if "torch eager" in times else None
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            ratio = f"  {med / ref:5.2f} x torch eager" if ref else ""
+            print(
+                f"{wl:18s} {name:15s} median {med * 1e6:8.1f} us  "
+                f"(quartiles {np.percentile(ts, 25) * 1e6:.1f}-{np.percentile(ts, 75) * 1e6:.1f})"
+                f"{ratio}  {checks[name]}"
+            )
+
+
+if __name__ == "__main__":
+    main()
