@@ -285,12 +285,17 @@ class Parameter:
         return self._check_and_get(self._data, list)
 
     def _grads(self) -> list | None:
-        if self._grad is not None and self._data is not None:
+        grads = self._grad
+        if grads is not None and self._data is not None:
             # the gradient buffer belongs to the variable; read it back in case it was replaced
-            self._grad = [
-                d.grad if d.grad is not None else g for d, g in zip(self._data, self._grad)
-            ]
-        return self._grad
+            for k, d in enumerate(self._data):
+                dg = d.grad
+                if dg is not None and dg is not grads[k]:
+                    grads = self._grad = [
+                        d.grad if d.grad is not None else g for d, g in zip(self._data, grads)
+                    ]
+                    break
+        return grads
 
     def grad(self, ctx: Any = None) -> Any:
         """The gradient buffer on ``ctx``."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..base import TapegradError
 from ..lr_scheduler import LRScheduler
+from ..ndarray import NDArray
 
 __all__ = [
     "Optimizer",
@@ -99,8 +100,6 @@ def _adopt(arr: Any, value: Any) -> bool:
     update's result, and nothing but ``arr`` holds the old data (a view, a recorded graph or a
     user's ``asnumpy()`` result would hold a reference to it). Saves one pass over the weight.
     """
-    from ..ndarray import NDArray
-
     if type(arr) is not NDArray or type(value) is not np.ndarray:
         return False
     d = arr._data
@@ -329,7 +328,18 @@ class Optimizer:
         return lrs
 
     def _get_lr(self, index: int) -> float:
-        return self._get_lrs([index])[0]
+        if type(self)._get_lrs is not Optimizer._get_lrs:  # a subclass's own rule
+            return self._get_lrs([index])[0]
+        # _get_lrs for one index, without the lists (this runs for every weight every step)
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        p = self.param_dict.get(index)
+        if p is not None:
+            return lr * p.lr_mult
+        if index in self.lr_mult:
+            return lr * self.lr_mult[index]
+        if index in self.idx2name:
+            return lr * self.lr_mult.get(self.idx2name[index], 1.0)
+        return lr
 
     def _get_wds(self, indices: list) -> list[float]:
         wds = [self.wd for _ in indices]
@@ -343,7 +353,16 @@ class Optimizer:
         return wds
 
     def _get_wd(self, index: int) -> float:
-        return self._get_wds([index])[0]
+        if type(self)._get_wds is not Optimizer._get_wds:
+            return self._get_wds([index])[0]
+        p = self.param_dict.get(index)
+        if p is not None:
+            return self.wd * p.wd_mult
+        if index in self.wd_mult:
+            return self.wd * self.wd_mult[index]
+        if index in self.idx2name:
+            return self.wd * self.wd_mult.get(self.idx2name[index], 1.0)
+        return self.wd
 
     def _clip_on(self) -> bool:
         """MXNet passes clip_gradient to its operators only when truthy, and they clip only
