@@ -526,11 +526,12 @@ def backward_pass(
     heap: list = []
     for h, hg in zip(heads, head_grads):
         if hg is None:
-            if h.shape:
-                g = np.empty(h.shape, dtype=h.dtype)
+            d = h._data
+            if type(d) is np.ndarray:
+                g = np.empty(d.shape, dtype=d.dtype)
                 g.fill(1)  # np.ones costs microseconds more (a Python-level function)
-            else:
-                g = h.dtype.type(1)
+            else:  # a NumPy scalar (the result of an operation on 0-d arrays)
+                g = type(d)(1)
             g = _wrap(g) if tape else g
         else:
             g = hg if tape else hg._data
@@ -540,7 +541,8 @@ def backward_pass(
         else:
             grads[k] = g
             heap.append((-k.seq, k))
-    heapq.heapify(heap)
+    if len(heap) > 1:
+        heapq.heapify(heap)
     found: dict = {}
     saved_rec, saved_train = STATE.recording, STATE.training
     STATE.recording, STATE.training = bool(create_graph), train_mode
@@ -578,7 +580,7 @@ def backward_pass(
                 if p is not None and (need is None or p in need):
                     rule = vjps[i]
                     if rule is not None:
-                        gi = rule(xp, g, ans, *args, **kw)
+                        gi = rule(xp, g, ans, *args, **kw) if kw else rule(xp, g, ans, *args)
                         if gi.shape != p.shape:
                             gi = unbroadcast(xp, gi, p.shape)
                         old = grads.get(p)
