@@ -39,8 +39,8 @@ def _params(arrs, dtype=None):
 
 
 # ---------------------------------------------------------------- W1
-def w1(res, cfg, quick):
-    exact = common.w1_closed_form()
+def make_w1_step():
+    """One W1 iteration: the six operations recorded, then df/dx by backward()."""
     x = mx.nd.array(common.W1_X, dtype="float64")
     x.attach_grad()
     exp, sin = nd.exp, nd.sin
@@ -56,6 +56,12 @@ def w1(res, cfg, quick):
         f.backward()
         return x.grad
 
+    return step
+
+
+def w1(res, cfg, quick):
+    exact = common.w1_closed_form()
+    step = make_w1_step()
     t = common.bench(step, cfg)
     g = float(step().asscalar())
     res.add("W1", "eager", t, check={"dfdx": g, "abs_err": abs(g - exact)})
@@ -111,43 +117,38 @@ def classifier_workload(res, cfg, wid, data, init, act, lr, check_steps, flops=N
         res.fail(wid, "gluon", exc)
 
 
-def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
+def make_gluon_step(x, y, init, act, lr):
+    """One iteration through Gluon: Dense layers holding ``init`` (MXNet's (out, in) weight
+    layout), SoftmaxCrossEntropyLoss, and an SGD Trainer. Returns (step, net, loss_fn)."""
     from tapegrad import gluon
 
     act_name = {nd.tanh: "tanh", nd.relu: "relu"}[act]
-
-    def build():
-        net = gluon.nn.HybridSequential()
-        n = len(init) // 2
-        for k in range(n):
-            w = init[2 * k]
-            net.add(
-                gluon.nn.Dense(
-                    w.shape[1], in_units=w.shape[0], activation=act_name if k < n - 1 else None
-                )
-            )
-        net.initialize()
-        for k, blk in enumerate(net):
-            blk.weight.set_data(mx.nd.array(init[2 * k].T))
-            blk.bias.set_data(mx.nd.array(init[2 * k + 1]))
-        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
-        return net, trainer
-
+    net = gluon.nn.HybridSequential()
+    n = len(init) // 2
+    for k in range(n):
+        w = init[2 * k]
+        act_k = act_name if k < n - 1 else None
+        net.add(gluon.nn.Dense(w.shape[1], in_units=w.shape[0], activation=act_k))
+    net.initialize()
+    for k, blk in enumerate(net):
+        blk.weight.set_data(mx.nd.array(init[2 * k].T))
+        blk.bias.set_data(mx.nd.array(init[2 * k + 1]))
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     batch = x.shape[0]
 
-    def make_step(net, trainer):
-        def step():
-            with autograd.record():
-                loss = loss_fn(net(x), y)
-            loss.backward()
-            trainer.step(batch)
-            return loss
+    def step():
+        with autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        trainer.step(batch)
+        return loss
 
-        return step
+    return step, net, loss_fn
 
-    net, trainer = build()
-    step = make_step(net, trainer)
+
+def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
+    step, net, loss_fn = make_gluon_step(x, y, init, act, lr)
     loss0 = float(step().mean().asscalar())
     for _ in range(check_steps - 1):
         step()

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import peers_tapegrad as ptg  # noqa: E402
 
 import tapegrad as mx  # noqa: E402
-from tapegrad import autograd, gluon, nd  # noqa: E402
+from tapegrad import nd  # noqa: E402
 
 try:
     import torch
@@ -42,21 +42,7 @@ except ImportError:  # optional: tapegrad alone
 
 
 def tapegrad_w1():
-    x = mx.nd.array(common.W1_X, dtype="float64")
-    x.attach_grad()
-    exp, sin = nd.exp, nd.sin
-
-    def step():
-        with autograd.record():
-            a = exp(x)
-            p = a**2
-            c = a + p
-            e = exp(c)
-            s = sin(c)
-            f = e + s
-        f.backward()
-        return x.grad
-
+    step = ptg.make_w1_step()
     return step, lambda: float(step().asscalar())
 
 
@@ -82,23 +68,7 @@ def tapegrad_w2_raw():
 def tapegrad_w2_gluon():
     x_np, y_np = common.w2_data()
     x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
-    init = common.w2_params()
-    net = gluon.nn.HybridSequential()
-    net.add(gluon.nn.Dense(72, in_units=784, activation="tanh"), gluon.nn.Dense(10, in_units=72))
-    net.initialize()
-    for k, blk in enumerate(net):
-        blk.weight.set_data(mx.nd.array(init[2 * k].T))
-        blk.bias.set_data(mx.nd.array(init[2 * k + 1]))
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": common.W2_LR})
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-
-    def step():
-        with autograd.record():
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        trainer.step(x.shape[0])
-        return loss
-
+    step, _, _ = ptg.make_gluon_step(x, y, common.w2_params(), nd.tanh, common.W2_LR)
     return step, lambda r: float(r.mean().asscalar())
 
 
