@@ -294,7 +294,7 @@ class Primitive:
         if fw and STATE.levels:
             return self._call_fw(args, list(data), kwargs)
         try:
-            out = self.impl(*data, **kwargs)
+            out = self.impl(*data, **kwargs) if kwargs else self.impl(*data)
         except (ValueError, IndexError, TypeError) as e:
             raise _op_error(self.name, list(data), kwargs, e) from None
         r = nd.__new__(nd)
