@@ -39,6 +39,8 @@ def test_bundled_files_license_and_checksums():
     readme = (BUNDLED / "README.md").read_text()
     assert "Creative Commons Attribution-Share Alike 3.0" in readme
     assert "LeCun" in readme
+    lic = (BUNDLED / "LICENSE").read_text()
+    assert "CC BY-SA 3.0" in lic and "LeCun" in lic
     sums = dict(line.split()[::-1] for line in (BUNDLED / "SHA256SUMS").read_text().splitlines())
     for f in FILES:
         assert hashlib.sha256((BUNDLED / f).read_bytes()).hexdigest() == sums[f]
