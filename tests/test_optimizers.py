@@ -216,6 +216,17 @@ def test_lr_mult_wd_mult_by_index_name_and_param_dict():
     assert opt._get_wd(1) == 0.5
     opt.param_dict = {1: SimpleNamespace(lr_mult=3.0, wd_mult=0.0)}  # Parameters win
     assert opt._get_lr(1) == 3.0 and opt._get_wd(1) == 0.0
+    # the single-index forms agree with MXNet's list forms, which a subclass may override
+    assert [opt._get_lr(i) for i in range(3)] == opt._get_lrs([0, 1, 2])
+    assert [opt._get_wd(i) for i in range(3)] == opt._get_wds([0, 1, 2])
+
+    class Halved(mx.optimizer.SGD):
+        def _get_lrs(self, indices):
+            return [x / 2 for x in super()._get_lrs(indices)]
+
+    w = mx.nd.array([1.0])
+    Halved(learning_rate=1.0).update(0, w, mx.nd.array([2.0]), None)
+    assert w.asscalar() == pytest.approx(0.0)  # 1 - (1.0 / 2) * 2
 
 
 def test_update_accepts_lists():
