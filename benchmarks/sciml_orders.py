@@ -60,10 +60,10 @@ def mlp(params, x, act):
     return h
 
 
-def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
-    """Per-call time of each function: the minimum over ``rounds`` rounds, each round running
-    every function for about ``min_time`` seconds, the functions taking turns (so a noisy
-    moment of a shared machine does not favour one of them)."""
+def interleaved_times(fns: dict, rounds: int, min_time: float) -> dict:
+    """Per-call times of each function, one per round: each round runs every function for
+    about ``min_time`` seconds, the functions taking turns (so a noisy moment of a shared
+    machine does not favour one of them)."""
     n = {}
     for k, f in fns.items():
         for _ in range(2):
@@ -71,15 +71,21 @@ def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
         t = time.perf_counter()
         f()
         n[k] = max(1, int(min_time / max(time.perf_counter() - t, 1e-9)))
-    best = {k: float("inf") for k in fns}
+    times: dict = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():
             gc.collect()
             t = time.perf_counter()
             for _ in range(n[k]):
                 f()
-            best[k] = min(best[k], (time.perf_counter() - t) / n[k])
-    return best
+            times[k].append((time.perf_counter() - t) / n[k])
+    return times
+
+
+def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
+    """The best (minimum) per-call time of each function over the rounds of
+    :func:`interleaved_times`."""
+    return {k: min(v) for k, v in interleaved_times(fns, rounds, min_time).items()}
 
 
 # ---------------------------------------------------------------- k-th derivative methods

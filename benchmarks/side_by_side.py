@@ -14,11 +14,9 @@ without PyTorch it times tapegrad alone. The workloads are those of ``peers_tape
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import sys
-import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "bench"))
@@ -28,6 +26,7 @@ sys.path.insert(0, _HERE)
 import common  # noqa: E402  (must come first: pins threads)
 import numpy as np  # noqa: E402
 import peers_tapegrad as ptg  # noqa: E402
+from sciml_orders import interleaved_times  # noqa: E402
 
 import tapegrad as mx  # noqa: E402
 from tapegrad import nd  # noqa: E402
@@ -89,26 +88,6 @@ def torch_w2():
     return step, lambda r: float(r.item())
 
 
-def interleaved(cases: dict, rounds: int, block_s: float) -> dict:
-    """Median time per iteration of each case, the cases taking turns in blocks."""
-    n = {}
-    for name, step in cases.items():
-        for _ in range(3):
-            step()
-        t = time.perf_counter()
-        step()
-        n[name] = max(1, int(block_s / max(time.perf_counter() - t, 1e-7)))
-    times: dict = {name: [] for name in cases}
-    for _ in range(rounds):
-        for name, step in cases.items():
-            gc.collect()
-            t = time.perf_counter()
-            for _ in range(n[name]):
-                step()
-            times[name].append((time.perf_counter() - t) / n[name])
-    return times
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=15)
@@ -135,7 +114,7 @@ def main(argv=None) -> None:
             else:
                 checks[name] = f"loss0={value(step()):.7g}"  # the first step's loss
             cases[name] = step
-        times = interleaved(cases, args.rounds, args.block_seconds)
+        times = interleaved_times(cases, args.rounds, args.block_seconds)
         ref = statistics.median(times["torch eager"]) if "torch eager" in times else None
         for name, ts in times.items():
             med = statistics.median(ts)

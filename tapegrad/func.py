@@ -10,26 +10,5 @@ True
 [6.0]
 """
 
-from .functional import (
-    grad,
-    hessian,
-    hvp,
-    jacobian,
-    jvp,
-    param_function,
-    value_and_grad,
-    vhp,
-    vjp,
-)
-
-__all__ = [
-    "grad",
-    "value_and_grad",
-    "vjp",
-    "jvp",
-    "jacobian",
-    "hessian",
-    "hvp",
-    "vhp",
-    "param_function",
-]
+from .functional import *  # noqa: F403  (the same objects, under the same names)
+from .functional import __all__  # noqa: F401

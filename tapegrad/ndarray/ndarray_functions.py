@@ -759,44 +759,31 @@ def dot(
         lhs = array(lhs, dtype=rhs.dtype)
     if not isinstance(rhs, NDArray):
         rhs = array(rhs, dtype=lhs.dtype)
-    a_shape, b_shape = lhs._data.shape, rhs._data.shape
-    if (
-        len(a_shape) == 2
-        and len(b_shape) == 2
-        and a_shape[1] == b_shape[0]
-        and not (transpose_a or transpose_b)
-    ):
-        # the common case (a layer's h @ W), without the general path's checks
-        r = T.matmul(lhs, rhs)
-        return r if out is None else write_out("dot", out, r)
+    # raw shapes, not the NDArray properties: this runs for every layer of every step
     if transpose_a:
-        lhs = (
-            T.transpose(lhs, axes=tuple(range(1, lhs.ndim)) + (0,))
-            if lhs.ndim > 2
-            else T.transpose(lhs)
-        )
+        n = len(lhs._data.shape)
+        lhs = T.transpose(lhs, axes=tuple(range(1, n)) + (0,)) if n > 2 else T.transpose(lhs)
     if transpose_b:
-        rhs = (
-            T.transpose(rhs, axes=(rhs.ndim - 1,) + tuple(range(rhs.ndim - 1)))
-            if rhs.ndim > 2
-            else T.transpose(rhs)
-        )
-    k1 = lhs.shape[-1] if lhs.ndim else 1
-    k2 = rhs.shape[0] if rhs.ndim else 1
+        n = len(rhs._data.shape)
+        rhs = T.transpose(rhs, axes=(n - 1,) + tuple(range(n - 1))) if n > 2 else T.transpose(rhs)
+    a_shape, b_shape = lhs._data.shape, rhs._data.shape
+    k1 = a_shape[-1] if a_shape else 1
+    k2 = b_shape[0] if b_shape else 1
     if k1 != k2:
         raise ShapeError(
-            f"dot: shapes {fmt_shape(lhs.shape)} and {fmt_shape(rhs.shape)} are not aligned "
+            f"dot: shapes {fmt_shape(a_shape)} and {fmt_shape(b_shape)} are not aligned "
             f"(the last axis of lhs has {k1} elements, the first axis of rhs has {k2}). Fix: "
             "transpose one operand (transpose_a / transpose_b) or reshape it."
         )
-    if lhs.ndim == 2 and rhs.ndim == 2:
+    na, nb = len(a_shape), len(b_shape)
+    if na == 2 and nb == 2:
         r = T.matmul(lhs, rhs)
-    elif lhs.ndim == 1 and rhs.ndim == 1:
+    elif na == 1 and nb == 1:
         r = T.sum(lhs * rhs, axis=None)
     else:
-        a2 = T.reshape(lhs, shape=(-1, k1)) if lhs.ndim != 2 else lhs
-        b2 = T.reshape(rhs, shape=(k2, -1)) if rhs.ndim != 2 else rhs
-        r = T.reshape(T.matmul(a2, b2), shape=lhs.shape[:-1] + rhs.shape[1:])
+        a2 = T.reshape(lhs, shape=(-1, k1)) if na != 2 else lhs
+        b2 = T.reshape(rhs, shape=(k2, -1)) if nb != 2 else rhs
+        r = T.reshape(T.matmul(a2, b2), shape=a_shape[:-1] + b_shape[1:])
     return r if out is None else write_out("dot", out, r)
 
 

@@ -315,54 +315,36 @@ class Optimizer:
             self._index_update_count[idx] += 1
             self.num_update = max(self._index_update_count[idx], self.num_update)
 
+    def _mult(self, index: Any, attr: str, table: dict) -> float:
+        """The lr_mult or wd_mult of one weight (``attr`` names it, ``table`` is the
+        optimizer's own dict): its Parameter's, else by index, else by name, else 1."""
+        p = self.param_dict.get(index)
+        if p is not None:
+            return getattr(p, attr)
+        if index in table:
+            return table[index]
+        if index in self.idx2name:
+            return table.get(self.idx2name[index], 1.0)
+        return 1.0
+
     def _get_lrs(self, indices: list) -> list[float]:
         lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
-        lrs = [lr for _ in indices]
-        for i, index in enumerate(indices):
-            if index in self.param_dict:
-                lrs[i] *= self.param_dict[index].lr_mult
-            elif index in self.lr_mult:
-                lrs[i] *= self.lr_mult[index]
-            elif index in self.idx2name:
-                lrs[i] *= self.lr_mult.get(self.idx2name[index], 1.0)
-        return lrs
+        return [lr * self._mult(i, "lr_mult", self.lr_mult) for i in indices]
 
     def _get_lr(self, index: int) -> float:
         if type(self)._get_lrs is not Optimizer._get_lrs:  # a subclass's own rule
             return self._get_lrs([index])[0]
-        # _get_lrs for one index, without the lists (this runs for every weight every step)
+        # without the list (this runs for every weight every step)
         lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
-        p = self.param_dict.get(index)
-        if p is not None:
-            return lr * p.lr_mult
-        if index in self.lr_mult:
-            return lr * self.lr_mult[index]
-        if index in self.idx2name:
-            return lr * self.lr_mult.get(self.idx2name[index], 1.0)
-        return lr
+        return lr * self._mult(index, "lr_mult", self.lr_mult)
 
     def _get_wds(self, indices: list) -> list[float]:
-        wds = [self.wd for _ in indices]
-        for i, index in enumerate(indices):
-            if index in self.param_dict:
-                wds[i] *= self.param_dict[index].wd_mult
-            elif index in self.wd_mult:
-                wds[i] *= self.wd_mult[index]
-            elif index in self.idx2name:
-                wds[i] *= self.wd_mult.get(self.idx2name[index], 1.0)
-        return wds
+        return [self.wd * self._mult(i, "wd_mult", self.wd_mult) for i in indices]
 
     def _get_wd(self, index: int) -> float:
         if type(self)._get_wds is not Optimizer._get_wds:
             return self._get_wds([index])[0]
-        p = self.param_dict.get(index)
-        if p is not None:
-            return self.wd * p.wd_mult
-        if index in self.wd_mult:
-            return self.wd * self.wd_mult[index]
-        if index in self.idx2name:
-            return self.wd * self.wd_mult.get(self.idx2name[index], 1.0)
-        return self.wd
+        return self.wd * self._mult(index, "wd_mult", self.wd_mult)
 
     def _clip_on(self) -> bool:
         """MXNet passes clip_gradient to its operators only when truthy, and they clip only
