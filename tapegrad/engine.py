@@ -11,7 +11,8 @@ How it fits together
 
   - :data:`RAW` maps every primitive name to its plain NumPy ``impl``. A first-order
     backward pass runs the rules on raw ``numpy`` arrays: no wrapping, no recording.
-  - :data:`TAPE` maps every primitive name to the :class:`Primitive` itself. With
+  - :data:`TAPE` maps every primitive name to the :class:`Primitive`'s call (a plain
+    function whose ``prim`` attribute is the Primitive). With
     ``create_graph=True`` (or while forward-mode tangents are active) the same rules run on
     NDArrays, so the backward pass is itself recorded and higher derivatives follow from the
     same formulas. No derivative formula exists twice.
@@ -81,7 +82,7 @@ STATE = _State()
 PRIMITIVES: dict[str, Primitive] = {}
 #: Raw namespace: primitive name -> NumPy implementation (first-order backward).
 RAW = SimpleNamespace()
-#: Tape namespace: primitive name -> Primitive (recorded, differentiable backward).
+#: Tape namespace: primitive name -> the Primitive's call (recorded, differentiable backward).
 TAPE = SimpleNamespace()
 
 #: JVP marker: the op is elementwise, its JVP is the VJP formula applied to the tangent.
@@ -90,8 +91,10 @@ ELEMENTWISE = "elementwise"
 LINEAR = "linear"
 
 _NDArray: Any = None  # set by tapegrad.ndarray (avoids an import cycle)
-_SEQ = itertools.count()
-#: Global mutation counter: ``MUTATIONS[0]`` grows by one at every in-place change.
+#: One clock orders graph nodes and in-place changes alike: every node and every change
+#: takes the next tick, so "changed after this node was recorded" is "tick > node.seq".
+_SEQ = itertools.count(1)
+#: ``MUTATIONS[0]``: the tick of the latest in-place change (0 before any).
 MUTATIONS = [0]
 #: Recent in-place changes of memory, ``(counter, where)`` in counter order (at most
 #: ``2 * _LOG_MAX`` entries, trimmed to the newest ``_LOG_MAX``). ``where`` holds the memory
@@ -104,9 +107,8 @@ _LOG_MAX = 4096
 
 
 def note_mutation(data: Any) -> int:
-    """Count one in-place change of ``data`` (a NumPy array) and return the new counter."""
-    MUTATIONS[0] += 1
-    c = MUTATIONS[0]
+    """Count one in-place change of ``data`` (a NumPy array) and return its tick."""
+    c = tick()
     if type(data) is np.ndarray:
         log = MUTATION_LOG
         if data.base is None:
@@ -121,6 +123,12 @@ def note_mutation(data: Any) -> int:
                 log.append((c, data))
         if len(log) > 2 * _LOG_MAX:
             del log[:_LOG_MAX]
+    return c
+
+
+def tick() -> int:
+    """Take a tick of the clock for an in-place change (the new ``_version`` of an array)."""
+    c = MUTATIONS[0] = next(_SEQ)
     return c
 
 
@@ -164,11 +172,12 @@ class Node:
         parents: graph node of each input, ``None`` where the input is constant.
         data: the raw NumPy values of ``args`` (what a first-order backward pass uses).
         ans: the output's raw data; ``ans_tan`` its forward-mode tangents, if any.
-        seq: creation number; parents always have smaller numbers, so sorting by ``seq``
-            gives a topological order.
-        epoch: the global mutation counter when recorded. An input whose ``_version`` (the
-            counter value at its last in-place change) is larger was changed afterwards.
+        seq: the clock's tick when recorded; parents always have smaller ticks, so sorting
+            by ``seq`` gives a topological order, and an input whose ``_version`` (the tick of
+            its last in-place change) is larger was changed afterwards.
         dirty: the output itself was changed in place after recording.
+
+    Nodes are made by :func:`new_node` (a plain function: cheaper than ``__init__``).
     """
 
     __slots__ = (
@@ -181,23 +190,28 @@ class Node:
         "ans_tan",
         "shape",
         "seq",
-        "epoch",
         "dirty",
         "__weakref__",
     )
 
-    def __init__(self, prim, args, kwargs, parents, ans, data=None) -> None:
-        self.prim = prim
-        self.args = args
-        self.data = data
-        self.kwargs = kwargs
-        self.parents = parents
-        self.ans = ans
-        self.ans_tan = None
-        self.shape = ans.shape
-        self.seq = next(_SEQ)
-        self.epoch = MUTATIONS[0]
-        self.dirty = False
+
+def new_node(prim, args, kwargs, parents, ans, data=None) -> Node:
+    """The tape entry of one recorded call of ``prim`` (see :class:`Node`)."""
+    n = _new_node(Node)
+    n.prim = prim
+    n.args = args
+    n.data = data
+    n.kwargs = kwargs
+    n.parents = parents
+    n.ans = ans
+    n.ans_tan = None
+    n.shape = ans.shape
+    n.seq = next(_SEQ)
+    n.dirty = False
+    return n
+
+
+_new_node = object.__new__
 
 
 class Primitive:
@@ -218,7 +232,7 @@ class Primitive:
     propagates forward-mode tangents.
     """
 
-    __slots__ = ("name", "impl", "vjps", "jvp", "doc")
+    __slots__ = ("name", "impl", "vjps", "jvp", "doc", "call")
 
     def __init__(self, name: str, impl: Callable, vjps: Sequence | None, jvp: Any) -> None:
         self.name = name
@@ -226,86 +240,98 @@ class Primitive:
         self.vjps = vjps if vjps is None or hasattr(vjps, "make") else tuple(vjps)
         self.jvp = jvp
         self.doc = impl.__doc__
+        self.call = self._caller()
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # The hot path: keep it short. Unary and binary calls (nearly all of them) take
-        # straight-line code; the general case loops over the inputs once.
-        if kwargs and "out" in kwargs:
-            kw = dict(kwargs)
-            out = kw.pop("out")
-            return write_out(self.name, out, self(*args, **kw))
-        nd = _NDArray
-        nargs = len(args)
-        if nargs == 1:
-            a = args[0]
-            if type(a) is not nd:
-                return self._generic(args, kwargs)
-            if a._tan is not None and STATE.levels:
-                return self._call_fw(args, [a._data], kwargs)
-            d = a._data
+        return self.call(*args, **kwargs)
+
+    def _caller(self) -> Callable:
+        """The call as a plain function: Python calls one directly, without the C detour an
+        instance's ``__call__`` takes (the namespaces and ``nd`` functions hold it)."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            # The hot path: keep it short. Unary and binary calls (nearly all of them) take
+            # straight-line code; the general case loops over the inputs once.
+            if kwargs and "out" in kwargs:
+                kw = dict(kwargs)
+                out = kw.pop("out")
+                return write_out(self.name, out, self(*args, **kw))
+            nd = _NDArray
+            nargs = len(args)
+            if nargs == 1:
+                a = args[0]
+                if type(a) is not nd:
+                    return self._generic(args, kwargs)
+                if a._tan is not None and STATE.levels:
+                    return self._call_fw(args, [a._data], kwargs)
+                d = a._data
+                try:
+                    out = self.impl(d, **kwargs) if kwargs else self.impl(d)
+                except (ValueError, IndexError, TypeError) as e:
+                    raise _op_error(self.name, [d], kwargs, e) from None
+                r = nd.__new__(nd)
+                r._data = out
+                r._tan = None
+                r._version = 0
+                n = a._node
+                if n is not None and STATE.recording and self.vjps is not None:
+                    r._node = new_node(self, args, kwargs, (n,), out, (d,))
+                else:
+                    r._node = None
+                return r
+            if nargs == 2:
+                a, b = args
+                if type(a) is nd:
+                    da, na = a._data, a._node
+                    fw = a._tan is not None
+                else:
+                    da, na, fw = a, None, False
+                if type(b) is nd:
+                    db, nb = b._data, b._node
+                    fw = fw or b._tan is not None
+                else:
+                    db, nb = b, None
+                data = (da, db)
+                parents = (na, nb)
+                need = na is not None or nb is not None
+            else:
+                data = []
+                parents = []
+                need = fw = False
+                for a in args:
+                    if type(a) is nd:
+                        data.append(a._data)
+                        n = a._node
+                        parents.append(n)
+                        if n is not None:
+                            need = True
+                        if a._tan is not None:
+                            fw = True
+                    else:
+                        data.append(a)
+                        parents.append(None)
+            if fw and STATE.levels:
+                return self._call_fw(args, list(data), kwargs)
             try:
-                out = self.impl(d, **kwargs) if kwargs else self.impl(d)
+                out = self.impl(*data, **kwargs) if kwargs else self.impl(*data)
             except (ValueError, IndexError, TypeError) as e:
-                raise _op_error(self.name, [d], kwargs, e) from None
+                raise _op_error(self.name, list(data), kwargs, e) from None
             r = nd.__new__(nd)
             r._data = out
             r._tan = None
             r._version = 0
-            n = a._node
-            if n is not None and STATE.recording and self.vjps is not None:
-                r._node = Node(self, args, kwargs, (n,), out, (d,))
+            if need and STATE.recording and self.vjps is not None:
+                r._node = new_node(self, args, kwargs, parents, out, data)
             else:
                 r._node = None
             return r
-        if nargs == 2:
-            a, b = args
-            if type(a) is nd:
-                da, na = a._data, a._node
-                fw = a._tan is not None
-            else:
-                da, na, fw = a, None, False
-            if type(b) is nd:
-                db, nb = b._data, b._node
-                fw = fw or b._tan is not None
-            else:
-                db, nb = b, None
-            data = (da, db)
-            parents = (na, nb)
-            need = na is not None or nb is not None
-        else:
-            data = []
-            parents = []
-            need = fw = False
-            for a in args:
-                if type(a) is nd:
-                    data.append(a._data)
-                    n = a._node
-                    parents.append(n)
-                    if n is not None:
-                        need = True
-                    if a._tan is not None:
-                        fw = True
-                else:
-                    data.append(a)
-                    parents.append(None)
-        if fw and STATE.levels:
-            return self._call_fw(args, list(data), kwargs)
-        try:
-            out = self.impl(*data, **kwargs) if kwargs else self.impl(*data)
-        except (ValueError, IndexError, TypeError) as e:
-            raise _op_error(self.name, list(data), kwargs, e) from None
-        r = nd.__new__(nd)
-        r._data = out
-        r._tan = None
-        r._version = 0
-        if need and STATE.recording and self.vjps is not None:
-            r._node = Node(self, args, kwargs, parents, out, data)
-        else:
-            r._node = None
-        return r
+
+        call.__name__ = call.__qualname__ = self.name
+        call.__doc__, call.prim = self.doc, self
+        return call
 
     def _generic(self, args: tuple, kwargs: dict) -> Any:
         """A call whose only input is not an NDArray (a NumPy array or a number)."""
@@ -326,7 +352,7 @@ class Primitive:
         node = None
         parents = [a._node if type(a) is nd else None for a in args]
         if STATE.recording and self.vjps is not None and any(p is not None for p in parents):
-            node = Node(self, args, kwargs, parents, out, data)
+            node = new_node(self, args, kwargs, parents, out, data)
         if self.vjps is None or self.jvp is None:
             if self.vjps is not None and present:
                 raise NotImplementedError(f"forward-mode rule for '{self.name}' is not implemented")
@@ -402,7 +428,7 @@ def defprim(name: str, impl: Callable, vjps: Sequence | None = None, jvp: Any = 
     p = Primitive(name, impl, vjps, jvp)
     PRIMITIVES[name] = p
     setattr(RAW, name, impl)
-    setattr(TAPE, name, p)
+    setattr(TAPE, name, p.call)
     return p
 
 
@@ -546,7 +572,7 @@ def backward_pass(
     found: dict = {}
     saved_rec, saved_train = STATE.recording, STATE.training
     STATE.recording, STATE.training = bool(create_graph), train_mode
-    epoch_now = MUTATIONS[0]
+    last_change = MUTATIONS[0]
     changed: dict = {}  # arrays changed in place since recording (see _changed_since)
     pop, push = heapq.heappop, heapq.heappush
     try:
@@ -565,7 +591,7 @@ def backward_pass(
                 if n in tset:
                     found[n] = g
             args = n.args
-            if args is None or n.dirty or n.epoch != epoch_now:
+            if args is None or n.dirty or n.seq < last_change:
                 # freed, or something was changed in place since: check this node's inputs
                 _check_node(n, changed)
             if tape:
@@ -616,14 +642,14 @@ def _check_node(n: Node, cache: dict) -> None:
             "copy (x.copy()) instead, or record the computation again after the change."
         )
     for a in n.args:
-        if type(a) is _NDArray and a._version > n.epoch:
+        if type(a) is _NDArray and a._version > n.seq:
             raise VersionError(
                 f"an input of operator '{n.prim.name}' (shape {fmt_shape(a.shape)}, "
                 f"{a.dtype}) was changed in place after the operator was recorded, so its "
                 "gradient would be wrong. Fix: change a copy (x.copy()) instead, or record "
                 "the computation again after the change."
             )
-    changed = _changed_since(n.epoch, cache)
+    changed = _changed_since(n.seq, cache)
     if not changed:
         return
     for i, a in enumerate((*n.args, n.ans)):
@@ -632,7 +658,7 @@ def _check_node(n: Node, cache: dict) -> None:
             continue
         b = d.base
         ms = changed.get(id(d) if b is None else id(_owner(b)))
-        if ms and any(c > n.epoch and _overlap(d, m) for c, m in ms):
+        if ms and any(c > n.seq and _overlap(d, m) for c, m in ms):
             what = "the output" if i == len(n.args) else "an input"
             raise VersionError(
                 f"{what} of operator '{n.prim.name}' (shape {fmt_shape(d.shape)}, {d.dtype}) "
@@ -652,17 +678,17 @@ def _owner(a: Any) -> Any:
     return a
 
 
-def _changed_since(epoch: int, cache: dict) -> dict | None:
-    """The arrays changed in place after mutation counter ``epoch`` that are still alive, as
+def _changed_since(since: int, cache: dict) -> dict | None:
+    """The arrays changed in place after tick ``since`` that are still alive, as
     ``{id of the memory's owner: [(counter, array), ...]}``, or None if nothing changed.
 
     ``cache`` lives for one backward pass; the log is scanned once per pass, backwards, as
     far as the oldest node asks (callers filter by counter).
     """
-    if epoch in cache:
-        return cache[epoch]
+    if since in cache:
+        return cache[since]
     log = MUTATION_LOG
-    i = bisect.bisect_right(log, epoch, key=_FIRST)
+    i = bisect.bisect_right(log, since, key=_FIRST)
     mp = None
     if i < len(log):
         start = cache.get("start", len(log))  # log[start:] is already in cache["map"]
@@ -673,7 +699,7 @@ def _changed_since(epoch: int, cache: dict) -> dict | None:
                 if m is not None:
                     mp.setdefault(id(_owner(m)), []).append((c, m))
             cache["start"] = i
-    cache[epoch] = mp
+    cache[since] = mp
     return mp
 
 

@@ -323,8 +323,7 @@ class NDArray:
 
     def _rebind(self, r: NDArray) -> NDArray:
         self._data, self._node, self._tan = r._data, r._node, r._tan
-        engine.MUTATIONS[0] += 1
-        self._version = engine.MUTATIONS[0]
+        self._version = engine.tick()
         return self
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -350,10 +349,11 @@ class NDArray:
         k = _index_key(key, self.shape)
         return T.getitem(self, key=k)
 
-    def _inplace(self, prim: Any, other: Any) -> NDArray:
+    def _inplace(self, op: Any, other: Any) -> NDArray:
+        prim = op.prim
         self._check_inplace(f"in-place {prim.name}")
         if STATE.recording and type(other) is NDArray and other._node is not None:
-            return self._rebind(prim(self._alias(), other))
+            return self._rebind(op(self._alias(), other))
         d = self._data
         o = _raw(other)
         uf = _INPLACE_UFUNCS.get(prim.name)
