@@ -281,9 +281,7 @@ class NDArray:
     ) -> None:
         """Gradients of this array (summed if it has several elements) into every variable."""
         if out_grad is None:
-            engine.backward_pass(
-                [self], [None], None, retain_graph=retain_graph, train_mode=train_mode
-            )
+            engine.backward_pass([self], [None], None, False, retain_graph, train_mode)
             return
         from ..autograd import backward
 
