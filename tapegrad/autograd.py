@@ -38,25 +38,38 @@ __all__ = [
 
 
 class _Scope:
-    """Context manager that sets (recording, training) and restores them on exit."""
+    """Context manager that sets (recording, training) and restores them on exit.
 
-    __slots__ = ("_rec", "_train", "_old")
+    Made by :func:`_scope` (a plain function is cheaper than ``__init__``: ``record()`` opens
+    one per training step, and on small networks that shows).
+    """
 
-    def __init__(self, is_record: Any, train_mode: Any) -> None:
-        self._rec = is_record
-        self._train = train_mode
-        self._old = None
+    __slots__ = ("_rec", "_train", "_old_rec", "_old_train")
 
     def __enter__(self) -> _Scope:
-        self._old = (STATE.recording, STATE.training)
+        st = STATE
+        self._old_rec = st.recording
+        self._old_train = st.training
         if self._rec is not None:
-            STATE.recording = self._rec
+            st.recording = self._rec
         if self._train is not None:
-            STATE.training = self._train
+            st.training = self._train
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        STATE.recording, STATE.training = self._old
+    def __exit__(self, typ: Any, value: Any, tb: Any) -> None:
+        st = STATE
+        st.recording = self._old_rec
+        st.training = self._old_train
+
+
+def _scope(is_record: Any, train_mode: Any) -> _Scope:
+    s = _new_scope(_Scope)
+    s._rec = is_record
+    s._train = train_mode
+    return s
+
+
+_new_scope = object.__new__
 
 
 def record(train_mode: bool = True) -> _Scope:
@@ -64,22 +77,22 @@ def record(train_mode: bool = True) -> _Scope:
 
     ``train_mode`` (default True) also switches layers such as Dropout to training behaviour.
     """
-    return _Scope(True, train_mode)
+    return _scope(True, train_mode)
 
 
 def pause(train_mode: bool = False) -> _Scope:
     """Scope in which nothing is recorded (inside a ``record()`` scope)."""
-    return _Scope(False, train_mode)
+    return _scope(False, train_mode)
 
 
 def train_mode() -> _Scope:
     """Scope with training behaviour (Dropout active), recording unchanged."""
-    return _Scope(None, True)
+    return _scope(None, True)
 
 
 def predict_mode() -> _Scope:
     """Scope with inference behaviour, recording unchanged."""
-    return _Scope(None, False)
+    return _scope(None, False)
 
 
 def is_recording() -> bool:
@@ -302,7 +315,7 @@ class Function:
                     swap[id(outs[k])] = ans
                     fn.saved_tensors = tuple(swap.get(id(t), t) for t in saved)
                 try:
-                    with _Scope(STATE.recording, None):
+                    with _scope(STATE.recording, None):
                         r = fn.backward(*gs)
                 finally:
                     fn.saved_tensors = saved

@@ -91,6 +91,7 @@ ELEMENTWISE = "elementwise"
 LINEAR = "linear"
 
 _NDArray: Any = None  # set by tapegrad.ndarray (avoids an import cycle)
+_new = object.__new__  # NDArray and Node have no __new__ of their own; a global is quicker
 #: One clock orders graph nodes and in-place changes alike: every node and every change
 #: takes the next tick, so "changed after this node was recorded" is "tick > node.seq".
 _SEQ = itertools.count(1)
@@ -134,7 +135,7 @@ def tick() -> int:
 
 def _wrap(data: Any, node: Any = None, tan: Any = None) -> Any:
     """A new NDArray around ``data`` (no copy)."""
-    r = _NDArray.__new__(_NDArray)
+    r = _new(_NDArray)
     r._data = data
     r._node = node
     r._tan = tan
@@ -197,7 +198,7 @@ class Node:
 
 def new_node(prim, args, kwargs, parents, ans, data=None) -> Node:
     """The tape entry of one recorded call of ``prim`` (see :class:`Node`)."""
-    n = _new_node(Node)
+    n = _new(Node)
     n.prim = prim
     n.args = args
     n.data = data
@@ -210,8 +211,6 @@ def new_node(prim, args, kwargs, parents, ans, data=None) -> Node:
     n.dirty = False
     return n
 
-
-_new_node = object.__new__
 
 
 class Primitive:
@@ -272,7 +271,7 @@ class Primitive:
                     out = self.impl(d, **kwargs) if kwargs else self.impl(d)
                 except (ValueError, IndexError, TypeError) as e:
                     raise op_error(self.name, [d], kwargs, e) from None
-                r = nd.__new__(nd)
+                r = _new(nd)
                 r._data = out
                 r._tan = None
                 r._version = 0
@@ -319,7 +318,7 @@ class Primitive:
                 out = self.impl(*data, **kwargs) if kwargs else self.impl(*data)
             except (ValueError, IndexError, TypeError) as e:
                 raise op_error(self.name, list(data), kwargs, e) from None
-            r = nd.__new__(nd)
+            r = _new(nd)
             r._data = out
             r._tan = None
             r._version = 0

@@ -402,44 +402,39 @@ class NDArray:
         return self._inplace(T.power, o)
 
     # ---- arithmetic -------------------------------------------------------------------
-    def __add__(self, o: Any) -> NDArray:
-        return T.add(self, o)
+    # the forward operators are the primitives' calls themselves (one Python call less;
+    # TAPE, not T: inside the class body T is the transpose property)
+    __add__ = TAPE.add
 
     def __radd__(self, o: Any) -> NDArray:
         return T.add(o, self)
 
-    def __sub__(self, o: Any) -> NDArray:
-        return T.subtract(self, o)
+    __sub__ = TAPE.subtract
 
     def __rsub__(self, o: Any) -> NDArray:
         return T.subtract(o, self)
 
-    def __mul__(self, o: Any) -> NDArray:
-        return T.multiply(self, o)
+    __mul__ = TAPE.multiply
 
     def __rmul__(self, o: Any) -> NDArray:
         return T.multiply(o, self)
 
-    def __truediv__(self, o: Any) -> NDArray:
-        return T.divide(self, o)
+    __truediv__ = TAPE.divide
 
     def __rtruediv__(self, o: Any) -> NDArray:
         return T.divide(o, self)
 
-    def __floordiv__(self, o: Any) -> NDArray:
-        return T.floor_divide(self, o)
+    __floordiv__ = TAPE.floor_divide
 
     def __rfloordiv__(self, o: Any) -> NDArray:
         return T.floor_divide(o, self)
 
-    def __mod__(self, o: Any) -> NDArray:
-        return T.mod(self, o)
+    __mod__ = TAPE.mod
 
     def __rmod__(self, o: Any) -> NDArray:
         return T.mod(o, self)
 
-    def __pow__(self, o: Any) -> NDArray:
-        return T.power(self, o)
+    __pow__ = TAPE.power
 
     def __rpow__(self, o: Any) -> NDArray:
         return T.power(o, self)
