@@ -212,7 +212,6 @@ def new_node(prim, args, kwargs, parents, ans, data=None) -> Node:
     return n
 
 
-
 class Primitive:
     """One differentiable operation: NumPy implementation plus VJP and JVP rules.
 

@@ -459,6 +459,27 @@ def test_error_mutation_through_a_view_is_detected(change):
         y.backward()
 
 
+def test_changes_before_a_node_was_recorded_are_allowed_after_are_not():
+    # one clock orders nodes and in-place changes: a change between two recorded operations
+    # invalidates only the earlier one's saved values
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    w = mx.nd.array([3.0, 4.0, 5.0, 6.0])
+    with autograd.record():
+        a = x * 2.0  # recorded before the changes below; saves nothing of w
+    w[:] = 5.0  # through w itself
+    w[0:2] += 1.0  # through a view (the mutation log)
+    with autograd.record():
+        y = (a * w[0:2]).sum()  # recorded after them
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [12.0, 12.0])
+    with autograd.record():
+        y = (a * w[0:2]).sum()
+    w[0:2] += 1.0
+    with pytest.raises(VersionError, match="'multiply'"):
+        y.backward()
+
+
 def test_mutation_of_memory_the_graph_did_not_save_is_allowed():
     x = mx.nd.array([1.0, 2.0])
     x.attach_grad()

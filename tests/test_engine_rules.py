@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import types
+
+import numpy as np
 
 import tapegrad
 
@@ -68,3 +71,19 @@ def _code_lines(path: pathlib.Path) -> int:
 def test_engine_line_budget():
     engine = _code_lines(PKG / "engine.py") + _code_lines(PKG / "forward.py")
     assert engine <= 600, f"the engine grew to {engine} code lines (budget 600)"
+
+
+def test_primitives_are_called_as_plain_functions():
+    # the hot path's shape: nd functions, TAPE and NDArray's forward operators hold the
+    # primitive's call, a plain function (cheaper to call than an instance's __call__)
+    from tapegrad import nd
+    from tapegrad.engine import PRIMITIVES, TAPE
+    from tapegrad.ndarray import NDArray
+
+    for name, prim in PRIMITIVES.items():
+        f = getattr(TAPE, name)
+        assert isinstance(f, types.FunctionType) and f.prim is prim and f is prim.call
+    assert nd.exp is TAPE.exp and nd.sin is TAPE.sin
+    assert NDArray.__add__ is TAPE.add and NDArray.__pow__ is TAPE.power
+    x = nd.array([0.5, 2.0])
+    np.testing.assert_array_equal(PRIMITIVES["power"](x, 3).asnumpy(), (x**3).asnumpy())
