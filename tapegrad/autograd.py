@@ -38,13 +38,13 @@ __all__ = [
 
 
 class _Scope:
-    """Context manager that sets (recording, training) and restores them on exit.
-
-    Made by :func:`_scope` (a plain function is cheaper than ``__init__``: ``record()`` opens
-    one per training step, and on small networks that shows).
-    """
+    """Context manager that sets (recording, training) and restores them on exit."""
 
     __slots__ = ("_rec", "_train", "_old_rec", "_old_train")
+
+    def __init__(self, is_record: Any, train_mode: Any) -> None:
+        self._rec = is_record
+        self._train = train_mode
 
     def __enter__(self) -> _Scope:
         st = STATE
@@ -62,37 +62,27 @@ class _Scope:
         st.training = self._old_train
 
 
-def _scope(is_record: Any, train_mode: Any) -> _Scope:
-    s = _new_scope(_Scope)
-    s._rec = is_record
-    s._train = train_mode
-    return s
-
-
-_new_scope = object.__new__
-
-
 def record(train_mode: bool = True) -> _Scope:
     """Scope in which operations on variables are recorded for differentiation.
 
     ``train_mode`` (default True) also switches layers such as Dropout to training behaviour.
     """
-    return _scope(True, train_mode)
+    return _Scope(True, train_mode)
 
 
 def pause(train_mode: bool = False) -> _Scope:
     """Scope in which nothing is recorded (inside a ``record()`` scope)."""
-    return _scope(False, train_mode)
+    return _Scope(False, train_mode)
 
 
 def train_mode() -> _Scope:
     """Scope with training behaviour (Dropout active), recording unchanged."""
-    return _scope(None, True)
+    return _Scope(None, True)
 
 
 def predict_mode() -> _Scope:
     """Scope with inference behaviour, recording unchanged."""
-    return _scope(None, False)
+    return _Scope(None, False)
 
 
 def is_recording() -> bool:
@@ -315,7 +305,7 @@ class Function:
                     swap[id(outs[k])] = ans
                     fn.saved_tensors = tuple(swap.get(id(t), t) for t in saved)
                 try:
-                    with _scope(STATE.recording, None):
+                    with _Scope(STATE.recording, None):
                         r = fn.backward(*gs)
                 finally:
                     fn.saved_tensors = saved
