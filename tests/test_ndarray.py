@@ -372,3 +372,21 @@ def test_array_protocol_copy_and_dtype():
     c = x.__array__(copy=True)
     c[0] = 9
     assert x.asnumpy()[0] == 1.0
+
+
+def test_array_protocol_view_is_read_only():
+    # a write through np.asarray(x) would bypass the version checks: NumPy refuses it
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    with mx.autograd.record():
+        y = (x * x).sum()
+    v = np.asarray(x)
+    np.testing.assert_array_equal(v, [1.0, 2.0])  # reading works, without a copy
+    assert np.shares_memory(v, x._data)
+    with pytest.raises(ValueError, match="read-only"):
+        v[0] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [2.0, 4.0])
+    w = np.array(x)  # an explicit copy stays writable
+    w[0] = 5.0
+    assert x.asnumpy()[0] == 1.0 and x._data.flags.writeable

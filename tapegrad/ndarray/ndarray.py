@@ -169,10 +169,17 @@ class NDArray:
         return self.__repr__()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The data for NumPy. Without a copy it is a read-only view: a write through it
+        would bypass the version checks that keep gradients right, so NumPy refuses it
+        (change the NDArray itself, ``x[:] = v``, or take a copy, ``x.asnumpy()``)."""
         a = np.asarray(self._data)
         if dtype is not None and np.dtype(dtype) != a.dtype:
             return a.astype(dtype)
-        return np.array(a) if copy else a
+        if copy:
+            return np.array(a)
+        v = a.view()
+        v.flags.writeable = False
+        return v
 
     def __len__(self) -> int:
         if not self.shape:
