@@ -286,7 +286,18 @@ def _jac_fwd(f: Callable, x: NDArray) -> Any:
 
 
 def hessian(f: Callable, argnums: int = 0) -> Callable:
-    """The Hessian of scalar ``f``: forward-mode Jacobian of the reverse-mode gradient."""
+    """The Hessian of scalar ``f``: forward-mode Jacobian of the reverse-mode gradient.
+
+    For a tuple ``argnums`` the result is nested, ``H[j][i]`` = d^2 f / d arg_j d arg_i of
+    shape ``arg_j.shape + arg_i.shape`` (the blocks of the Hessian over all of them).
+
+    >>> import tapegrad as mx
+    >>> from tapegrad.functional import hessian
+    >>> x, y = mx.nd.array([1.0, 2.0], dtype='float64'), mx.nd.array([3.0], dtype='float64')
+    >>> H = hessian(lambda x, y: (x ** 2 * y).sum(), argnums=(0, 1))(x, y)
+    >>> H[0][1].asnumpy().tolist()
+    [[2.0], [4.0]]
+    """
     return jacobian(grad(f, argnums), argnums, mode="fwd")
 
 

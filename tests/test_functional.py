@@ -73,6 +73,26 @@ def test_hvp_over_several_arguments():
     np.testing.assert_allclose(hv[1].asnumpy(), ref[6:], rtol=1e-6, atol=1e-8)
 
 
+def test_hessian_over_several_arguments_is_the_blocks_of_the_full_one():
+    # argnums=(0, 1): H[j][i] is d^2 f / d arg_j d arg_i, shaped arg_j.shape + arg_i.shape
+    rng = np.random.default_rng(2)
+    a0, b0 = rng.normal(size=(3, 2)), rng.normal(size=(2,))
+
+    def f(a, b):
+        return (mx.nd.tanh(mx.nd.dot(a, b)) ** 2).sum() + (b**3).sum()
+
+    H = F.hessian(f, argnums=(0, 1))(nd(a0), nd(b0))
+    full = num_hessian(lambda z: f(z[:6].reshape((3, 2)), z[6:]), np.concatenate([a0.ravel(), b0]))
+    blocks = [[full[:6, :6], full[:6, 6:]], [full[6:, :6], full[6:, 6:]]]
+    shapes = [(3, 2), (2,)]
+    for j in range(2):
+        for i in range(2):
+            assert H[j][i].shape == shapes[j] + shapes[i]
+            np.testing.assert_allclose(
+                H[j][i].asnumpy().reshape(blocks[j][i].shape), blocks[j][i], rtol=1e-6, atol=1e-8
+            )
+
+
 def test_jacobian_reverse_equals_forward():
     rng = np.random.default_rng(1)
     w = nd(rng.normal(size=(3, 4)))
