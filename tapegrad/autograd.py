@@ -40,26 +40,27 @@ __all__ = [
 class _Scope:
     """Context manager that sets (recording, training) and restores them on exit."""
 
-    __slots__ = ("_rec", "_train", "_old_rec", "_old_train")
+    __slots__ = ("_rec", "_train", "_old_rec", "_old_train", "_flags")
 
     def __init__(self, is_record: Any, train_mode: Any) -> None:
         self._rec = is_record
         self._train = train_mode
 
     def __enter__(self) -> _Scope:
-        st = STATE
-        self._old_rec = st.recording
-        self._old_train = st.training
+        # this thread's flags, fetched once (a thread-local access is the costly part)
+        f = self._flags = STATE.flags
+        self._old_rec = f.recording
+        self._old_train = f.training
         if self._rec is not None:
-            st.recording = self._rec
+            f.recording = self._rec
         if self._train is not None:
-            st.training = self._train
+            f.training = self._train
         return self
 
     def __exit__(self, typ: Any, value: Any, tb: Any) -> None:
-        st = STATE
-        st.recording = self._old_rec
-        st.training = self._old_train
+        f = self._flags
+        f.recording = self._old_rec
+        f.training = self._old_train
 
 
 def record(train_mode: bool = True) -> _Scope:

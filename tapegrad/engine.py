@@ -67,13 +67,33 @@ __all__ = [
 ]
 
 
-class _State(threading.local):
-    """Per-thread switches: recording, training, and the active forward-mode levels."""
+class _Flags:
+    """One thread's switches: recording, training, and the active forward-mode levels."""
+
+    __slots__ = ("recording", "training", "levels")
 
     def __init__(self) -> None:
         self.recording = False
         self.training = False
         self.levels: list[int] = []
+
+
+def _flag(name: str) -> property:
+    return property(lambda s: getattr(s.flags, name), lambda s, v: setattr(s.flags, name, v))
+
+
+class _State(threading.local):
+    """Per-thread switches. Each access to a thread-local attribute costs about 70 ns (W1
+    made 19 a step), so the hot paths (a primitive's call, ``record()``, ``backward_pass``)
+    fetch this thread's :class:`_Flags` once, ``STATE.flags``, and use its plain attributes;
+    ``STATE.recording``, ``.training`` and ``.levels`` read and write the same flags."""
+
+    def __init__(self) -> None:
+        self.flags = _Flags()
+
+    recording = _flag("recording")
+    training = _flag("training")
+    levels = _flag("levels")
 
 
 STATE = _State()
@@ -263,7 +283,7 @@ class Primitive:
                 a = args[0]
                 if type(a) is not nd:
                     return self._generic(args, kwargs)
-                if a._tan is not None and STATE.levels:
+                if a._tan is not None and STATE.flags.levels:
                     return self._call_fw(args, [a._data], kwargs)
                 d = a._data
                 try:
@@ -275,7 +295,7 @@ class Primitive:
                 r._tan = None
                 r._version = 0
                 n = a._node
-                if n is not None and STATE.recording and self.vjps is not None:
+                if n is not None and STATE.flags.recording and self.vjps is not None:
                     r._node = new_node(self, args, kwargs, (n,), out, (d,))
                 else:
                     r._node = None
@@ -311,7 +331,7 @@ class Primitive:
                     else:
                         data.append(a)
                         parents.append(None)
-            if fw and STATE.levels:
+            if fw and STATE.flags.levels:
                 return self._call_fw(args, list(data), kwargs)
             try:
                 if nargs == 2 and not kwargs:
@@ -324,7 +344,7 @@ class Primitive:
             r._data = out
             r._tan = None
             r._version = 0
-            if need and STATE.recording and self.vjps is not None:
+            if need and STATE.flags.recording and self.vjps is not None:
                 r._node = new_node(self, args, kwargs, parents, out, data)
             else:
                 r._node = None
@@ -345,14 +365,14 @@ class Primitive:
     def _call_fw(self, args: tuple, data: list, kwargs: dict) -> Any:
         """Slow path: some input carries forward-mode tangents of an active level."""
         nd = _NDArray
-        active = STATE.levels
+        active = STATE.flags.levels
         present = sorted(
             {lv for a in args if type(a) is nd and a._tan for lv in a._tan if lv in active}
         )
         out = self.impl(*data, **kwargs)
         node = None
         parents = [a._node if type(a) is nd else None for a in args]
-        if STATE.recording and self.vjps is not None and any(p is not None for p in parents):
+        if STATE.flags.recording and self.vjps is not None and any(p is not None for p in parents):
             node = new_node(self, args, kwargs, parents, out, data)
         if self.vjps is None or self.jvp is None:
             if self.vjps is not None and present:
@@ -518,7 +538,8 @@ def backward_pass(
                 "computational graph. Fix: call attach_grad() on the inputs and compute the "
                 "output inside `with autograd.record():`."
             )
-    tape = bool(create_graph or STATE.levels)
+    flags = STATE.flags  # this thread's switches (one thread-local access)
+    tape = bool(create_graph or flags.levels)
     xp = TAPE if tape else RAW
     need = None
     if targets is not None:
@@ -550,8 +571,8 @@ def backward_pass(
     if len(heap) > 1:
         heapify(heap)
     found: dict = {}
-    saved_rec, saved_train = STATE.recording, STATE.training
-    STATE.recording, STATE.training = bool(create_graph), train_mode
+    saved_rec, saved_train = flags.recording, flags.training
+    flags.recording, flags.training = bool(create_graph), train_mode
     last_change = MUTATIONS[0]
     changed: dict = {}  # arrays changed in place since recording (see _changed_since)
     try:
@@ -606,7 +627,7 @@ def backward_pass(
             if not retain_graph:
                 n.args = n.data = None
     finally:
-        STATE.recording, STATE.training = saved_rec, saved_train
+        flags.recording, flags.training = saved_rec, saved_train
     if targets is not None:
         return [found.get(t) for t in targets]
     for n, g in found.items():

@@ -298,6 +298,32 @@ def test_state_is_per_thread():
     assert seen == [False]
 
 
+def test_a_thread_recording_does_not_make_another_record():
+    # the flags are per thread even while both threads run: the worker records inside its
+    # scope while the main thread, outside any scope, computes on the same variable
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    inside, done, seen = threading.Event(), threading.Event(), {}
+
+    def worker():
+        with autograd.record():
+            inside.set()
+            done.wait(5)
+            y = (x * x).sum()
+        seen["recorded"] = y._node is not None
+        y.backward()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    inside.wait(5)
+    z = x * x  # the worker is inside record(); this thread is not
+    done.set()
+    t.join()
+    assert z._node is None and not autograd.is_recording()
+    assert seen["recorded"]
+    np.testing.assert_array_equal(x.grad.asnumpy(), [2.0, 4.0])
+
+
 # ------------------------------------------------------------------ Function
 
 

@@ -305,7 +305,7 @@ class NDArray:
             n.dirty = True
 
     def _check_inplace(self, what: str) -> None:
-        if STATE.recording and self._node is not None:
+        if STATE.flags.recording and self._node is not None:
             raise InplaceError(
                 f"NotImplementedError: Inplace operations (+=, -=, x[:]=, etc) are not "
                 f"supported when recording with autograd ({what} on an array of shape "
@@ -334,7 +334,7 @@ class NDArray:
     def __setitem__(self, key: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
         k = _index_key(key, self.shape)
-        if STATE.recording and type(value) is NDArray and value._node is not None:
+        if STATE.flags.recording and type(value) is NDArray and value._node is not None:
             self._rebind(T.index_update(self._alias(), value, key=k))
             return
         v = _raw(value)
@@ -357,7 +357,7 @@ class NDArray:
     def _inplace(self, op: Any, other: Any) -> NDArray:
         prim = op.prim
         self._check_inplace(f"in-place {prim.name}")
-        if STATE.recording and type(other) is NDArray and other._node is not None:
+        if STATE.flags.recording and type(other) is NDArray and other._node is not None:
             return self._rebind(op(self._alias(), other))
         d = self._data
         o = _raw(other)
