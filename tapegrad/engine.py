@@ -56,6 +56,7 @@ __all__ = [
     "STATE",
     "Primitive",
     "Node",
+    "new_node",
     "Leaf",
     "defprim",
     "RAW",
@@ -216,7 +217,9 @@ class Node:
     )
 
 
-def new_node(prim, args, kwargs, parents, ans, data=None) -> Node:
+def new_node(
+    prim: Primitive, args: Sequence, kwargs: dict, parents: Sequence, ans: Any, data: Any = None
+) -> Node:
     """The tape entry of one recorded call of ``prim`` (see :class:`Node`)."""
     n = _new(Node)
     n.prim = prim
