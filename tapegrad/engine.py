@@ -279,7 +279,7 @@ class Primitive:
             if kwargs and "out" in kwargs:
                 kw = dict(kwargs)
                 out = kw.pop("out")
-                return write_out(self.name, out, self(*args, **kw))
+                return write_out(self.name, out, call(*args, **kw))
             nd = _NDArray
             nargs = len(args)
             if nargs == 1:
@@ -421,7 +421,7 @@ class Primitive:
                     filled.append(_wrap(np.zeros_like(a._data)))
                 else:
                     filled.append(0.0)
-            out = self(*filled, **kwargs)
+            out = self.call(*filled, **kwargs)
             return out
         return rule(TAPE, ts, ans, *args, **kwargs)
 
