@@ -9,6 +9,11 @@ Each checkout's ``tapegrad`` package is copied into a temporary folder under its
 then W1 (the seed's scalar chain, forward and backward) and W2 (the MNIST MLP step) of
 ``../shared/bench/WORKLOADS.md`` run in short blocks, the versions taking turns. Reported:
 each version's median per-iteration time and the median over the rounds of new / old.
+Each version's df/dx (W1) and first loss (W2) are checked against WORKLOADS.md; the script
+exits non-zero if one is off.
+
+``--smoke`` (CI): one round of one call per case; without an old checkout it compares this
+checkout with itself (A/A).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ _BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "
 sys.path.insert(0, os.path.abspath(_BENCH))
 sys.path.insert(0, _HERE)
 
+import benchkit  # noqa: E402
 import common  # noqa: E402  (must come first: pins threads)
-from sciml_orders import interleaved_times  # noqa: E402
 
 
 def w1_step(mx):
@@ -75,20 +80,45 @@ def load(checkout: str, name: str, into: str):
     return importlib.import_module(name)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    argv, smoke = benchkit.take_smoke_flag(argv)
+    here = os.path.join(_HERE, "..")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("old", help="checkout of the old version (a folder holding tapegrad/)")
-    ap.add_argument("new", nargs="?", default=os.path.join(_HERE, ".."), help="default: here")
+    ap.add_argument(
+        "old",
+        nargs="?",
+        help="checkout of the old version (a folder holding tapegrad/); "
+        "optional with --smoke (default there: this checkout, an A/A run)",
+    )
+    ap.add_argument("new", nargs="?", default=here, help="default: here")
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--block-seconds", type=float, default=0.02)
+    ap.add_argument("--smoke", action="store_true", help="one call per case, checked (CI)")
     args = ap.parse_args(argv)
+    if smoke:
+        args.rounds, args.block_seconds = benchkit.SMOKE_ROUNDS, benchkit.SMOKE_BLOCK_SECONDS
+        if args.old is None:
+            args.old = here
+            print("# smoke mode, no old checkout given: A/A, this checkout against itself")
+    elif args.old is None:
+        ap.error(
+            "the old checkout is required (a folder holding tapegrad/), e.g. "
+            "git worktree add /tmp/tg-old <revision>"
+        )
+    problems = []
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, tmp)
         old, new = load(args.old, "tg_old", tmp), load(args.new, "tg_new", tmp)
         print(f"# old {os.path.abspath(args.old)}, new {os.path.abspath(args.new)}")
         for wl, make in [("W1 seed-scalar", w1_step), ("W2 mnist-mlp-step", w2_step)]:
             steps = {"old": make(old), "new": make(new)}
-            times = interleaved_times(steps, args.rounds, args.block_seconds)
+            wid, fig = ("W1", "dfdx") if wl.startswith("W1") else ("W2", "loss0")
+            for version, step in steps.items():
+                val = float(step().asscalar())  # W1: df/dx; W2: the first step's loss
+                why = benchkit.check_figure(wid, fig, val)
+                if why:
+                    problems.append(f"{why} ({version})")
+            times = benchkit.interleaved_times(steps, args.rounds, args.block_seconds)
             ratio = [n / o for o, n in zip(times["old"], times["new"])]
             q = statistics.quantiles(ratio, n=4)
             print(
@@ -96,7 +126,8 @@ def main(argv=None) -> None:
                 f"new {statistics.median(times['new']) * 1e6:8.1f} us  "
                 f"new/old median {statistics.median(ratio):.3f} (quartiles {q[0]:.3f}-{q[2]:.3f})"
             )
+    return benchkit.report("ab_engine.py", problems)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

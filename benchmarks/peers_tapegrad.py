@@ -13,6 +13,9 @@ this repository).
 
 Variants: ``eager`` is the raw autograd API (NDArrays + attach_grad + record/backward);
 ``gluon`` the same workload through Gluon blocks, losses and Trainer.
+
+The correctness figures are checked against WORKLOADS.md after the run (exit status 1 if one is
+off). ``--smoke`` runs every case once with tiny repeat counts (CI does; see ``benchkit.py``).
 """
 
 import os
@@ -24,6 +27,7 @@ sys.path.insert(0, os.path.abspath(_BENCH))
 sys.path.insert(0, os.path.abspath(os.path.join(_HERE, "..")))
 sys.path.insert(0, _HERE)
 
+import benchkit  # noqa: E402
 import common  # noqa: E402  (must come first: pins threads)
 import numpy as np  # noqa: E402
 
@@ -222,7 +226,7 @@ def main(argv=None):
         impls.update(
             {"W3": _sciml("w3"), "W4": _sciml("w4"), "W5": _sciml("w5"), "W7": _sciml("w7")}
         )
-    return common.run("tapegrad", info, impls, argv)
+    return benchkit.run_checked("peers_tapegrad.py", "tapegrad", info, impls, argv)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ method choices of tapegrad.sciml; docs/sciml.md and benchmarks/RESULTS.md).
    nested reverse (as PyTorch eager).
 3. Input gradient of a d-64-64-1 tanh network (256 points) for d = 1..32: stacked forward
    mode against one reverse pass (what sets sciml.operators.GRADIENT_FORWARD_MAX_DIM).
+
+Every method's result is compared with the first method's (Taylor mode, forward Laplacian,
+forward mode); the script exits non-zero if they differ by more than float32 rounding allows.
+``--smoke`` (CI, see ``benchkit.py``): every case once, one call per timing.
 """
 
 from __future__ import annotations
@@ -24,17 +28,15 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "bench"))
 sys.path.insert(0, os.path.abspath(_BENCH))
 sys.path.insert(0, os.path.abspath(os.path.join(_HERE, "..")))
+sys.path.insert(0, _HERE)
 
-import gc  # noqa: E402
-import time  # noqa: E402
-
+import benchkit  # noqa: E402
 import common  # noqa: E402  (must come before numpy: pins the thread counts)
 import numpy as np  # noqa: E402
 
 from tapegrad import autograd, nd  # noqa: E402
-from tapegrad.forward import jvp  # noqa: E402
-from tapegrad.sciml import derivative, gradient, laplacian  # noqa: E402
-from tapegrad.sciml.taylormode import taylor, unit_directions  # noqa: E402
+from tapegrad.functional import jvp  # noqa: E402
+from tapegrad.sciml import derivative, gradient, laplacian, taylor, unit_directions  # noqa: E402
 
 # `import tapegrad` keeps freed temporaries in the process (tapegrad/_malloc.py), which
 # takes page-fault noise out of the comparisons of docs/sciml.md
@@ -60,32 +62,10 @@ def mlp(params, x, act):
     return h
 
 
-def interleaved_times(fns: dict, rounds: int, min_time: float) -> dict:
-    """Per-call times of each function, one per round: each round runs every function for
-    about ``min_time`` seconds, the functions taking turns (so a noisy moment of a shared
-    machine does not favour one of them)."""
-    n = {}
-    for k, f in fns.items():
-        for _ in range(2):
-            f()
-        t = time.perf_counter()
-        f()
-        n[k] = max(1, int(min_time / max(time.perf_counter() - t, 1e-9)))
-    times: dict = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            gc.collect()
-            t = time.perf_counter()
-            for _ in range(n[k]):
-                f()
-            times[k].append((time.perf_counter() - t) / n[k])
-    return times
-
-
 def interleaved(fns: dict, rounds: int, min_time: float) -> dict:
     """The best (minimum) per-call time of each function over the rounds of
-    :func:`interleaved_times`."""
-    return {k: min(v) for k, v in interleaved_times(fns, rounds, min_time).items()}
+    :func:`benchkit.interleaved_times`."""
+    return {k: min(v) for k, v in benchkit.interleaved_times(fns, rounds, min_time).items()}
 
 
 # ---------------------------------------------------------------- k-th derivative methods
@@ -172,7 +152,6 @@ def lap_taylor_per_direction(u, x):
 
 def lap_forward_over_reverse(u, x):
     def g(z):
-        z = z.copy() if z._node is None else z
         return gradient(u, z, method="reverse")
 
     out = None
@@ -256,6 +235,9 @@ def bench_gradient(cfg, dims=(1, 2, 4, 8, 16, 32)):
         def u(z, params=params):
             return mlp(params, z, nd.tanh)
 
+        gf = gradient(u, x, method="forward").asnumpy()
+        gr = gradient(u, x, method="reverse").asnumpy()
+        err = float(np.max(np.abs(gr - gf)) / (np.max(np.abs(gf)) + 1e-30))
         fns = {}
         for method in ("forward", "reverse"):
 
@@ -269,33 +251,49 @@ def bench_gradient(cfg, dims=(1, 2, 4, 8, 16, 32)):
             fns[method] = step
         best = interleaved(fns, cfg.repeats, cfg.min_time)
         out = [best["forward"], best["reverse"]]
-        rows.append((d, out[0], out[1]))
+        rows.append((d, out[0], out[1], err))
         print(
-            f"  d={d:3d}  forward {out[0] * 1e6:8.1f} us   reverse {out[1] * 1e6:8.1f} us",
+            f"  d={d:3d}  forward {out[0] * 1e6:8.1f} us   reverse {out[1] * 1e6:8.1f} us   "
+            f"(rel. diff {err:.1e})",
             flush=True,
         )
     return rows
 
 
+# Largest relative difference (max |a - b| / max |b|) accepted between two methods in float32.
+MAX_REL_DIFF = 1e-4
+
+
 def main(argv=None) -> int:
+    argv, smoke = benchkit.take_smoke_flag(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="every case once, results checked (CI)")
     p.add_argument("--only", choices=["orders", "laplacian", "gradient"], default=None)
     args = p.parse_args(argv)
     cfg = common.TimingConfig(
         warmup=2, min_time=0.05 if args.quick else 0.1, repeats=3 if args.quick else 7
     )
+    if smoke:
+        cfg = common.TimingConfig(warmup=1, min_time=benchkit.SMOKE_BLOCK_SECONDS, repeats=1)
+        print("# smoke mode: one call per case and method, results checked")
     print(f"# {common.machine_info()}")
+    diffs = []
     if args.only in (None, "orders"):
         print("k-th derivative, W3 network (1-32-32-1 sigmoid, 64 points, float32):")
-        bench_orders(cfg)
+        diffs += [(f"{name} k={k} vs Taylor mode", e) for name, k, _, _, e in bench_orders(cfg)]
     if args.only in (None, "laplacian"):
         print("Laplacian, W5 network (2-64-64-1 tanh, 1024 points, float32):")
-        bench_laplacian(cfg)
+        diffs += [(f"Laplacian {n} vs {next(iter(LAP))}", e) for n, _, _, e in bench_laplacian(cfg)]
     if args.only in (None, "gradient"):
         print("input gradient + backward, d-64-64-1 tanh, 256 points, float32:")
-        bench_gradient(cfg)
-    return 0
+        diffs += [(f"gradient d={d} reverse vs forward", e) for d, _, _, e in bench_gradient(cfg)]
+    problems = [
+        f"{what}: relative difference {e:.1e} > {MAX_REL_DIFF:g}"
+        for what, e in diffs
+        if not e <= MAX_REL_DIFF  # NaN fails too
+    ]
+    return benchkit.report("sciml_orders.py", problems)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ rounds and the ratio tapegrad / PyTorch.
         benchmarks/side_by_side.py [--rounds 15] [--block-seconds 0.1]
 
 It runs under the PyTorch peer's interpreter (which has NumPy) with tapegrad on PYTHONPATH;
-without PyTorch it times tapegrad alone. The workloads are those of ``peers_tapegrad.py`` and
-``peers_torch.py`` (same data, initialisation, learning rate and update).
+without PyTorch it times tapegrad alone and says so. The workloads are those of
+``peers_tapegrad.py`` and ``peers_torch.py`` (same data, initialisation, learning rate and
+update); each case's df/dx (W1) or first loss (W2) is checked against WORKLOADS.md, and the
+script exits non-zero if one is off. ``--smoke`` (CI): one round of one call per case.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ _BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "
 sys.path.insert(0, os.path.abspath(_BENCH))
 sys.path.insert(0, _HERE)
 
+import benchkit  # noqa: E402
 import common  # noqa: E402  (must come first: pins threads)
 import numpy as np  # noqa: E402
 import peers_tapegrad as ptg  # noqa: E402
-from sciml_orders import interleaved_times  # noqa: E402
 
 import tapegrad as mx  # noqa: E402
 from tapegrad import nd  # noqa: E402
@@ -88,11 +90,15 @@ def torch_w2():
     return step, lambda r: float(r.item())
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    argv, smoke = benchkit.take_smoke_flag(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--block-seconds", type=float, default=0.1)
+    ap.add_argument("--smoke", action="store_true", help="one call per case, checked (CI)")
     args = ap.parse_args(argv)
+    if smoke:
+        args.rounds, args.block_seconds = benchkit.SMOKE_ROUNDS, benchkit.SMOKE_BLOCK_SECONDS
     groups = {
         "W1 seed-scalar": {"tapegrad": tapegrad_w1},
         "W2 mnist-mlp-step": {"tapegrad": tapegrad_w2_raw, "tapegrad gluon": tapegrad_w2_gluon},
@@ -105,16 +111,22 @@ def main(argv=None) -> None:
         f"torch {torch.__version__ if torch else 'absent'}, threads {common.THREADS}, "
         f"{args.rounds} rounds"
     )
+    if torch is None:
+        print("# PyTorch is not importable here: its side is SKIPPED, tapegrad runs alone")
+    problems = []
     for wl, makers in groups.items():
+        wid = wl.split()[0]
         cases, checks = {}, {}
         for name, make in makers.items():
             step, value = make()
-            if wl.startswith("W1"):
-                checks[name] = f"dfdx={value():.7g}"
-            else:
-                checks[name] = f"loss0={value(step()):.7g}"  # the first step's loss
+            # W1: df/dx; W2: the first step's loss
+            fig, val = ("dfdx", value()) if wid == "W1" else ("loss0", value(step()))
+            checks[name] = f"{fig}={val:.7g}"
+            why = benchkit.check_figure(wid, fig, val)
+            if why:
+                problems.append(f"{why} ({name})")
             cases[name] = step
-        times = interleaved_times(cases, args.rounds, args.block_seconds)
+        times = benchkit.interleaved_times(cases, args.rounds, args.block_seconds)
         ref = statistics.median(times["torch eager"]) if "torch eager" in times else None
         for name, ts in times.items():
             med = statistics.median(ts)
@@ -124,7 +136,8 @@ def main(argv=None) -> None:
                 f"(quartiles {np.percentile(ts, 25) * 1e6:.1f}-{np.percentile(ts, 75) * 1e6:.1f})"
                 f"{ratio}  {checks[name]}"
             )
+    return benchkit.report("side_by_side.py", problems)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

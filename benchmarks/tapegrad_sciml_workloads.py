@@ -11,8 +11,11 @@ for W5), the MXNet idiom (``autograd.grad(..., create_graph=True)``, nested reve
 it; Hessian-vector products with ``tapegrad.functional.hvp`` (reverse over a Taylor-mode
 directional derivative), forward-over-reverse, and double backward. Parameters are plain
 NDArrays with the workloads' initial values (weights stored as (out, in), as Gluon's Dense
-stores them); Adam is the torch formula (``common.NumpyAdam``) applied in place to the
-parameters' buffers.
+stores them); Adam is the torch formula (``common.NumpyAdam``) with the moments in NumPy and
+the update applied in place through the public API (``p -= ...``).
+
+``--smoke`` (see ``benchkit.py``): every case once, W3-train shortened to 100 steps, the
+correctness figures checked; exits non-zero if one is off.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _BENCH = os.environ.get("BENCH_DIR", os.path.join(_HERE, "..", "..", "shared", "bench"))
 sys.path.insert(0, os.path.abspath(_BENCH))
 sys.path.insert(0, os.path.abspath(os.path.join(_HERE, "..")))
+sys.path.insert(0, _HERE)
 
+import benchkit  # noqa: E402
 import common  # noqa: E402  (must come before numpy: pins the thread counts)
 import numpy as np  # noqa: E402
 
 import tapegrad as mx  # noqa: E402
-from tapegrad import _malloc, autograd, nd  # noqa: E402, F401
+from tapegrad import _malloc, autograd, nd  # noqa: E402
 from tapegrad import functional as F  # noqa: E402
 from tapegrad.sciml import derivative, laplacian  # noqa: E402
 
@@ -68,14 +73,26 @@ def mlp(params: list, x, act):
 
 
 class Adam:
-    """torch.optim.Adam (common.NumpyAdam) on the parameters' own buffers."""
+    """torch.optim.Adam, the formula of WORKLOADS.md and ``common.NumpyAdam``: the moments are
+    NumPy arrays, the update is applied with NDArray's own ``p -= ...`` (``np.asarray(p)`` is a
+    read-only view: NDArrays change only through their API)."""
 
     def __init__(self, params: list, lr: float) -> None:
-        self.params = params
-        self.opt = common.NumpyAdam([np.asarray(p) for p in params], lr)
+        self.params, self.lr, self.t = params, lr, 0
+        self.m = [np.zeros_like(np.asarray(p)) for p in params]
+        self.v = [np.zeros_like(np.asarray(p)) for p in params]
 
     def step(self) -> None:
-        self.opt.step([np.asarray(p.grad) for p in self.params])
+        b1, b2, eps = common.ADAM_B1, common.ADAM_B2, common.ADAM_EPS
+        self.t += 1
+        bc1, bc2 = 1.0 - b1**self.t, 1.0 - b2**self.t
+        for p, m, v in zip(self.params, self.m, self.v):
+            g = np.asarray(p.grad)
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * g * g
+            p -= (self.lr / bc1) * m / (np.sqrt(v / bc2) + eps)
 
 
 # ---------------------------------------------------------------- W3
@@ -123,7 +140,7 @@ def w3(res, cfg, quick):
         loss0 = float(step().asscalar())
         t = common.bench(step, cfg, sync=sync)
         res.add("W3", name, t, check={"loss0": loss0})
-        steps = common.W3_TRAIN_STEPS
+        steps = benchkit.SMOKE_W3_TRAIN_STEPS if benchkit.smoke() else common.W3_TRAIN_STEPS
         params = mlp_params(common.w3_params())
         step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
         loss100 = None
@@ -293,9 +310,10 @@ def w7(res, cfg, quick):
 def main(argv=None) -> int:
     info = {
         "framework": f"tapegrad {mx.__version__}",
-        "malloc_tuned": bool(_malloc._DONE and _malloc._DONE[0]),
+        "malloc_tuned": _malloc.tune(),  # done by `import tapegrad`: this returns its result
     }
-    return common.run("tapegrad", info, {"W3": w3, "W4": w4, "W5": w5, "W7": w7}, argv)
+    impls = {"W3": w3, "W4": w4, "W5": w5, "W7": w7}
+    return benchkit.run_checked("tapegrad_sciml_workloads.py", "tapegrad", info, impls, argv)
 
 
 if __name__ == "__main__":
