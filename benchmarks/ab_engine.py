@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.abspath(_BENCH))
 sys.path.insert(0, _HERE)
 
 import benchkit  # noqa: E402
-import common  # noqa: E402  (must come first: pins threads)
+import common  # noqa: E402  (before numpy: pins threads; benchkit is stdlib only)
 
 
 def w1_step(mx):

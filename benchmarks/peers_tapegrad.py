@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(_HERE, "..")))
 sys.path.insert(0, _HERE)
 
 import benchkit  # noqa: E402
-import common  # noqa: E402  (must come first: pins threads)
+import common  # noqa: E402  (before numpy: pins threads; benchkit is stdlib only)
 import numpy as np  # noqa: E402
 
 import tapegrad as mx  # noqa: E402
