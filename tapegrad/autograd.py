@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from .base import GraphError, ShapeError, TapegradError, fmt_shape
-from .engine import STATE, Leaf, backward_pass
-from .ndarray.ndarray import NDArray, _check_grad_req
+from .core import STATE, Leaf, backward_pass
+from .ndarray.ndarray import NDArray, _check_grad_req, head_grad
 
 __all__ = [
     "record",
@@ -146,16 +146,7 @@ def _heads(heads: Any, head_grads: Any, where: str) -> tuple[list, list]:
                 f"{where}: got {len(heads)} heads but {len(hgs)} head gradients. Fix: pass "
                 "one head gradient per head (None for ones)."
             )
-        for h, g in zip(heads, hgs):
-            if g is not None and tuple(g.shape) != tuple(h.shape):
-                raise ShapeError(
-                    f"{where}: head gradient of shape {fmt_shape(g.shape)} for a head of shape "
-                    f"{fmt_shape(h.shape)}. Fix: the head gradient must have the head's shape."
-                )
-    hgs = [
-        g if g is None or isinstance(g, NDArray) else NDArray(g, dtype=h.dtype)
-        for g, h in zip(hgs, heads)
-    ]
+        hgs = [None if g is None else head_grad(h, g, where) for h, g in zip(heads, hgs)]
     return heads, hgs
 
 
@@ -280,7 +271,7 @@ class Function:
         raise NotImplementedError
 
     def __call__(self, *inputs: NDArray) -> Any:
-        from .engine import RAW, Primitive, _wrap
+        from .core import RAW, primitive, wrap
 
         detached = [x.detach() if isinstance(x, NDArray) else x for x in inputs]
         with pause(train_mode=STATE.training):
@@ -320,12 +311,12 @@ class Function:
 
         results = []
         for k, o in enumerate(outs):
-            prim = Primitive(
+            prim = primitive(
                 f"Function:{type(self).__name__}",
                 lambda *a, _o=o: _o._data,
                 [make_rule(i, k) for i in range(n_in)],
                 None,
             )
             r = prim(*inputs)
-            results.append(_wrap(o._data, r._node))
+            results.append(wrap(o._data, r._node))
         return results[0] if single else results

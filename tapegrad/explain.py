@@ -1,7 +1,7 @@
 """See a gradient as a straight-line program: the forward trace and the adjoint trace.
 
 :func:`explain` runs a function once while recording, walks the engine's recorded graph
-(the :class:`~tapegrad.engine.Node` objects that ``backward`` uses: ``prim``, ``parents``,
+(the :class:`~tapegrad.core.Node` objects that ``backward`` uses: ``prim``, ``parents``,
 ``args``, ``kwargs``, ``ans``) and prints it the way Domke's notes write reverse mode:
 
 * the forward trace (Eq. 2.3): one named intermediate per recorded primitive,
@@ -37,63 +37,12 @@ from typing import Any, TextIO
 import numpy as np
 
 from .base import TapegradError
-from .engine import STATE, Leaf, Node, _wrap, backward_pass
+from .core import Leaf, Node, backward_pass, trace, walk
 from .ndarray.ndarray import NDArray
 
 __all__ = ["explain", "to_dot", "render", "Explanation"]
 
 _SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-
-# local derivative d out / d input_i, written with the input's name ``{0}``, ``{1}`` and the
-# output's name ``{out}``; "1" is omitted from products.
-_UNARY_D = {
-    "exp": "exp({0})",
-    "expm1": "exp({0})",
-    "log": "1/{0}",
-    "log1p": "1/(1 + {0})",
-    "log2": "1/({0}·ln 2)",
-    "log10": "1/({0}·ln 10)",
-    "sin": "cos({0})",
-    "cos": "-sin({0})",
-    "tan": "(1 + tan({0})²)",
-    "tanh": "(1 - tanh({0})²)",
-    "sigmoid": "σ({0})·(1 - σ({0}))",
-    "sqrt": "1/(2√{0})",
-    "rsqrt": "-½·{0}^(-3/2)",
-    "cbrt": "⅓·{0}^(-2/3)",
-    "square": "2{0}",
-    "reciprocal": "-1/{0}²",
-    "abs": "sign({0})",
-    "relu": "[{0} > 0]",
-    "negative": "-1",
-    "arcsin": "1/√(1 - {0}²)",
-    "arccos": "-1/√(1 - {0}²)",
-    "arctan": "1/(1 + {0}²)",
-    "sinh": "cosh({0})",
-    "cosh": "sinh({0})",
-    "arcsinh": "1/√({0}² + 1)",
-    "arccosh": "1/√({0}² - 1)",
-    "arctanh": "1/(1 - {0}²)",
-    "softrelu": "σ({0})",
-    "erf": "(2/√π)·exp(-{0}²)",
-    "copy": "1",
-    "cast": "1",
-    "leaky_relu": "[{0} > 0 or slope]",
-}
-_UNARY_F = {
-    "negative": "-{0}",
-    "square": "{0}²",
-    "copy": "{0}",
-    "reciprocal": "1/{0}",
-    "sigmoid": "σ({0})",
-}
-_BIN_F = {
-    "add": "{0} + {1}",
-    "subtract": "{0} - {1}",
-    "multiply": "{0}·{1}",
-    "divide": "{0}/{1}",
-    "matmul": "{0} @ {1}",
-}
 
 
 def _fmt_value(v: Any) -> str:
@@ -194,23 +143,16 @@ def _param_names(f: Any) -> dict:
 
 def _record(f: Callable, inputs: tuple) -> tuple:
     """Run ``f`` recording on fresh variables for the float inputs."""
-    args, leaves = [], []
+    args = []
     for a in inputs:
         if not isinstance(a, NDArray) and isinstance(a, (int, float, np.ndarray, list)):
             a = NDArray(np.asarray(a, dtype=np.float64))
-        if isinstance(a, NDArray) and a.dtype.kind == "f":
-            v = _wrap(a._data, Leaf(a.shape, a.dtype, None, "write"))
-            args.append(v)
-            leaves.append(v._node)
-        else:
-            args.append(a)
-            leaves.append(None)
-    old = STATE.recording
-    STATE.recording = True
-    try:
-        out = f(*args)
-    finally:
-        STATE.recording = old
+        args.append(a)
+    nums = [i for i, a in enumerate(args) if isinstance(a, NDArray) and a.dtype.kind == "f"]
+    out, vars_ = trace(f, args, nums)
+    leaves = [None] * len(args)
+    for i, v in zip(nums, vars_):
+        leaves[i] = v._node
     if isinstance(out, (tuple, list)):
         raise TapegradError(
             f"explain: the function returned {len(out)} values; it must return one NDArray "
@@ -232,14 +174,7 @@ def _analyse(f: Callable, inputs: tuple) -> dict:
             "Fix: make sure the function uses its float NDArray inputs."
         )
     # the graph: every node reachable from the output, in creation order
-    seen = {out._node}
-    stack = [out._node]
-    while stack:
-        for p in stack.pop().parents:
-            if p is not None and p not in seen:
-                seen.add(p)
-                stack.append(p)
-    order = sorted(seen, key=lambda n: n.seq)
+    order = walk([out._node])
     in_names = _arg_names(f, len(inputs))
     pnames = _param_names(f)
     names: dict = {}
@@ -271,67 +206,41 @@ def _arg_strs(n: Node, names: dict) -> list:
     return [names[p] if p is not None else _const_repr(a) for a, p in zip(n.args, n.parents)]
 
 
+def _formula(part: Any, n: Node, a: list, names: dict) -> str | None:
+    if part is None:
+        return None
+    if callable(part):
+        return part(n, a, names[n])
+    return part.format(*a, out=names[n])
+
+
 def _expr(n: Node, names: dict) -> str:
-    """The operation of node ``n`` as a formula of its inputs' names."""
-    name = n.prim.name
+    """The operation of node ``n`` as a formula of its inputs' names (the primitive's
+    declared ``explain`` formula, else ``name(inputs, kwargs)``)."""
+    prim = n.prim
     a = _arg_strs(n, names)
-    if name == "power" and n.parents[1] is None:
-        p = np.asarray(n.args[1].asnumpy() if isinstance(n.args[1], NDArray) else n.args[1])
-        if p.size == 1 and float(p) == int(float(p)) and 0 <= float(p) < 10:
-            return f"{a[0]}{str(int(float(p))).translate(_SUP)}"
-        return f"{a[0]}^{a[1]}"
-    if name in _UNARY_F and len(a) == 1:
-        return _UNARY_F[name].format(*a)
-    if name in _BIN_F and len(a) == 2:
-        return _BIN_F[name].format(*a)
+    f = prim.formula
+    text = _formula(f.out, n, a, names) if f is not None else None
+    if text is not None:
+        return text
     kw = ", ".join(
         f"{k}={v!r}" for k, v in n.kwargs.items() if k != "key" and v is not None and v is not False
     )
     if "key" in n.kwargs:
         kw = (kw + ", " if kw else "") + f"key={n.kwargs['key']!r}"
-    return f"{name}({', '.join(a)}{', ' + kw if kw else ''})"
+    return f"{prim.name}({', '.join(a)}{', ' + kw if kw else ''})"
 
 
 def _local(n: Node, i: int, names: dict) -> str:
-    """d node / d input_i as a formula ("1" for identity)."""
-    name = n.prim.name
-    a = _arg_strs(n, names)
-    if name in _UNARY_D and i == 0:
-        return _UNARY_D[name].format(*a)
-    if name in ("add", "sum"):
-        return "1"
-    if name == "mean":
-        m = np.size(n.args[0]._data if isinstance(n.args[0], NDArray) else n.args[0]) // max(
-            np.size(n.ans), 1
-        )
-        return f"1/{m}"
-    if name == "subtract":
-        return "1" if i == 0 else "-1"
-    if name == "multiply":
-        return a[1 - i]
-    if name == "divide":
-        return f"1/{a[1]}" if i == 0 else f"-{a[0]}/{a[1]}²"
-    if name == "power":
-        if i == 0:
-            p = n.args[1]
-            if n.parents[1] is None:
-                pv = (
-                    float(np.asarray(p._data if isinstance(p, NDArray) else p).reshape(-1)[0])
-                    if np.size(p._data if isinstance(p, NDArray) else p) == 1
-                    else None
-                )
-                if pv is not None and pv == 2:
-                    return f"2{a[0]}"
-                if pv is not None:
-                    e = pv - 1
-                    es = str(int(e)).translate(_SUP) if e == int(e) else f"^{e:g}"
-                    return f"{pv:g}·{a[0]}{es}"
-            return f"{a[1]}·{a[0]}^({a[1]} - 1)"
-        return f"{names[n]}·ln({a[0]})"
-    if name in ("maximum", "minimum"):
-        cmp = "≥" if name == "maximum" else "≤"
-        return f"[{a[i]} {cmp} {a[1 - i]}]"
-    return f"∂{names[n]}/∂{a[i]}"
+    """d node / d input_i as a formula ("1" for identity), from the primitive's declaration."""
+    f = n.prim.formula
+    d = f.d if f is not None else ()
+    part = d[i] if i < len(d) else (d[-1] if d and n.prim.nin is None else None)
+    if part is not None:
+        text = _formula(part, n, _arg_strs(n, names), names)
+        if text is not None:
+            return text
+    return f"∂{names[n]}/∂{_arg_strs(n, names)[i]}"
 
 
 def _term(child: str, local: str) -> str:

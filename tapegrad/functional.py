@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from .base import GraphError, ShapeError, TapegradError, fmt_shape
-from .engine import STATE, TAPE, Leaf, _wrap, backward_pass
-from .forward import jvp as _jvp
+from .core import STATE, TAPE, backward_pass, recording, trace
+from .core.forward import jvp as _jvp
 from .ndarray.ndarray import NDArray
 
 __all__ = [
@@ -53,21 +53,6 @@ def _as_nd(x: Any) -> NDArray:
     return x if isinstance(x, NDArray) else NDArray(np.asarray(x))
 
 
-def _fresh(x: NDArray) -> NDArray:
-    """A variable standing for ``x``: a new leaf, or a recorded identity of ``x`` when
-    ``x`` is on a graph (so outer derivatives still flow through it)."""
-    if x._node is not None:
-        old = STATE.recording
-        STATE.recording = True
-        try:
-            return TAPE.copy(x)
-        finally:
-            STATE.recording = old
-    v = _wrap(x._data, Leaf(x.shape, x.dtype, None, "write"), x._tan)
-    v._version = x._version
-    return v
-
-
 def _argnums(argnums: Any, n: int) -> tuple:
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
@@ -77,17 +62,11 @@ def _argnums(argnums: Any, n: int) -> tuple:
 
 
 def _trace(f: Callable, args: Sequence, nums: tuple) -> tuple:
-    """Run ``f`` recording, with fresh variables for the arguments in ``nums``."""
-    args = [_as_nd(a) if i in nums else a for i, a in enumerate(args)]
+    """Run ``f`` recording, with fresh variables for the arguments in ``nums``; also says
+    whether the caller was recording (then the derivatives are recorded too)."""
     outer = STATE.recording
-    vars_ = [_fresh(args[i]) for i in nums]
-    for k, i in enumerate(nums):
-        args[i] = vars_[k]
-    STATE.recording = True
-    try:
-        out = f(*args)
-    finally:
-        STATE.recording = outer
+    args = [_as_nd(a) if i in nums else a for i, a in enumerate(args)]
+    out, vars_ = trace(f, args, nums)
     return out, vars_, outer
 
 
@@ -341,7 +320,7 @@ def hvp(f: Callable, primals: Sequence, tangents: Sequence, method: str = "rev-f
         raise TapegradError(
             f"hvp: method must be 'rev-fwd', 'fwd-rev' or 'rev-rev', got {method!r}."
         )
-    from .sciml.taylormode import jvp as taylor_jvp
+    from .taylor import jvp as taylor_jvp
 
     vs = [_as_nd(v) for v in tangents]
 
@@ -370,12 +349,8 @@ def vhp(f: Callable, primals: Sequence, vectors: Sequence) -> tuple:
             total = s if total is None else total + s
         return total
 
-    old = STATE.recording
-    STATE.recording = True
-    try:
+    with recording():
         return tuple(grad(inner, argnums=nums)(*primals))
-    finally:
-        STATE.recording = old
 
 
 def param_function(block: Any, fn: Callable | None = None) -> tuple:

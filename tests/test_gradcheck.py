@@ -116,9 +116,9 @@ def test_bad_arguments():
 def test_catches_a_wrong_forward_mode_rule():
     """A primitive whose VJP is right but whose JVP is 20% off: reverse mode passes, the
     forward-mode check fails and reports the worst element in forward mode."""
-    from tapegrad.engine import TAPE, Primitive
+    from tapegrad.engine import TAPE, primitive
 
-    bad = Primitive(
+    bad = primitive(
         "exp_with_bad_jvp",
         np.exp,
         [lambda xp, g, ans, x: g * ans],

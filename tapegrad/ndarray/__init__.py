@@ -1,10 +1,8 @@
 """``mx.nd``: the NDArray and its operators (MXNet 1.x names and signatures)."""
 
-from .. import ops  # noqa: F401  (declares the primitives the functions below are)
+from .. import ops  # noqa: F401  (declares the primitives the functions below expose)
 from . import random  # noqa: F401
 from .ndarray import InplaceError, NDArray
 from .ndarray_functions import *  # noqa: F401,F403
-from .ndarray_functions import _UNARY
 
 __all__ = ["NDArray", "InplaceError"]
-_ = _UNARY

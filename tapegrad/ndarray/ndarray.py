@@ -1,20 +1,28 @@
 """NDArray: a NumPy array with a graph node, forward-mode tangents and a version counter.
 
-The class is deliberately thin: operators call primitives from :mod:`tapegrad.engine`
-(through :data:`~tapegrad.engine.TAPE`), which do the recording.
+The class is deliberately thin: operators call primitives (through
+:data:`tapegrad.core.TAPE`), which do the recording.
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from .. import engine
-from ..base import GraphError, ShapeError, TapegradError, fmt_shape
+from ..base import ShapeError, TapegradError, fmt_shape
 from ..context import Context, current_context
-from ..engine import STATE, TAPE, Leaf, Node
+from ..core import (
+    PRIMITIVES,
+    STATE,
+    TAPE,
+    Leaf,
+    backward_pass,
+    note_change,
+    set_array_type,
+    tick,
+    wrap,
+)
 
 __all__ = ["NDArray", "InplaceError"]
 
@@ -41,10 +49,13 @@ _INT = (int, np.integer)
 
 def _index_key(key: Any, shape: tuple) -> Any:
     """MXNet indexing keys -> NumPy keys (NDArray indices become integer/boolean arrays;
-    an integer index into a 1-D array keeps one element, as in MXNet 1.x)."""
+    an integer index into a 1-D array keeps one element, as in MXNet 1.x). Index arrays are
+    copied: a recorded ``x[idx]`` must not change when ``idx`` is changed afterwards."""
     if type(key) is NDArray:
         k = np.asarray(key._data)
-        return k if k.dtype == np.bool_ else k.astype(np.int64)
+        return k.copy() if k.dtype == np.bool_ else k.astype(np.int64)
+    if type(key) is np.ndarray:
+        return key.copy()
     if isinstance(key, tuple):
         if (
             len(key) == len(shape)
@@ -59,7 +70,9 @@ def _index_key(key: Any, shape: tuple) -> Any:
                     f"shape {fmt_shape(shape)}. Fix: use an index in [{-n}, {n - 1}]."
                 )
             return key[:-1] + (slice(i % n, i % n + 1),)
-        return tuple(_index_key(k, ()) if type(k) is NDArray else k for k in key)
+        return tuple(
+            _index_key(k, ()) if type(k) in (NDArray, np.ndarray, list) else k for k in key
+        )
     if isinstance(key, _INT) and not isinstance(key, bool) and len(shape) == 1:
         n = shape[0]
         i = int(key)
@@ -101,7 +114,9 @@ class NDArray:
     def __init__(self, data: Any, ctx: Any = None, dtype: Any = None) -> None:
         if isinstance(data, NDArray):
             data = data._data
-        d = np.asarray(data, dtype=dtype)
+        # a copy: memory NumPy owns can change without tapegrad's knowing (a recorded graph
+        # would then differentiate against the new values); nd.array copies too
+        d = np.array(data, dtype=dtype)
         # 0-d data is kept as a NumPy scalar: ufuncs on scalars are several times faster
         self._data = d[()] if d.ndim == 0 else d
         self._node = None
@@ -264,7 +279,7 @@ class NDArray:
 
     def detach(self) -> NDArray:
         """The same data, cut from the graph (and from forward-mode tangents)."""
-        return engine._wrap(self._data)
+        return wrap(self._data)
 
     # ---- autograd ---------------------------------------------------------------------
     def attach_grad(self, grad_req: str = "write", stype: Any = None) -> None:
@@ -279,30 +294,23 @@ class NDArray:
                 "cannot have a gradient. Fix: convert it first, e.g. "
                 "x = x.astype('float32')."
             )
-        buf = engine._wrap(np.zeros(self.shape, dtype=self.dtype))
+        buf = wrap(np.zeros(self.shape, dtype=self.dtype))
         self._node = Leaf(self.shape, self.dtype, buf, grad_req)
         self._tan = None
 
     def backward(
         self, out_grad: Any = None, retain_graph: bool = False, train_mode: bool = True
     ) -> None:
-        """Gradients of this array (summed if it has several elements) into every variable."""
-        if out_grad is None:
-            engine.backward_pass([self], [None], None, False, retain_graph, train_mode)
-            return
-        from ..autograd import backward
-
-        backward([self], [out_grad], retain_graph=retain_graph, train_mode=train_mode)
+        """Gradients of this array (summed if it has several elements, unless ``out_grad``,
+        the head gradient, is given) into every variable."""
+        hg = None if out_grad is None else head_grad(self, out_grad, "backward")
+        backward_pass([self], [hg], None, False, retain_graph, train_mode)
 
     # ---- mutation ---------------------------------------------------------------------
     def _bump_version(self, region: Any = None) -> None:
         """Record that the data changed in place (saved copies of it become invalid).
         ``region``: the view of the data that changed, when only part of it did."""
-        changed = region if type(region) is np.ndarray else self._data
-        self._version = engine.note_mutation(changed)
-        n = self._node
-        if type(n) is Node:
-            n.dirty = True
+        self._version = note_change(region if type(region) is np.ndarray else self._data)
 
     def _check_inplace(self, what: str) -> None:
         if STATE.flags.recording and self._node is not None:
@@ -322,13 +330,13 @@ class NDArray:
     def _alias(self) -> NDArray:
         """Another NDArray object for the current value (the input of a recorded in-place
         operation, so that rebinding ``self`` leaves the recorded input untouched)."""
-        a = engine._wrap(self._data, self._node, self._tan)
+        a = wrap(self._data, self._node, self._tan)
         a._version = self._version
         return a
 
     def _rebind(self, r: NDArray) -> NDArray:
         self._data, self._node, self._tan = r._data, r._node, r._tan
-        self._version = engine.tick()
+        self._version = tick()
         return self
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -446,16 +454,6 @@ class NDArray:
     def __rpow__(self, o: Any) -> NDArray:
         return T.power(o, self)
 
-    def __matmul__(self, o: Any) -> NDArray:
-        from . import dot
-
-        return dot(self, o)
-
-    def __rmatmul__(self, o: Any) -> NDArray:
-        from . import dot
-
-        return dot(o, self)
-
     def __neg__(self) -> NDArray:
         return T.negative(self)
 
@@ -487,17 +485,8 @@ class NDArray:
     def __le__(self, o: Any) -> NDArray:
         return T.lesser_equal(self, o)
 
-    # ---- shape --------------------------------------------------------------------------
-    def reshape(self, *shape: Any, **kwargs: Any) -> NDArray:
-        """Reshape with MXNet's special codes (0 copy, -1 infer, -2, -3, -4)."""
-        from . import reshape
-
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        if "shape" in kwargs:
-            shape = tuple(kwargs.pop("shape"))
-        return reshape(self, shape, **kwargs)
-
+    # ---- shape (the composites: reshape with MXNet's codes, squeeze, the reductions, ...
+    # are attached by ndarray_functions, where they are defined) -------------------------
     def reshape_like(self, other: NDArray) -> NDArray:
         return T.reshape(self, shape=other.shape)
 
@@ -505,31 +494,6 @@ class NDArray:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return T.transpose(self, axes=tuple(axes) if axes else None)
-
-    def swapaxes(self, dim1: int, dim2: int) -> NDArray:
-        from . import swapaxes
-
-        return swapaxes(self, dim1, dim2)
-
-    def flatten(self) -> NDArray:
-        from . import flatten
-
-        return flatten(self)
-
-    def expand_dims(self, axis: int) -> NDArray:
-        from . import expand_dims
-
-        return expand_dims(self, axis)
-
-    def squeeze(self, axis: Any = None) -> NDArray:
-        from . import squeeze
-
-        return squeeze(self, axis)
-
-    def broadcast_to(self, shape: Any) -> NDArray:
-        from . import broadcast_to
-
-        return broadcast_to(self, shape)
 
     def broadcast_like(self, other: NDArray) -> NDArray:
         return T.broadcast_to(self, shape=other.shape)
@@ -548,11 +512,6 @@ class NDArray:
 
     def ones_like(self) -> NDArray:
         return NDArray(np.ones(self.shape, self.dtype))
-
-    def one_hot(self, depth: int, **kwargs: Any) -> NDArray:
-        from . import one_hot
-
-        return one_hot(self, depth, **kwargs)
 
 
 def _is_basic_key(key: Any) -> bool:
@@ -577,6 +536,17 @@ _INPLACE_UFUNCS = {
 }
 
 
+def head_grad(head: NDArray, g: Any, where: str) -> NDArray:
+    """A head gradient for ``head``: an NDArray of the head's shape."""
+    g = g if type(g) is NDArray else NDArray(g, dtype=head.dtype)
+    if tuple(g.shape) != tuple(head.shape):
+        raise ShapeError(
+            f"{where}: head gradient of shape {fmt_shape(g.shape)} for a head of shape "
+            f"{fmt_shape(head.shape)}. Fix: the head gradient must have the head's shape."
+        )
+    return g
+
+
 def _check_grad_req(grad_req: str, where: str) -> None:
     if grad_req not in ("write", "add", "null"):
         raise TapegradError(
@@ -584,91 +554,12 @@ def _check_grad_req(grad_req: str, where: str) -> None:
         )
 
 
-def _reduction_method(name: str):
-    def method(
-        self, axis: Any = None, keepdims: bool = False, exclude: bool = False, **kwargs: Any
-    ) -> NDArray:
-        from . import ndarray_functions
-
-        return getattr(ndarray_functions, name)(
-            self, axis=axis, keepdims=keepdims, exclude=exclude, **kwargs
-        )
-
-    method.__name__ = name
-    method.__doc__ = f"``nd.{name}`` of this array (axis, keepdims and MXNet's exclude)."
-    return method
+def _primitive_methods() -> None:
+    """NDArray methods that are primitives themselves (declared with ``method=``)."""
+    for prim in PRIMITIVES.values():
+        for m in prim.methods:
+            setattr(NDArray, m, prim.call)
 
 
-for _n in ("sum", "mean", "max", "min", "prod", "nansum", "argmax", "argmin", "norm", "logsumexp"):
-    setattr(NDArray, _n, _reduction_method(_n))
-
-
-def _unary_method(name: str):
-    def method(self, *args: Any, **kwargs: Any) -> NDArray:
-        from . import ndarray_functions
-
-        return getattr(ndarray_functions, name)(self, *args, **kwargs)
-
-    method.__name__ = name
-    return method
-
-
-for _n in (
-    "exp",
-    "expm1",
-    "log",
-    "log1p",
-    "log2",
-    "log10",
-    "sin",
-    "cos",
-    "tan",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "arcsinh",
-    "arccosh",
-    "arctanh",
-    "sqrt",
-    "rsqrt",
-    "cbrt",
-    "rcbrt",
-    "square",
-    "reciprocal",
-    "abs",
-    "sign",
-    "floor",
-    "ceil",
-    "round",
-    "rint",
-    "trunc",
-    "fix",
-    "sigmoid",
-    "relu",
-    "softrelu",
-    "erf",
-    "clip",
-    "softmax",
-    "log_softmax",
-    "pick",
-    "take",
-    "slice",
-    "slice_axis",
-    "split",
-    "topk",
-    "sort",
-    "argsort",
-    "dot",
-    "negative",
-    "power",
-    "maximum",
-    "minimum",
-):
-    setattr(NDArray, _n, _unary_method(_n))
-
-engine._NDArray = NDArray
-
-_ = (numbers, GraphError)
+_primitive_methods()
+set_array_type(NDArray)

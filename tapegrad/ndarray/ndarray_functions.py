@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import random as _random
 from ..base import ShapeError, TapegradError, fmt_shape
-from ..engine import STATE, TAPE, write_out
+from ..core import PRIMITIVES, STATE, TAPE
 from .ndarray import NDArray, _dtype, _raw
 
 T = TAPE
@@ -111,83 +111,65 @@ def waitall() -> None:
     """No-op: computations are synchronous."""
 
 
+# ------------------------------------------------------------------------------ out=
+
+
+def write_out(name: str, out: Any, result: Any) -> Any:
+    """MXNet's ``out=`` argument: copy ``result`` into the existing array ``out`` and return
+    ``out`` (recorded when ``result`` is; refused, like any in-place change, when ``out`` is
+    on the graph being recorded)."""
+    if out is None:
+        return result
+    if type(out) is not NDArray or type(result) is not NDArray:
+        raise TypeError(
+            f"operator '{name}': out= must be an NDArray and the operator must return one "
+            f"array (got out of type {type(out).__name__}). Fix: drop out= and assign the "
+            "result, out[:] = result."
+        )
+    if out.shape != result.shape:
+        raise ShapeError(
+            f"operator '{name}': out= has shape {fmt_shape(out.shape)} but the result has "
+            f"shape {fmt_shape(result.shape)}. Fix: pass an out array of shape "
+            f"{fmt_shape(result.shape)}."
+        )
+    out[...] = result
+    return out
+
+
+def _expose(prim: Any, alias: str) -> Any:
+    """The ``mx.nd`` function of a primitive declared with ``nd=``: MXNet's argument names
+    (``data``, or ``lhs``/``rhs``) and ``out=``, around the primitive's call."""
+    call, name = prim.call, prim.name
+    if prim.nin == 1:
+
+        def f(data: Any, out: Any = None, name: Any = None) -> NDArray:
+            r = call(data)
+            return r if out is None else write_out(alias, out, r)
+
+    else:
+
+        def f(lhs: Any, rhs: Any, out: Any = None, name: Any = None) -> NDArray:
+            r = call(lhs, rhs)
+            return r if out is None else write_out(alias, out, r)
+
+    f.__name__ = f.__qualname__ = alias
+    args = "data" if prim.nin == 1 else "lhs, rhs"
+    f.__doc__ = f"MXNet's ``{alias}({args}, out=None)``: the primitive ``{name}``, elementwise."
+    f.prim = prim
+    return f
+
+
+for _p in PRIMITIVES.values():
+    for _alias in _p.nd:
+        globals()[_alias] = _expose(_p, _alias)
+
+
 # ------------------------------------------------------------------- elementwise math
-
-_UNARY = (
-    "exp",
-    "expm1",
-    "log",
-    "log1p",
-    "log2",
-    "log10",
-    "sin",
-    "cos",
-    "tan",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "arcsinh",
-    "arccosh",
-    "arctanh",
-    "sqrt",
-    "rsqrt",
-    "cbrt",
-    "rcbrt",
-    "square",
-    "reciprocal",
-    "abs",
-    "sign",
-    "negative",
-    "sigmoid",
-    "relu",
-    "softrelu",
-    "erf",
-    "floor",
-    "ceil",
-    "round",
-    "rint",
-    "trunc",
-    "fix",
-)
-
-
-# The elementwise functions are the primitives themselves: no wrapper on the hot path
-# (the primitives handle MXNet's ``out=`` argument themselves).
-for _n in _UNARY:
-    globals()[_n] = getattr(T, _n)
 
 
 def softsign(data: NDArray, **kwargs: Any) -> NDArray:
     """x / (1 + |x|)."""
     return data / (T.abs(data) + 1.0)
-
-
-def _binary(prim: Any, name: str):
-    return prim
-
-
-add = broadcast_add = broadcast_plus = _binary(T.add, "add")
-subtract = broadcast_sub = broadcast_minus = _binary(T.subtract, "subtract")
-multiply = broadcast_mul = _binary(T.multiply, "multiply")
-divide = broadcast_div = true_divide = _binary(T.divide, "divide")
-power = broadcast_power = _binary(T.power, "power")
-maximum = broadcast_maximum = _binary(T.maximum, "maximum")
-minimum = broadcast_minimum = _binary(T.minimum, "minimum")
-modulo = broadcast_mod = _binary(T.mod, "mod")
-arctan2 = _binary(T.arctan2, "arctan2")
-hypot = broadcast_hypot = _binary(T.hypot, "hypot")
-equal = broadcast_equal = _binary(T.equal, "equal")
-not_equal = broadcast_not_equal = _binary(T.not_equal, "not_equal")
-greater = broadcast_greater = _binary(T.greater, "greater")
-greater_equal = broadcast_greater_equal = _binary(T.greater_equal, "greater_equal")
-lesser = broadcast_lesser = _binary(T.lesser, "lesser")
-lesser_equal = broadcast_lesser_equal = _binary(T.lesser_equal, "lesser_equal")
-logical_and = broadcast_logical_and = _binary(T.logical_and, "logical_and")
-logical_or = broadcast_logical_or = _binary(T.logical_or, "logical_or")
-logical_xor = broadcast_logical_xor = _binary(T.logical_xor, "logical_xor")
 
 
 def logical_not(data: NDArray, **kwargs: Any) -> NDArray:
@@ -263,11 +245,14 @@ def LeakyReLU(
     """MXNet's LeakyReLU operator: act_type leaky, elu, selu, gelu, prelu, rrelu."""
     if act_type == "leaky":
         return T.leaky_relu(data, slope=slope)
-    if act_type == "elu":
-        # expm1 of min(x, 0): the unused branch never overflows (no 0 * inf in the gradient)
-        return T.where(data > 0, data, T.expm1(T.minimum(data, 0.0)) * slope)
-    if act_type == "selu":
-        return T.where(data > 0, data, T.expm1(T.minimum(data, 0.0)) * _SELU_ALPHA) * _SELU_LAMBDA
+    if act_type in ("elu", "selu"):
+        # expm1 of x where x <= 0 and of 0 elsewhere: the unused branch never overflows (no
+        # 0 * inf in the gradient), and the derivative at 0 is alpha, from the negative
+        # branch, as in PyTorch (a minimum would split the tie and give alpha / 2)
+        alpha = slope if act_type == "elu" else _SELU_ALPHA
+        pos = data > 0
+        out = T.where(pos, data, T.expm1(T.where(pos, 0.0, data)) * alpha)
+        return out if act_type == "elu" else out * _SELU_LAMBDA
     if act_type == "gelu":
         return data * (T.erf(data * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
     if act_type == "prelu":
@@ -360,7 +345,14 @@ def norm(
         return sum(T.abs(data), axis, keepdims, exclude)
     if ord != 2:
         raise TapegradError(f"norm: ord={ord} is not supported. Fix: use ord=1 or ord=2.")
-    return T.sqrt(sum(data * data, axis, keepdims, exclude))
+    return _safe_sqrt(sum(data * data, axis, keepdims, exclude))
+
+
+def _safe_sqrt(s: NDArray) -> NDArray:
+    """sqrt(s) for s >= 0 whose every derivative is finite, 0 where s is 0 (the subgradient
+    PyTorch's norm uses): sqrt'(0) is infinite, so zeros take sqrt(1), masked out."""
+    zero = s == 0
+    return T.sqrt(T.where(zero, 1.0, s)) * (1.0 - zero)
 
 
 def _arg(prim: Any, name: str):
@@ -959,6 +951,8 @@ def L2Normalization(
     data: NDArray, eps: float = 1e-10, mode: str = "instance", **kwargs: Any
 ) -> NDArray:
     axes = tuple(range(1, data.ndim)) if mode == "instance" else (1,)
+    if data.dtype == np.float16:  # eps = 1e-10 is 0 in float16: compute in float32
+        return L2Normalization(data.astype(np.float32), eps, mode).astype(np.float16)
     return data / T.sqrt(sum(data * data, axis=axes, keepdims=True) + eps)
 
 
@@ -979,7 +973,45 @@ def load(fname: str) -> Any:
     return serialization.load(fname)
 
 
-# ------------------------------------------------------------------------------ out=
+# ------------------------------------------------------------- NDArray's composite methods
+
+
+def _reshape_method(self: NDArray, *shape: Any, **kwargs: Any) -> NDArray:
+    """Reshape with MXNet's special codes (0 copy, -1 infer, -2, -3, -4)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if "shape" in kwargs:
+        shape = tuple(kwargs.pop("shape"))
+    return reshape(self, shape, **kwargs)
+
+
+def _method(f: Any, name: str) -> Any:
+    def method(self: NDArray, *args: Any, **kwargs: Any) -> Any:
+        return f(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``nd.{name}`` of this array."
+    return method
+
+
+def _attach_methods() -> None:
+    NDArray.reshape = _reshape_method
+    NDArray.__matmul__ = lambda self, o: dot(self, o)
+    NDArray.__rmatmul__ = lambda self, o: dot(o, self)
+    g = globals()
+    for name in (
+        "swapaxes", "flatten", "expand_dims", "squeeze", "broadcast_to", "one_hot",
+        "sum", "mean", "max", "min", "prod", "nansum", "argmax", "argmin", "norm", "logsumexp",
+        "clip", "softmax", "log_softmax", "pick", "take", "slice", "slice_axis", "split",
+        "topk", "sort", "argsort", "dot",
+    ):  # fmt: skip
+        setattr(NDArray, name, _method(g[name], name))
+
+
+_attach_methods()
+
+
+# ------------------------------------------------------------------ out= of composites
 
 
 def _accepts_out(f: Any) -> Any:

@@ -1,10 +1,14 @@
-"""Linear algebra: matmul (batched, broadcasting) and the fused fully-connected layer."""
+"""Linear algebra: matmul (batched, broadcasting) and the fused fully-connected layer. Both
+are bilinear: their JVPs and jets come from the BILINEAR marker (Leibniz's rule)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..engine import defprim
+from ..core.primitive import BILINEAR, TAPE, Formula, defprim
+from ..taylor.jets import is_jet, j_add, j_bilinear, primal, transposed
+
+T = TAPE
 
 
 def _mT(xp, a):
@@ -12,17 +16,6 @@ def _mT(xp, a):
     if n == 2:
         return xp.transpose(a)
     return xp.transpose(a, axes=tuple(range(n - 2)) + (n - 1, n - 2))
-
-
-def _matmul_jvp(xp, ts, ans, a, b):
-    ta, tb = ts
-    out = None
-    if ta is not None:
-        out = xp.matmul(ta, b)
-    if tb is not None:
-        c = xp.matmul(a, tb)
-        out = c if out is None else out + c
-    return out
 
 
 # both operands have ndim >= 2 (nd.dot and the @ operator reshape vectors first)
@@ -33,7 +26,8 @@ defprim(
         lambda xp, g, ans, a, b: xp.matmul(g, _mT(xp, b)),
         lambda xp, g, ans, a, b: xp.matmul(_mT(xp, a), g),
     ],
-    _matmul_jvp,
+    BILINEAR,
+    explain=Formula("{0} @ {1}", "(·) @ {1}ᵀ", "{0}ᵀ @ (·)"),
 )
 
 
@@ -44,22 +38,41 @@ def _fc(x, w, b=None):
     return out
 
 
-def _fc_jvp(xp, ts, ans, x, w, b=None):
-    tx, tw, tb = (list(ts) + [None])[:3]
-    out = None
-    if tx is not None:
-        out = xp.matmul(tx, xp.transpose(w))
-    if tw is not None:
-        c = xp.matmul(x, xp.transpose(tw))
-        out = c if out is None else out + c
-    if tb is not None:
-        out = tb if out is None else out + tb
-        if out.shape != ans.shape:
-            out = xp.broadcast_to(out, shape=ans.shape)
-    return out
+def _fc_rule(ctx, node, args, ans):
+    x, w = args[0], args[1]
+    b = args[2] if len(args) > 2 else None
+    if ctx.flat and not is_jet(w):
+        # the same 2-D product as the primal, without the bias
+        y = [ans] + [None if c is None else T.fully_connected(c, w) for c in x[1:]]
+        return j_add(ctx, ans, y, b) if b is not None and is_jet(b) else y
+    if not is_jet(w):
+        # (D, N, in) -> (D*N, in): one 2-D product for all directions
+        y = [ans]
+        for c in x[1:]:
+            if c is None:
+                y.append(None)
+                continue
+            lead = c.shape[0]
+            r = T.fully_connected(T.reshape(c, shape=(-1, c.shape[-1])), w)
+            y.append(T.reshape(r, shape=(lead,) + tuple(ans.shape)))
+        return j_add(ctx, ans, y, b) if b is not None and is_jet(b) else y
+    y = j_bilinear(
+        ctx,
+        ans,
+        x,
+        [primal(w)] + [None] * ctx.K if not is_jet(w) else w,
+        op=lambda a, ww: T.matmul(a, transposed(ctx, ww)),
+        op_stacked_b=(lambda a, ww: T.matmul(a, T.transpose(ww)))
+        if ctx.flat
+        else (lambda a, ww: T.matmul(a, T.transpose(ww, axes=(0, 2, 1)))),
+    )
+    if b is not None and is_jet(b):
+        y = j_add(ctx, ans, y, b)
+    return y
 
 
-# x (N, in) @ w.T (in, out) + b: one node instead of three on the hot path of every Dense
+# x (N, in) @ w.T (in, out) + b: one node instead of three on the hot path of every Dense;
+# bilinear in (x, w) with b added (the BILINEAR marker's form)
 defprim(
     "fully_connected",
     _fc,
@@ -68,5 +81,12 @@ defprim(
         lambda xp, g, ans, x, w, b=None: xp.matmul(xp.transpose(g), x),
         lambda xp, g, ans, x, w, b=None: g,
     ],
-    _fc_jvp,
+    BILINEAR,
+    taylor=_fc_rule,
+    explain=Formula(
+        lambda n, a, o: f"{a[0]} @ {a[1]}ᵀ" + (f" + {a[2]}" if len(a) > 2 else ""),
+        "(·) @ {1}",
+        "(·)ᵀ @ {0}",
+        "1",
+    ),
 )

@@ -1,5 +1,5 @@
-"""Shape and indexing primitives: reshape, transpose, broadcast_to, getitem and its
-scatter adjoint, concat, stack, tile, repeat, flip."""
+"""Shape and indexing primitives: reshape, transpose, broadcast_to, getitem and its scatter
+adjoint, concat, stack, tile, repeat, flip, index_update. All are linear."""
 
 from __future__ import annotations
 
@@ -7,24 +7,27 @@ import math
 
 import numpy as np
 
-from ..engine import LINEAR, defprim
+from ..core.primitive import LINEAR, TAPE, Formula, Variadic, defprim
+from ..taylor.jets import (
+    coef,
+    full,
+    lift,
+    ndim_of,
+    per_coef,
+    primal,
+    shift_axis,
+    shift_key,
+    stack_like,
+    want,
+    zeros,
+)
+
+T = TAPE
+_ID = Formula("{0}", "1")
 
 
-class Variadic:
-    """VJP rules of a primitive with any number of inputs: ``rule(i)`` builds input i's."""
-
-    def __init__(self, make):
-        self.make = make
-        self.cache = {}
-
-    def __getitem__(self, i):
-        r = self.cache.get(i)
-        if r is None:
-            r = self.cache[i] = self.make(i)
-        return r
-
-    def __iter__(self):  # pragma: no cover - never iterated
-        raise TypeError("variadic rules cannot be listed")
+def _reshape_rule(ctx, node, args, ans):
+    return per_coef(ctx, args[0], ans, lambda c, k: T.reshape(c, shape=want(ctx, k, ans.shape)))
 
 
 defprim(
@@ -32,6 +35,8 @@ defprim(
     lambda x, shape: np.reshape(x, shape),
     [lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape)],
     LINEAR,
+    taylor=_reshape_rule,
+    explain=_ID,
 )
 
 
@@ -44,11 +49,21 @@ def _inv_perm(axes, ndim):
     return tuple(inv)
 
 
+def _transpose_rule(ctx, node, args, ans):
+    nd = ndim_of(ans)
+    axes = node.kwargs.get("axes")
+    axes = tuple(range(nd))[::-1] if axes is None else tuple(a % nd for a in axes)
+    ax = axes if ctx.flat else (0,) + tuple(a + 1 for a in axes)
+    return per_coef(ctx, args[0], ans, lambda c, k: T.transpose(c, axes=ax))
+
+
 defprim(
     "transpose",
     lambda x, axes=None: x.transpose(axes) if type(x) is np.ndarray else np.transpose(x, axes),
     [lambda xp, g, ans, x, axes=None: xp.transpose(g, axes=_inv_perm(axes, len(x.shape)))],
     LINEAR,
+    taylor=_transpose_rule,
+    explain=_ID,
 )
 
 
@@ -64,7 +79,24 @@ def _broadcast_to(x, shape):
     return np.broadcast_to(x, shape)
 
 
-defprim("broadcast_to", _broadcast_to, [lambda xp, g, ans, x, shape: g], LINEAR)
+def _broadcast_rule(ctx, node, args, ans):
+    nd = ndim_of(ans)
+    return per_coef(
+        ctx,
+        args[0],
+        ans,
+        lambda c, k: T.broadcast_to(lift(ctx, c, nd), shape=want(ctx, k, ans.shape)),
+    )
+
+
+defprim(
+    "broadcast_to",
+    _broadcast_to,
+    [lambda xp, g, ans, x, shape: g],
+    LINEAR,
+    taylor=_broadcast_rule,
+    explain=_ID,
+)
 
 
 def _is_basic(key):
@@ -83,21 +115,39 @@ def _scatter(g, shape, key, unique=False):
     return out
 
 
+def _getitem_rule(ctx, node, args, ans):
+    key = shift_key(ctx, node.kwargs["key"])
+    return per_coef(ctx, args[0], ans, lambda c, k: T.getitem(c, key=key))
+
+
+def _scatter_rule(ctx, node, args, ans):
+    key = shift_key(ctx, node.kwargs["key"])
+    shape = tuple(node.kwargs["shape"])
+    return per_coef(
+        ctx, args[0], ans, lambda c, k: T.scatter(c, shape=want(ctx, k, shape), key=key)
+    )
+
+
+# ``key`` holds the index arrays by value: the NDArray facade hands over copies
 defprim(
     "getitem",
     lambda x, key, unique=False: x[key],
     [lambda xp, g, ans, x, key, unique=False: xp.scatter(g, shape=x.shape, key=key, unique=unique)],
     LINEAR,
+    taylor=_getitem_rule,
+    explain=Formula(lambda n, a, o: f"{a[0]}[{n.kwargs['key']!r}]", "1"),
 )
 defprim(
     "scatter",
     _scatter,
     [lambda xp, g, ans, u, shape, key, unique=False: xp.getitem(g, key=key, unique=unique)],
     LINEAR,
+    taylor=_scatter_rule,
+    explain=Formula(None, "1"),
 )
 
 
-def _concat_rule(i):
+def _concat_vjp(i):
     def rule(xp, g, ans, *xs, axis=0):
         ax = axis % len(ans.shape)
         start = sum(x.shape[ax] for x in xs[:i])
@@ -107,10 +157,17 @@ def _concat_rule(i):
     return rule
 
 
-defprim("concat", lambda *xs, axis=0: np.concatenate(xs, axis=axis), Variadic(_concat_rule), LINEAR)
+defprim(
+    "concat",
+    lambda *xs, axis=0: np.concatenate(xs, axis=axis),
+    Variadic(_concat_vjp),
+    LINEAR,
+    taylor=lambda ctx, node, args, ans: stack_like(ctx, node, args, ans, "concat"),
+    explain=Formula(None, "1"),
+)
 
 
-def _stack_rule(i):
+def _stack_vjp(i):
     def rule(xp, g, ans, *xs, axis=0):
         ax = axis % len(ans.shape)
         return xp.getitem(g, key=(slice(None),) * ax + (i,))
@@ -118,7 +175,14 @@ def _stack_rule(i):
     return rule
 
 
-defprim("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), Variadic(_stack_rule), LINEAR)
+defprim(
+    "stack",
+    lambda *xs, axis=0: np.stack(xs, axis=axis),
+    Variadic(_stack_vjp),
+    LINEAR,
+    taylor=lambda ctx, node, args, ans: stack_like(ctx, node, args, ans, "stack"),
+    explain=Formula(None, "1"),
+)
 
 
 def _tile_vjp(xp, g, ans, x, reps):
@@ -133,7 +197,24 @@ def _tile_vjp(xp, g, ans, x, reps):
     return xp.reshape(g, shape=x.shape)
 
 
-defprim("tile", lambda x, reps: np.tile(x, reps), [_tile_vjp], LINEAR)
+def _tile_rule(ctx, node, args, ans):
+    reps = node.kwargs["reps"]
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    nd = max(len(reps), ndim_of(primal(args[0])))
+    reps = (1,) * (nd - len(reps)) + reps
+    if ctx.flat:
+        return per_coef(ctx, args[0], ans, lambda c, k: T.tile(c, reps=reps))
+    return per_coef(ctx, args[0], ans, lambda c, k: T.tile(lift(ctx, c, nd), reps=(1,) + reps))
+
+
+defprim(
+    "tile",
+    lambda x, reps: np.tile(x, reps),
+    [_tile_vjp],
+    LINEAR,
+    taylor=_tile_rule,
+    explain=Formula(None, "1"),
+)
 
 
 def _repeat_vjp(xp, g, ans, x, repeats, axis=None):
@@ -144,20 +225,67 @@ def _repeat_vjp(xp, g, ans, x, repeats, axis=None):
     return xp.sum(xp.reshape(g, shape=shp), axis=ax + 1)
 
 
+def _repeat_rule(ctx, node, args, ans):
+    rep, axis = node.kwargs["repeats"], node.kwargs.get("axis")
+    nd = ndim_of(primal(args[0]))
+    if ctx.flat:
+        return per_coef(ctx, args[0], ans, lambda c, k: T.repeat(c, repeats=rep, axis=axis))
+    if axis is None:
+        return per_coef(
+            ctx,
+            args[0],
+            ans,
+            lambda c, k: T.repeat(T.reshape(c, shape=(c.shape[0], -1)), repeats=rep, axis=1),
+        )
+    return per_coef(ctx, args[0], ans, lambda c, k: T.repeat(c, repeats=rep, axis=axis % nd + 1))
+
+
 defprim(
-    "repeat", lambda x, repeats, axis=None: np.repeat(x, repeats, axis=axis), [_repeat_vjp], LINEAR
+    "repeat",
+    lambda x, repeats, axis=None: np.repeat(x, repeats, axis=axis),
+    [_repeat_vjp],
+    LINEAR,
+    taylor=_repeat_rule,
+    explain=Formula(None, "1"),
 )
+
+
+def _flip_rule(ctx, node, args, ans):
+    ax = shift_axis(ctx, node.kwargs["axis"], ndim_of(primal(args[0])))
+    return per_coef(ctx, args[0], ans, lambda c, k: T.flip(c, axis=ax))
+
+
 defprim(
     "flip",
     lambda x, axis: np.flip(x, axis),
     [lambda xp, g, ans, x, axis: xp.flip(g, axis=axis)],
     LINEAR,
+    taylor=_flip_rule,
+    explain=Formula(None, "1"),
 )
 
 
 def _index_update(x, v, key):
     out = np.array(x, copy=True)
     out[key] = v
+    return out
+
+
+def _index_update_rule(ctx, node, args, ans):
+    x, v = args
+    key = node.kwargs["key"]
+    region = np.empty(ans.shape, dtype=np.bool_)[key].shape
+    out = [ans]
+    for k in range(1, ctx.K + 1):
+        xk, vk = coef(x, k), coef(v, k)
+        if xk is None and vk is None:
+            out.append(None)
+            continue
+        if xk is None:
+            xk = zeros(ctx, k, ans)
+        xk = full(ctx, xk, k, ans.shape)
+        vk = 0.0 if vk is None else lift(ctx, vk, len(region))
+        out.append(T.index_update(xk, vk, key=shift_key(ctx, key)))
     return out
 
 
@@ -170,4 +298,6 @@ defprim(
         lambda xp, g, ans, x, v, key: xp.getitem(g, key=key),
     ],
     LINEAR,
+    taylor=_index_update_rule,
+    explain=Formula(None, "[outside key]", "1"),
 )

@@ -26,9 +26,9 @@ The seed's ODE ``u'(x) = 2x, u(0) = 1`` with ``u(x) = x g(x) + 1``:
 Which method each operator uses, and measurements: ``docs/sciml.md``.
 """
 
+from ..taylor import taylor, unit_directions
 from .layers import Derivative, Derivatives, Divergence, Gradient, Laplacian
 from .operators import derivative, derivatives, divergence, gradient, laplacian
-from .taylormode import taylor, unit_directions
 
 __all__ = [
     "Derivative",

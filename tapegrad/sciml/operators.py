@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..base import ShapeError, TapegradError, fmt_shape
-from ..engine import STATE, TAPE, backward_pass
+from ..core import STATE, TAPE, backward_pass
 from ..ndarray.ndarray import NDArray
-from .taylormode import JetContext, propagate, taylor, trace_call, unit_directions
+from ..taylor import JetContext, propagate, taylor, trace_call, unit_directions
 
 __all__ = [
     "derivative",

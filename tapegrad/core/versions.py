@@ -1,0 +1,145 @@
+"""One clock for graph nodes and in-place changes, and version records shared by every view
+of the same memory.
+
+Every recorded node takes a tick of the clock (its ``seq``), and so does every in-place
+change. A backward pass needs a node's saved values as they were when it was recorded, so
+"changed after recording" is simply "a change with a larger tick touched the memory".
+
+Several arrays can share memory (a slice, ``reshape``, ``.T``, ``detach()``, a gradient
+buffer read through a view). So the record of changes is kept per *memory*, not per array:
+the key is the object that owns the memory (the end of a NumPy array's ``base`` chain), and
+every view of it finds the same record. A record lists the regions changed and their ticks;
+a change of the whole memory replaces the list, and a list that grows past ``_MAX`` regions
+collapses into one whole-memory change at its newest tick. Collapsing can only make a check
+stricter (a ``VersionError`` for a disjoint region), never forget a change: no bound on the
+number of other changes in the process lets a stale value through. A record lives as long as
+its memory (a weak reference removes it).
+
+>>> import numpy as np
+>>> from tapegrad.core import versions
+>>> w = np.zeros(4)
+>>> t = versions.tick()
+>>> _ = versions.note_change(w[2:])          # a change through a view
+>>> versions.changed_after(w[:2], t), versions.changed_after(w, t)
+(False, True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from typing import Any
+
+import numpy as np
+
+__all__ = ["tick", "next_seq", "note_change", "changed_after", "owner", "LAST"]
+
+_SEQ = itertools.count(1)
+#: ``LAST[0]``: the tick of the latest in-place change (0 before any). A node with a larger
+#: ``seq`` cannot have been invalidated, which spares the backward pass every check.
+LAST = [0]
+_MAX = 32
+_ndarray = np.ndarray
+
+#: the clock as a plain function (a node takes ``next_seq()`` when it is recorded)
+next_seq = _SEQ.__next__
+
+
+def tick() -> int:
+    """Take a tick for an in-place change or a rebinding (it becomes ``LAST[0]``)."""
+    c = LAST[0] = next_seq()
+    return c
+
+
+class _Record:
+    """Changes of one memory: ``last`` tick, and ``regions`` as ``(tick, layout)`` with
+    ``layout`` None for the whole memory, else ``(shape, dtype, byte offset, strides)``."""
+
+    __slots__ = ("last", "regions", "ref")
+
+
+_RECORDS: dict[int, _Record] = {}
+
+
+def owner(a: Any) -> Any:
+    """The object that owns the memory of NumPy array ``a`` (the end of its ``base`` chain)."""
+    b = a.base
+    while b is not None:
+        a = b
+        b = getattr(a, "base", None)
+    return a
+
+
+def _record(own: Any) -> _Record:
+    key = id(own)
+    rec = _RECORDS.get(key)
+    if rec is None:
+        rec = _Record()
+        rec.last = 0
+        rec.regions = []
+        try:
+            rec.ref = weakref.ref(own, lambda _r, k=key: _RECORDS.pop(k, None))
+        except TypeError:  # memory NumPy does not own and that cannot be weakly referenced
+            rec.ref = own  # (kept alive with its record: rare, e.g. a bytes buffer)
+        _RECORDS[key] = rec
+    return rec
+
+
+def _addr(a: Any) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def note_change(data: Any) -> int:
+    """Record an in-place change of the NumPy array ``data`` (all of its memory or a view of
+    part of it) and return the change's tick. NumPy scalars are immutable: only a tick."""
+    c = LAST[0] = next_seq()
+    if type(data) is _ndarray:
+        b = data.base
+        own = data if b is None else owner(b)
+        rec = _RECORDS.get(id(own))
+        if rec is None:
+            rec = _record(own)
+        rec.last = c
+        if own is data or (
+            type(own) is _ndarray and own.size == data.size and own.dtype == data.dtype
+        ):
+            rec.regions = [(c, None)]
+        else:
+            base = _addr(own) if type(own) is _ndarray else None
+            if base is None:
+                rec.regions = [(c, None)]
+            else:
+                regions = rec.regions
+                regions.append((c, (data.shape, data.dtype, _addr(data) - base, data.strides)))
+                if len(regions) > _MAX:
+                    rec.regions = [(c, None)]
+    return c
+
+
+def changed_after(data: Any, since: int) -> bool:
+    """Whether memory that NumPy array ``data`` covers was changed after tick ``since``."""
+    if type(data) is not _ndarray or not data.size:
+        return False
+    b = data.base
+    own = data if b is None else owner(b)
+    rec = _RECORDS.get(id(own))
+    if rec is None or rec.last <= since:
+        return False
+    for c, layout in rec.regions:
+        if c > since and (layout is None or _overlap(data, own, layout)):
+            return True
+    return False
+
+
+def _overlap(data: np.ndarray, own: np.ndarray, layout: tuple) -> bool:
+    shape, dtype, off, strides = layout
+    try:
+        region = np.ndarray(shape, dtype, buffer=own, offset=off, strides=strides)
+    except (TypeError, ValueError):  # an owner that exposes no flat buffer: assume overlap
+        return True
+    if not np.may_share_memory(data, region):
+        return False
+    try:
+        return bool(np.shares_memory(data, region, max_work=100_000))
+    except np.exceptions.TooHardError:  # pragma: no cover - pathological strides
+        return True
