@@ -111,14 +111,13 @@ def _saved(args: Sequence, data: Any) -> tuple:
 
 
 def new_node(
-    prim: Any, args: Sequence, kwargs: dict, parents: Sequence, ans: Any, data: Any
+    prim: Any, args: Sequence, kwargs: dict, parents: Sequence, ans: Any, data: Any, raw: bool
 ) -> Node:
     """The tape entry of one recorded call of ``prim`` (a plain function: cheaper than
-    ``__init__`` on the hot path). Raw NumPy inputs are copied (see :func:`_saved`)."""
-    for a in args:
-        if type(a) is _ndarray:
-            args, data = _saved(args, data)
-            break
+    ``__init__`` on the hot path). ``raw``: some input is a NumPy array, which the node keeps
+    a copy of (see :func:`_saved`)."""
+    if raw:
+        args, data = _saved(args, data)
     n = _new(Node)
     n.prim = prim
     n.args = args

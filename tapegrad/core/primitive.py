@@ -41,6 +41,8 @@ import numpy as np
 
 from ..base import op_error
 from .graph import _BOX, _new, new_node, wrap
+
+_ndarray = np.ndarray
 from .state import STATE
 
 __all__ = [
@@ -212,8 +214,8 @@ def primitive(
     if vjps is None or vjps is ZERO or isinstance(vjps, Variadic):
         p.vjps = vjps
         p.nin = None
-    else:
-        p.vjps = tuple(vjps)
+    else:  # a non-differentiable input (None) is a zero derivative to the backward pass
+        p.vjps = tuple(ZERO if r is None else r for r in vjps)
         p.nin = len(p.vjps)
     p.jvp = ZERO if vjps is ZERO and jvp is None else jvp
     if taylor is None and p.jvp in (ZERO, LINEAR, BILINEAR):
@@ -240,29 +242,45 @@ def _caller(prim: Primitive) -> Callable:
     def call(*args: Any, **kwargs: Any) -> Any:
         box = _BOX[0]
         n = len(args)
-        if n == 1:
+        if n == 1 and type(args[0]) is box:
+            # one input, the commonest call: the same steps as below, without the tuples
             a = args[0]
-            if type(a) is box:
-                pa = a._node
-                data = (a._data,)
-                parents = (pa,)
-                need = pa is not None
-                fw = a._tan is not None
+            if a._tan is not None and STATE.flags.levels:
+                return _forward_call(prim, args, (a._data,), kwargs)
+            d = a._data
+            try:
+                out = impl(d, **kwargs) if kwargs else impl(d)
+            except (ValueError, IndexError, TypeError, ArithmeticError) as e:
+                raise op_error(name, [d], kwargs, e) from None
+            r = _new(box)
+            r._data = out
+            r._tan = None
+            r._version = 0
+            pa = a._node
+            if pa is not None and STATE.flags.recording and prim.vjps is not None:
+                r._node = new_node(prim, args, kwargs, (pa,), out, (d,), False)
             else:
-                data = args
-                parents = (None,)
-                need = fw = False
+                r._node = None
+            return r
+        raw = False  # a NumPy array among the inputs (the graph keeps a copy of it)
+        if n == 1:
+            d = args[0]
+            data = args
+            parents = (None,)
+            need = fw = False
         elif n == 2:
             a, b = args
             if type(a) is box:
                 da, pa, fw = a._data, a._node, a._tan is not None
             else:
                 da, pa, fw = a, None, False
+                raw = type(a) is _ndarray
             if type(b) is box:
                 db, pb = b._data, b._node
                 fw = fw or b._tan is not None
             else:
                 db, pb = b, None
+                raw = raw or type(b) is _ndarray
             data = (da, db)
             parents = (pa, pb)
             need = pa is not None or pb is not None
@@ -280,15 +298,16 @@ def _caller(prim: Primitive) -> Callable:
                 else:
                     data.append(a)
                     parents.append(None)
+                    raw = raw or type(a) is _ndarray
         if fw and STATE.flags.levels:
             return _forward_call(prim, args, data, kwargs)
         try:
             if kwargs:
                 out = impl(*data, **kwargs)
             elif n == 1:
-                out = impl(data[0])
+                out = impl(d)
             elif n == 2:
-                out = impl(data[0], data[1])  # spelled out: a *data call costs more
+                out = impl(da, db)  # spelled out: a *data call costs more
             else:
                 out = impl(*data)
         except (ValueError, IndexError, TypeError, ArithmeticError) as e:
@@ -298,7 +317,7 @@ def _caller(prim: Primitive) -> Callable:
         r._tan = None
         r._version = 0
         if need and STATE.flags.recording and prim.vjps is not None:
-            r._node = new_node(prim, args, kwargs, parents, out, data)
+            r._node = new_node(prim, args, kwargs, parents, out, data, raw)
         else:
             r._node = None
         return r
@@ -328,7 +347,8 @@ def _forward_call(prim: Primitive, args: tuple, data: Any, kwargs: dict) -> Any:
     parents = tuple(a._node if type(a) is box else None for a in args)
     node = None
     if STATE.flags.recording and prim.vjps is not None and any(p is not None for p in parents):
-        node = new_node(prim, args, kwargs, parents, out, tuple(data))
+        raw = any(type(a) is _ndarray for a in args)
+        node = new_node(prim, args, kwargs, parents, out, tuple(data), raw)
     if prim.vjps is None or prim.jvp is None:
         if prim.vjps is not None:
             raise NotImplementedError(

@@ -46,14 +46,6 @@ def unbroadcast(xp: Any, g: Any, shape: tuple) -> Any:
     return g
 
 
-def _ones(d: Any) -> Any:
-    if type(d) is np.ndarray:
-        g = np.empty(d.shape, dtype=d.dtype)
-        g.fill(1)  # np.ones costs microseconds more (a Python-level function)
-        return g
-    return type(d)(1)  # a NumPy scalar (the result of an operation on 0-d arrays)
-
-
 def _on_path(heads: list, targets: set) -> set:
     """Nodes on a path from a head to a target (only they need cotangents)."""
     from .graph import walk
@@ -107,7 +99,12 @@ def backward_pass(
     heap: list = []
     for h, hg in zip(heads, head_grads):
         if hg is None:
-            g = _ones(h._data)
+            d = h._data
+            if type(d) is np.ndarray:
+                g = np.empty(d.shape, dtype=d.dtype)
+                g.fill(1)  # np.ones costs microseconds more (a Python-level function)
+            else:  # a NumPy scalar (the result of an operation on 0-d arrays)
+                g = type(d)(1)
             g = wrap(g) if tape else g
         else:
             g = hg if tape else hg._data
@@ -144,8 +141,45 @@ def backward_pass(
                     if p is not None and p not in grads and (need is None or p in need):
                         grads[p] = _Z
                         heappush(heap, (-p.seq, p))
+                if not retain_graph:
+                    n.args = n.data = None
+                continue
+            if tape:
+                ans = wrap(n.ans, n, n.ans_tan)
             else:
-                _run_rules(n, g, args, xp, tape, need, grads, heap)
+                ans = n.ans
+                args = n.data
+            kw = n.kwargs
+            # rules get their arguments spelled out where they can: a call with *args costs
+            # about 60 ns more than a direct one, and most nodes have one or two inputs
+            k = 0 if kw else len(args)
+            vjps = n.prim.vjps
+            i = 0
+            for p in n.parents:
+                if p is not None and (need is None or p in need):
+                    rule = vjps[i]
+                    if rule is ZERO:  # also an input that is not differentiable (an index)
+                        if p not in grads:
+                            grads[p] = _Z
+                            heappush(heap, (-p.seq, p))
+                    else:
+                        if k == 1:
+                            gi = rule(xp, g, ans, args[0])
+                        elif k == 2:
+                            gi = rule(xp, g, ans, args[0], args[1])
+                        else:
+                            gi = rule(xp, g, ans, *args, **kw)
+                        if gi.shape != p.shape:
+                            gi = unbroadcast(xp, gi, p.shape)
+                        old = grads.get(p)
+                        if old is None:
+                            grads[p] = gi
+                            heappush(heap, (-p.seq, p))
+                        elif old is _Z:
+                            grads[p] = gi
+                        else:
+                            grads[p] = old + gi
+                i += 1
             if not retain_graph:
                 n.args = n.data = None
     finally:
@@ -157,48 +191,6 @@ def backward_pass(
     for n, g in found.items():
         store_grad(n, g, tape)
     return None
-
-
-def _run_rules(
-    n: Any, g: Any, args: Any, xp: Any, tape: bool, need: Any, grads: dict, heap: list
-) -> None:
-    """Run node ``n``'s VJP rules for cotangent ``g`` and add the results into its parents'."""
-    if tape:
-        ans = wrap(n.ans, n, n.ans_tan)
-    else:
-        ans = n.ans
-        args = n.data
-    kw = n.kwargs
-    # rules get their arguments spelled out where they can: a call with *args costs about
-    # 60 ns more than a direct one, and most nodes have one or two inputs
-    k = 0 if kw else len(args)
-    vjps = n.prim.vjps
-    i = 0
-    for p in n.parents:
-        if p is not None and (need is None or p in need):
-            rule = vjps[i]
-            if rule is ZERO or rule is None:  # a constant input's (an index, a condition)
-                if p not in grads:
-                    grads[p] = _Z
-                    heappush(heap, (-p.seq, p))
-            else:
-                if k == 1:
-                    gi = rule(xp, g, ans, args[0])
-                elif k == 2:
-                    gi = rule(xp, g, ans, args[0], args[1])
-                else:
-                    gi = rule(xp, g, ans, *args, **kw)
-                if gi.shape != p.shape:
-                    gi = unbroadcast(xp, gi, p.shape)
-                old = grads.get(p)
-                if old is None:
-                    grads[p] = gi
-                    heappush(heap, (-p.seq, p))
-                elif old is _Z:
-                    grads[p] = gi
-                else:
-                    grads[p] = old + gi
-        i += 1
 
 
 def _materialize(g: Any, leaf: Leaf, create_graph: bool, heads: list) -> Any:

@@ -8,9 +8,9 @@ change. A backward pass needs a node's saved values as they were when it was rec
 Several arrays can share memory (a slice, ``reshape``, ``.T``, ``detach()``, a gradient
 buffer read through a view). So the record of changes is kept per *memory*, not per array:
 the key is the object that owns the memory (the end of a NumPy array's ``base`` chain), and
-every view of it finds the same record. A record lists the regions changed and their ticks;
-a change of the whole memory replaces the list, and a list that grows past ``_MAX`` regions
-collapses into one whole-memory change at its newest tick. Collapsing can only make a check
+every view of it finds the same record. A record keeps the tick of the latest change of the
+whole memory and the regions changed since, with their ticks; a list that grows past
+``_MAX`` regions collapses into one whole-memory change at its newest tick. Collapsing can only make a check
 stricter (a ``VersionError`` for a disjoint region), never forget a change: no bound on the
 number of other changes in the process lets a stale value through. A record lives as long as
 its memory (a weak reference removes it).
@@ -52,10 +52,11 @@ def tick() -> int:
 
 
 class _Record:
-    """Changes of one memory: ``last`` tick, and ``regions`` as ``(tick, layout)`` with
-    ``layout`` None for the whole memory, else ``(shape, dtype, byte offset, strides)``."""
+    """Changes of one memory: ``whole``, the tick of the latest change of all of it, and
+    ``regions``, the partial changes since, as ``(tick, (shape, dtype, byte offset,
+    strides))``."""
 
-    __slots__ = ("last", "regions", "ref")
+    __slots__ = ("whole", "regions", "ref")
 
 
 _RECORDS: dict[int, _Record] = {}
@@ -75,7 +76,7 @@ def _record(own: Any) -> _Record:
     rec = _RECORDS.get(key)
     if rec is None:
         rec = _Record()
-        rec.last = 0
+        rec.whole = 0
         rec.regions = []
         try:
             rec.ref = weakref.ref(own, lambda _r, k=key: _RECORDS.pop(k, None))
@@ -95,24 +96,23 @@ def note_change(data: Any) -> int:
     c = LAST[0] = next_seq()
     if type(data) is _ndarray:
         b = data.base
-        own = data if b is None else owner(b)
-        rec = _RECORDS.get(id(own))
-        if rec is None:
-            rec = _record(own)
-        rec.last = c
-        if own is data or (
-            type(own) is _ndarray and own.size == data.size and own.dtype == data.dtype
-        ):
-            rec.regions = [(c, None)]
+        if b is None:  # the common case: an array that owns its memory, changed whole
+            rec = _RECORDS.get(id(data)) or _record(data)
+            rec.whole = c
+            if rec.regions:
+                rec.regions = []
+            return c
+        own = owner(b)
+        rec = _RECORDS.get(id(own)) or _record(own)
+        if type(own) is not _ndarray or (own.size == data.size and own.dtype == data.dtype):
+            rec.whole = c
+            rec.regions = []
         else:
-            base = _addr(own) if type(own) is _ndarray else None
-            if base is None:
-                rec.regions = [(c, None)]
-            else:
-                regions = rec.regions
-                regions.append((c, (data.shape, data.dtype, _addr(data) - base, data.strides)))
-                if len(regions) > _MAX:
-                    rec.regions = [(c, None)]
+            regions = rec.regions
+            regions.append((c, (data.shape, data.dtype, _addr(data) - _addr(own), data.strides)))
+            if len(regions) > _MAX:  # collapse: stricter, never forgetful
+                rec.whole = c
+                rec.regions = []
     return c
 
 
@@ -123,10 +123,12 @@ def changed_after(data: Any, since: int) -> bool:
     b = data.base
     own = data if b is None else owner(b)
     rec = _RECORDS.get(id(own))
-    if rec is None or rec.last <= since:
+    if rec is None:
         return False
+    if rec.whole > since:
+        return True
     for c, layout in rec.regions:
-        if c > since and (layout is None or _overlap(data, own, layout)):
+        if c > since and _overlap(data, own, layout):
             return True
     return False
 
