@@ -1,0 +1,141 @@
+"""Bad input to losses, layers and data loading: a clear, typed error that names the
+loss/layer, the argument, the shapes or types and the fix; and a failed call changes nothing
+(a deferred layer stays deferred)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tapegrad import nd
+from tapegrad.base import ShapeError, TapegradError
+from tapegrad.gluon import loss as gloss
+
+# ----------------------------------------------------------------------------- losses
+
+# every loss with valid inputs: (factory, input names, valid arrays)
+P, L = nd.ones((4, 3)), nd.ones((4, 3))
+LOSSES = [
+    (gloss.L2Loss, ("pred", "label"), (P, L)),
+    (gloss.L1Loss, ("pred", "label"), (P, L)),
+    (gloss.SigmoidBCELoss, ("pred", "label"), (P, L)),
+    (gloss.SoftmaxCELoss, ("pred", "label"), (P, nd.array([0, 1, 2, 0]))),
+    (gloss.KLDivLoss, ("pred", "label"), (P, L)),
+    (gloss.HuberLoss, ("pred", "label"), (P, L)),
+    (gloss.HingeLoss, ("pred", "label"), (P, L)),
+    (gloss.SquaredHingeLoss, ("pred", "label"), (P, L)),
+    (gloss.LogisticLoss, ("pred", "label"), (P, L)),
+    (gloss.TripletLoss, ("pred", "positive", "negative"), (P, L, L)),
+    (gloss.PoissonNLLLoss, ("pred", "target"), (P, L)),
+    (gloss.CosineEmbeddingLoss, ("input1", "input2", "label"), (P, L, nd.array([1, -1, 1, 1]))),
+    (gloss.SDMLLoss, ("x1", "x2"), (P, L)),
+]
+BAD = [None, [1.0, 2.0], 3.0, "label", {"a": 1}]
+
+
+@pytest.mark.parametrize("make, names, good", LOSSES, ids=lambda v: getattr(v, "__name__", ""))
+def test_each_loss_runs_on_valid_input(make, names, good) -> None:
+    out = make()(*good)
+    assert isinstance(out, nd.NDArray) and np.isfinite(out.asnumpy()).all()
+
+
+@pytest.mark.parametrize("bad", BAD, ids=lambda b: type(b).__name__)
+@pytest.mark.parametrize("make, names, good", LOSSES, ids=lambda v: getattr(v, "__name__", ""))
+def test_non_array_inputs_name_the_loss_and_argument(make, names, good, bad) -> None:
+    loss = make()
+    who = type(loss).__name__
+    for i, name in enumerate(names):
+        args = list(good)
+        args[i] = bad
+        with pytest.raises(gloss.LossInputError) as e:
+            loss(*args)
+        msg = str(e.value)
+        assert f"{who}: argument '{name}' must be an NDArray" in msg
+        assert type(bad).__name__ in msg or "None" in msg
+        assert "Fix:" in msg
+        assert isinstance(e.value, TypeError) and isinstance(e.value, TapegradError)
+
+
+def test_optional_arrays_are_checked_when_given_and_numpy_is_converted() -> None:
+    with pytest.raises(gloss.LossInputError, match="L2Loss: argument 'sample_weight'.*list"):
+        gloss.L2Loss()(P, L, [1, 2, 3, 4])
+    with pytest.raises(
+        gloss.LossInputError, match="SigmoidBinaryCrossEntropyLoss: argument 'pos_weight'.*str"
+    ):
+        gloss.SigmoidBCELoss()(P, L, None, "w")
+    with pytest.raises(gloss.LossInputError, match="object"):
+        gloss.L2Loss()(P, np.array([None] * 12, dtype=object).reshape(4, 3))
+    # NumPy arrays keep working, with the same result as NDArrays
+    pred = np.arange(12.0).reshape(4, 3)
+    ref = gloss.L2Loss()(nd.array(pred, dtype="float64"), nd.zeros((4, 3), dtype="float64"))
+    out = gloss.L2Loss()(pred, np.zeros((4, 3)), sample_weight=np.ones((4, 1)))
+    np.testing.assert_array_equal(out.asnumpy(), ref.asnumpy())
+
+
+def test_wrong_number_or_names_of_inputs() -> None:
+    with pytest.raises(gloss.LossInputError, match=r"L2Loss is missing the input\(s\) label"):
+        gloss.L2Loss()(P)
+    with pytest.raises(gloss.LossInputError, match="L1Loss takes at most 3 inputs"):
+        gloss.L1Loss()(P, L, L, L)
+    with pytest.raises(gloss.LossInputError, match="unexpected input 'weights'.*pred, label"):
+        gloss.L1Loss()(P, L, weights=L)
+    with pytest.raises(gloss.LossInputError, match="two values for input 'label'"):
+        gloss.L1Loss()(P, L, label=L)
+
+
+@pytest.mark.parametrize("make, names, good", LOSSES, ids=lambda v: getattr(v, "__name__", ""))
+def test_zero_d_first_input_is_a_shape_error(make, names, good) -> None:
+    args = [nd.array(1.0)] + [nd.array(1.0) for _ in good[1:]]
+    with pytest.raises(ShapeError) as e:
+        make()(*args)
+    msg = str(e.value)
+    assert msg.startswith(f"{make.__name__}: ")
+    assert f"{names[0]} of shape () has no axis batch_axis=0" in msg and "Fix:" in msg
+
+
+@pytest.mark.parametrize("path", ["fused", "from_logits", "3d", "weighted"])
+@pytest.mark.parametrize("bad", [-1, 3, 1.5, float("nan")])
+def test_softmax_ce_refuses_labels_outside_the_classes(path: str, bad: float) -> None:
+    # MXNet 1.9's pick (mode='clip') silently turned -1 into class 0 and 3 into class 2
+    pred = nd.array(np.random.default_rng(0).standard_normal((4, 3)))
+    label = [0, 1, 2, 0]
+    label[2] = bad
+    loss, kwargs = gloss.SoftmaxCELoss(), {}
+    if path == "from_logits":
+        loss = gloss.SoftmaxCELoss(from_logits=True)
+        pred = nd.log_softmax(pred)
+    elif path == "3d":
+        pred = pred.reshape((2, 2, 3))
+    elif path == "weighted":
+        kwargs = {"sample_weight": nd.ones((4, 1))}
+    lab = nd.array(label)
+    if path == "3d":
+        lab = lab.reshape((2, 2))
+    with pytest.raises(gloss.LabelError) as e:
+        loss(pred, lab, **kwargs)
+    msg = str(e.value)
+    where = "(1, 0)" if path == "3d" else "(2,)"
+    shown = {-1: "-1", 3: "3", 1.5: "1.5"}.get(bad, "nan")
+    assert f"SoftmaxCrossEntropyLoss: label {shown} at position" in msg
+    assert f"at position {where}" in msg and "3 classes on axis -1" in msg
+    assert "Fix: pass whole numbers in 0..2" in msg and "sample_weight 0" in msg
+    assert isinstance(e.value, ValueError)
+
+
+def test_softmax_ce_label_check_accepts_every_valid_class_and_int_labels() -> None:
+    pred = nd.array(np.random.default_rng(1).standard_normal((5, 3)))
+    for dtype in ("float32", "int32", "int64", "uint8"):
+        lab = nd.array([0, 1, 2, 2, 0], dtype=dtype)
+        assert gloss.SoftmaxCELoss()(pred, lab).shape == (5,)
+    with pytest.raises(gloss.LabelError, match="label -1 at position"):
+        gloss.SoftmaxCELoss()(pred, nd.array([0, -1, 2, 2, 0], dtype="int64"))
+    # dense labels are not class indices: nothing to check there
+    probs = nd.array(np.full((5, 3), 1 / 3))
+    assert gloss.SoftmaxCELoss(sparse_label=False)(pred, probs).shape == (5,)
+
+
+def test_softmax_ce_class_axis_out_of_range() -> None:
+    with pytest.raises(
+        ShapeError, match="SoftmaxCrossEntropyLoss: pred of shape \\(4, 3\\) has no class axis 2"
+    ):
+        gloss.SoftmaxCELoss(axis=2)(P, nd.zeros((4,)))
