@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tapegrad import nd
+from tapegrad import autograd, nd
 from tapegrad.base import ShapeError, TapegradError
+from tapegrad.gluon import DeferredInitializationError, nn
 from tapegrad.gluon import loss as gloss
 
 # ----------------------------------------------------------------------------- losses
@@ -139,3 +140,122 @@ def test_softmax_ce_class_axis_out_of_range() -> None:
         ShapeError, match="SoftmaxCrossEntropyLoss: pred of shape \\(4, 3\\) has no class axis 2"
     ):
         gloss.SoftmaxCELoss(axis=2)(P, nd.zeros((4,)))
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def _deferred_shapes(block) -> dict:
+    return {k: p.shape for k, p in block.collect_params().items()}
+
+
+def _assert_still_deferred(block, shapes: dict) -> None:
+    assert _deferred_shapes(block) == shapes
+    for p in block.collect_params().values():
+        if 0 in p.shape:
+            with pytest.raises(DeferredInitializationError):
+                p.data()
+
+
+def test_dense_zero_d_input_names_the_layer_and_leaves_it_deferred() -> None:
+    dense = nn.Dense(3, prefix="d_")
+    dense.initialize()
+    before = _deferred_shapes(dense)
+    with pytest.raises(ShapeError, match="Dense 'd': input of shape \\(\\) is 0-d.*Fix:"):
+        dense(nd.array(5.0))
+    _assert_still_deferred(dense, before)
+    assert dense(nd.ones((2, 4))).shape == (2, 3)  # usable afterwards, in_units from this
+    assert dense.weight.shape == (3, 4)
+    known = nn.Dense(3, in_units=4, prefix="k_")
+    known.initialize()
+    with pytest.raises(ShapeError, match="Dense 'k': input of shape \\(\\) is 0-d"):
+        known(nd.array(5.0))
+
+
+def test_dense_empty_first_input_does_not_fix_in_units() -> None:
+    dense = nn.Dense(3)
+    dense.initialize()
+    before = _deferred_shapes(dense)
+    try:
+        out = dense(nd.zeros((0,)))
+    except TapegradError:
+        _assert_still_deferred(dense, before)  # a failed first call leaves it deferred
+    else:
+        assert out.shape == (0, 3)  # a 1-D input is (batch,) with one feature, as MXNet
+        return
+    assert dense(nd.ones((2, 4))).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "make, axis_name", [(nn.BatchNorm, "channel axis 1"), (nn.LayerNorm, "normalized axis -1")]
+)
+def test_norm_layers_zero_d_input(make, axis_name: str) -> None:
+    layer = make()
+    layer.initialize()
+    before = _deferred_shapes(layer)
+    with pytest.raises(ShapeError) as e:
+        with autograd.record():
+            layer(nd.array(1.0))
+    msg = str(e.value)
+    assert f"{make.__name__} '{layer.name}': input of shape () has no {axis_name}" in msg
+    assert "Fix:" in msg
+    _assert_still_deferred(layer, before)
+    x = nd.array([[1.0, 2.0, 3.0], [3.0, 6.0, 9.0]])
+    assert layer(x).shape == (2, 3)
+    assert layer.gamma.shape == (3,)
+
+
+def test_batchnorm_axis_outside_a_1d_input_is_refused() -> None:
+    # MXNet's BatchNorm checks axis < ndim; 1 % 1 == 0 used to pick the batch axis silently
+    bn = nn.BatchNorm(in_channels=2)
+    bn.initialize()
+    with pytest.raises(ShapeError, match="BatchNorm .* input of shape \\(2,\\) has no channel"):
+        bn(nd.ones((2,)))
+
+
+class _FailOnce(nn.HybridBlock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+
+    def hybrid_forward(self, F, x):
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("boom")
+        return x
+
+
+@pytest.mark.parametrize("container", [nn.HybridSequential, nn.Sequential])
+def test_failure_later_in_the_network_rolls_back_every_deferred_layer(container) -> None:
+    # the first Dense inferred in_units=5 from a (2, 5) batch, then a later block failed: the
+    # whole call failed, so no layer keeps a shape from it
+    net = container()
+    net.add(nn.Dense(4), nn.BatchNorm(), _FailOnce(), nn.Dense(2))
+    net.initialize()
+    before = _deferred_shapes(net)
+    with pytest.raises(RuntimeError, match="boom"):
+        with autograd.record():
+            net(nd.ones((2, 5)))
+    _assert_still_deferred(net, before)
+    assert net(nd.ones((3, 7))).shape == (3, 2)
+    assert net[0].weight.shape == (4, 7) and net[3].weight.shape == (2, 4)
+
+
+def test_direct_forward_call_failure_also_leaves_the_layer_deferred() -> None:
+    dense = nn.Dense(3)
+    dense.initialize()
+    with pytest.raises(ShapeError):
+        dense.forward(nd.array(2.0))
+    assert dense.weight.shape == (3, 0)
+    assert dense.forward(nd.ones((1, 6))).shape == (1, 3)
+
+
+def test_successful_first_call_is_not_undone_by_a_later_failure() -> None:
+    dense = nn.Dense(3)
+    dense.initialize()
+    dense(nd.ones((2, 4)))
+    w = dense.weight.data().asnumpy()
+    with pytest.raises(ShapeError):
+        dense(nd.ones((2, 5)))
+    assert dense.weight.shape == (3, 4)
+    np.testing.assert_array_equal(dense.weight.data().asnumpy(), w)
