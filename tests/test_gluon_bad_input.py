@@ -73,6 +73,18 @@ def test_optional_arrays_are_checked_when_given_and_numpy_is_converted() -> None
     np.testing.assert_array_equal(out.asnumpy(), ref.asnumpy())
 
 
+def test_user_losses_with_other_inputs_are_not_checked() -> None:
+    class Scaled(gloss.Loss):
+        def __init__(self) -> None:
+            super().__init__(None, 0)
+
+        def hybrid_forward(self, F, pred, label, scale):  # scale: a plain number
+            return F.mean(F.square(pred - label), axis=0, exclude=True) * scale
+
+    out = Scaled()(nd.ones((2, 3)), nd.zeros((2, 3)), 3.0)
+    assert out.asnumpy().tolist() == [3.0, 3.0]
+
+
 def test_wrong_number_or_names_of_inputs() -> None:
     with pytest.raises(gloss.LossInputError, match=r"L2Loss is missing the input\(s\) label"):
         gloss.L2Loss()(P)

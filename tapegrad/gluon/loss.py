@@ -33,7 +33,8 @@ Derivatives at kinks (non-differentiable points) follow PyTorch, everywhere in t
   ``sigmoid(x) - z`` everywhere, ``0.5 - z`` at ``x = 0`` (a zero-initialised output layer
   starts there); it is computed as ``softrelu(x) - x * z`` (``softrelu(x) = log(1 + exp(x))``,
   stable), which equals MXNet's ``max(x, 0) - x * z + log(1 + exp(-|x|))`` in value.
-* ``ELU'(0) = alpha`` (``x <= 0`` takes the negative branch, as PyTorch's ``elu_backward``).
+* ``ELU'(0) = alpha`` (``x <= 0`` takes the negative branch, as PyTorch's ``elu_backward``;
+  ``nn.ELU``/``nn.SELU`` call ``nd.LeakyReLU``, where the rule lives).
 
 No NaN where the mathematics is finite: ``0 * log(0)`` counts as 0 (KLDivLoss with a zero
 label, PoissonNLLLoss(compute_full=True) with target 0 or 1), the norm of a zero vector has
@@ -135,12 +136,15 @@ _SIGNATURES: dict[type, tuple[list[str], int, set[str]] | None] = {}
 
 def _signature(cls: type) -> tuple[list[str], int, set[str]] | None:
     """The names of ``cls.hybrid_forward``'s inputs after ``F``, how many are required, and
-    which are arrays (no default, or default None); ``None`` for ``*args`` signatures."""
+    which are arrays (no default, or default None); ``None`` (nothing checked) for a
+    ``hybrid_forward`` defined outside this module or taking ``*args``."""
     if cls in _SIGNATURES:
         return _SIGNATURES[cls]
     params = list(inspect.signature(cls.hybrid_forward).parameters.values())[2:]
-    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
-        sig = None
+    if cls.hybrid_forward.__module__ != __name__ or any(
+        p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
+    ):
+        sig = None  # a user's loss: its inputs may be anything
     else:
         names = [p.name for p in params]
         required = sum(p.default is inspect.Parameter.empty for p in params)
@@ -176,9 +180,10 @@ class Loss(HybridBlock):
         weight: global scalar weight of the loss (None for none).
         batch_axis: the axis that indexes samples.
 
-    Calling a loss checks its inputs first: every array argument of ``hybrid_forward`` (those
-    without a default or with default None) must be an NDArray (a NumPy array is converted),
-    and the first must have the axis ``batch_axis``.
+    Calling a built-in loss checks its inputs first: every array argument of
+    ``hybrid_forward`` (those without a default or with default None) must be an NDArray (a
+    NumPy array is converted), and the first must have the axis ``batch_axis``. A subclass
+    with its own ``hybrid_forward`` gets no such checks (its inputs may be anything).
     """
 
     def __init__(self, weight: float | None, batch_axis: int, **kwargs: Any) -> None:
