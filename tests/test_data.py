@@ -180,6 +180,129 @@ def test_fast_path_equals_sample_by_sample():
             np.testing.assert_array_equal(ya.asnumpy(), yb.asnumpy())
 
 
+# ------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "bad, shown",
+    [(None, "None"), ("cat", "str 'cat'"), ({"a": 1}, "dict {'a': 1}"), (object(), "object")],
+)
+def test_unbatchable_samples_name_the_dataset_index_and_type(bad, shown):
+    # they used to become object or string arrays
+    ds = gdata.SimpleDataset([1.0, 2.0, 3.0, bad])
+    loader = gdata.DataLoader(ds, 2)
+    it = iter(loader)
+    assert next(it).asnumpy().tolist() == [1.0, 2.0]
+    with pytest.raises(gdata.dataloader.BatchifyError) as e:
+        next(it)
+    msg = str(e.value)
+    assert f"DataLoader: the sample at dataset index 3 is {shown}" in msg
+    assert "cannot be batched" in msg and "Fix:" in msg
+    assert isinstance(e.value, TypeError)
+    # inside a tuple, the element is named; through a sampler, the dataset index
+    pairs = gdata.SimpleDataset([(mx.nd.ones(2), 0), (mx.nd.ones(2), bad)])
+    with pytest.raises(
+        gdata.dataloader.BatchifyError, match="element 1 of the sample at dataset index 1 is"
+    ):
+        list(gdata.DataLoader(pairs, 2, sampler=[1, 0]))
+    with pytest.raises(gdata.dataloader.BatchifyError, match="sample 1 of the batch"):
+        gdata.default_batchify_fn([0, bad])
+
+
+def test_string_and_object_numpy_samples_are_refused():
+    for arr in (np.array(["a", "b"]), np.array([None, 1], dtype=object)):
+        with pytest.raises(gdata.dataloader.BatchifyError, match=f"dtype {arr.dtype}"):
+            gdata.default_batchify_fn([arr, arr])
+
+
+def test_samples_of_different_shapes_or_structure():
+    with pytest.raises(
+        mx.base.ShapeError,
+        match="index 2 has shape \\(3,\\) but the sample at dataset index 0 has shape \\(2,\\)",
+    ):
+        list(gdata.DataLoader(gdata.SimpleDataset([np.ones(2), np.ones(2), np.ones(3)]), 3))
+    with pytest.raises(mx.base.ShapeError, match="index 1 has shape"):
+        list(gdata.DataLoader(gdata.SimpleDataset([mx.nd.ones(2), mx.nd.ones(3)]), 2))
+    with pytest.raises(gdata.dataloader.BatchifyError, match="is a list|is list|tuple of 2"):
+        list(gdata.DataLoader(gdata.SimpleDataset([(1, 2), (1, 2, 3)]), 2))
+
+
+@pytest.mark.parametrize("order", ["nd first", "numpy first"])
+def test_mixed_ndarray_and_numpy_samples_batch_the_same_either_way(order):
+    a32 = np.arange(3, dtype=np.float32)
+    b64 = np.arange(3, 6, dtype=np.float64)
+    samples = [mx.nd.array(a32), b64] if order == "nd first" else [b64, mx.nd.array(a32)]
+    out = gdata.default_batchify_fn(samples)
+    assert out.dtype == np.float64  # NumPy's promotion of float32 and float64
+    expect = np.stack([a32, b64]) if order == "nd first" else np.stack([b64, a32])
+    np.testing.assert_array_equal(out.asnumpy(), expect)
+    # same dtypes: kept; numbers with arrays of the same shape (0-d) too
+    same = gdata.default_batchify_fn([mx.nd.array(a32), a32 + 1])
+    assert same.dtype == np.float32 and same.shape == (2, 3)
+    mixed = gdata.default_batchify_fn([mx.nd.array(2.0), 3, np.float32(4.0)])
+    assert mixed.shape == (3,) and mixed.asnumpy().tolist() == [2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("index", [5, 100, -1])
+@pytest.mark.parametrize("kind", ["array", "simple"])
+def test_out_of_range_sampler_indices_are_refused(index, kind):
+    data = np.arange(10.0).reshape(5, 2)
+    ds = gdata.ArrayDataset(data) if kind == "array" else gdata.SimpleDataset(list(data))
+    loader = gdata.DataLoader(ds, 2, sampler=[0, 1, 2, index])
+    it = iter(loader)
+    next(it)
+    with pytest.raises(gdata.dataloader.SamplerIndexError) as e:
+        next(it)  # -1 used to wrap around to the last sample
+    msg = str(e.value)
+    assert f"the sampler gave the index {index}, outside the dataset of length 5" in msg
+    assert "valid: 0..4" in msg and "Fix:" in msg
+    assert isinstance(e.value, IndexError)
+    bs = gdata.DataLoader(ds, batch_sampler=[[0, 1], [index]])
+    with pytest.raises(gdata.dataloader.SamplerIndexError, match=f"index {index}"):
+        list(bs)
+
+
+def test_non_integer_sampler_indices_are_refused():
+    ds = gdata.SimpleDataset(list(range(5)))
+    with pytest.raises(gdata.dataloader.SamplerIndexError, match="index float 1.5.*whole"):
+        list(gdata.DataLoader(ds, 2, sampler=[0, 1.5]))
+    with pytest.raises(gdata.dataloader.SamplerIndexError, match="index str '1'"):
+        list(gdata.DataLoader(ds, 2, sampler=[0, "1"]))
+    assert _batches(gdata.DataLoader(ds, 2, sampler=np.array([4, 3]))) == [[4, 3]]
+
+
+def test_dataloader_and_datasets_refuse_non_datasets():
+    for bad in (None, 3, object()):
+        with pytest.raises(
+            gdata.dataset.DatasetError,
+            match="DataLoader: dataset must be a Dataset.*Fix: pass e.g. gluon.data.ArrayDataset",
+        ):
+            gdata.DataLoader(bad, batch_size=2)
+    with pytest.raises(gdata.dataset.DatasetError, match="got None"):
+        gdata.DataLoader(None, batch_sampler=[[0]])
+    with pytest.raises(gdata.dataset.DatasetError, match="SimpleDataset needs a sequence"):
+        gdata.SimpleDataset(None)
+    with pytest.raises(gdata.dataset.DatasetError, match="ArrayDataset \\(array\\[1\\]\\)"):
+        gdata.ArrayDataset([1, 2], None)
+
+    class NoLen:  # enough for a batch_sampler, which needs no len()
+        def __getitem__(self, i):
+            return i * 2
+
+    assert _batches(gdata.DataLoader(NoLen(), batch_sampler=[[0, 7]])) == [[0, 14]]
+
+
+def test_samplers_refuse_bad_lengths():
+    for make in (gdata.SequentialSampler, gdata.RandomSampler):
+        for bad in (-1, 2.5, None, "3"):
+            with pytest.raises(ValueError, match=f"{make.__name__}: length must be a non-neg"):
+                make(bad)
+    with pytest.raises(ValueError, match="IntervalSampler"):
+        gdata.IntervalSampler(5, 0)
+    with pytest.raises(TypeError, match="BatchSampler: sampler must be an iterable"):
+        gdata.BatchSampler(None, 2)
+
+
 # ----------------------------------------------------------------------------- transforms
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import ndarray as nd
 from .. import serialization
+from ..base import TapegradError
 from .parameter import (
     DEFAULT_INIT,
     DeferredInitializationError,
@@ -163,6 +164,16 @@ class HookHandle:
 
     def __exit__(self, *exc: Any) -> None:
         self.detach()
+
+
+class _UndoLog(threading.local):
+    """Per thread: the undo functions of the deferred initializations done during the
+    outermost ``Block.__call__`` in progress (None outside any call)."""
+
+    log: list | None = None
+
+
+_UNDO = _UndoLog()
 
 
 def _flat_shapes(x: Any) -> Any:
@@ -528,7 +539,24 @@ class Block:
             param.cast(dtype)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the forward pre-hooks, ``forward``, then the forward hooks."""
+        """Run the forward pre-hooks, ``forward``, then the forward hooks.
+
+        A call that fails leaves every parameter whose shape it was inferring (deferred
+        initialization, in this block or any block it calls) deferred again, shape unknown.
+        """
+        if _UNDO.log is not None:
+            return self._call(args, kwargs)
+        log = _UNDO.log = []
+        try:
+            return self._call(args, kwargs)
+        except BaseException:
+            for undo in reversed(log):
+                undo()
+            raise
+        finally:
+            _UNDO.log = None
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
         if self._forward_pre_hooks:
             for hook in list(self._forward_pre_hooks.values()):
                 hook(self, args)
@@ -687,6 +715,8 @@ class HybridBlock(Block):
     def _deferred_infer_shape(self, *args: Any) -> None:
         try:
             self.infer_shape(*args)
+        except TapegradError:
+            raise  # ours already names the layer, the shapes and the fix
         except Exception as e:
             shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in args)
             raise ValueError(
@@ -695,14 +725,33 @@ class HybridBlock(Block):
                 f"{shapes}: {e}"
             ) from e
 
-    def _param_arrays(self, x: Any, args: tuple) -> dict[str, Any]:
+    def _param_arrays(self, x: Any, args: tuple) -> tuple[dict[str, Any], Callable | None]:
+        """This block's parameter values by attribute name, and None; or, when some were
+        deferred, the values after inferring their shapes and initializing them, and a
+        function that undoes that (registered with the outermost ``__call__`` too)."""
         try:
-            return {k: p.data() for k, p in self._reg_params.items()}
+            return {k: p.data() for k, p in self._reg_params.items()}, None
         except DeferredInitializationError:
+            pass
+        params = list(
+            {id(p): p for p in [*self.params.values(), *self._reg_params.values()]}.values()
+        )
+        saved = [(p, p._save_state()) for p in params]
+
+        def undo() -> None:
+            for p, state in saved:
+                p._restore_state(state)
+
+        if _UNDO.log is not None:
+            _UNDO.log.append(undo)
+        try:
             self._deferred_infer_shape(x, *args)
-            for p in list(self.params.values()) + list(self._reg_params.values()):
+            for p in params:
                 p._finish_deferred_init()
-            return {k: p.data() for k, p in self._reg_params.items()}
+            return {k: p.data() for k, p in self._reg_params.items()}, undo
+        except BaseException:
+            undo()
+            raise
 
     def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
         """Call ``hybrid_forward(mx.nd, x, *args, **params)``."""
@@ -712,10 +761,16 @@ class HybridBlock(Block):
                 f"to forward be an NDArray, but got {type(x).__name__}. Fix: convert it with "
                 "mx.nd.array(...)."
             )
-        params = self._param_arrays(x, args)
+        params, undo = self._param_arrays(x, args)
         if kwargs:
             params = {**params, **kwargs}
-        return self.hybrid_forward(nd, x, *args, **params)
+        if undo is None:
+            return self.hybrid_forward(nd, x, *args, **params)
+        try:  # the first forward of deferred parameters: a failure leaves them deferred
+            return self.hybrid_forward(nd, x, *args, **params)
+        except BaseException:
+            undo()
+            raise
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
         """Override with the computation; ``F`` is ``mx.nd``."""

@@ -397,6 +397,16 @@ class Parameter:
             self._init_impl(data, ctx)
         self._deferred_init = ()
 
+    def _save_state(self) -> tuple:
+        """What a deferred initialization changes (shape, values, gradient buffers, pending
+        initializer), so that a failed first forward can be undone with
+        :meth:`_restore_state`."""
+        return (self._shape, self._data, self._grad, self._ctx_list, self._deferred_init)
+
+    def _restore_state(self, state: tuple) -> None:
+        """Undo to a state saved by :meth:`_save_state`."""
+        self._shape, self._data, self._grad, self._ctx_list, self._deferred_init = state
+
     def _init_impl(self, data: Any, ctx_list: list) -> None:
         """Set the value on every context and create the gradient buffers."""
         if not isinstance(data, nd.NDArray):

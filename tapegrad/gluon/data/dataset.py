@@ -15,7 +15,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "SimpleDataset", "ArrayDataset"]
+from ...base import TapegradError
+
+__all__ = ["Dataset", "SimpleDataset", "ArrayDataset", "DatasetError"]
+
+
+class DatasetError(TapegradError, TypeError):
+    """Something that is not a dataset (or a sequence) where one is needed."""
+
+
+def _check_sequence(who: str, data: Any, fix: str) -> None:
+    if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+        got = "None" if data is None else f"{type(data).__name__} {data!r:.50}"
+        raise DatasetError(
+            f"{who} needs a sequence (an object with __len__ and __getitem__, such as a list, "
+            f"a NumPy array or an NDArray), got {got}. Fix: {fix}"
+        )
 
 
 class Dataset:
@@ -88,6 +103,7 @@ class SimpleDataset(Dataset):
     """
 
     def __init__(self, data: Any) -> None:
+        _check_sequence("SimpleDataset", data, "pass a list of samples, e.g. list(samples).")
         self._data = data
 
     def __len__(self) -> int:
@@ -163,9 +179,11 @@ class ArrayDataset(Dataset):
     def __init__(self, *args: Any) -> None:
         if not args:
             raise ValueError("ArrayDataset needs at least 1 array")
+        _check_sequence("ArrayDataset (array[0])", args[0], "pass arrays or lists.")
         self._length = len(args[0])
         self._data = []
         for i, data in enumerate(args):
+            _check_sequence(f"ArrayDataset (array[{i}])", data, "pass arrays or lists.")
             if len(data) != self._length:
                 raise ValueError(
                     f"ArrayDataset: all arrays must have the same length; "

@@ -18,6 +18,15 @@ import numpy as np
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "BatchSampler", "IntervalSampler"]
 
 
+def _check_count(who: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(
+            f"{who}: {name} must be a non-negative int, got {value!r}. Fix: pass e.g. "
+            f"{name}=len(dataset)."
+        )
+    return int(value)
+
+
 class Sampler:
     """Base class: an iterable of indices with a length."""
 
@@ -37,8 +46,8 @@ class SequentialSampler(Sampler):
     """
 
     def __init__(self, length: int, start: int = 0) -> None:
-        self._length = length
-        self._start = start
+        self._length = _check_count("SequentialSampler", "length", length)
+        self._start = _check_count("SequentialSampler", "start", start)
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(self._start, self._start + self._length))
@@ -65,7 +74,7 @@ class RandomSampler(Sampler):
     """
 
     def __init__(self, length: int) -> None:
-        self._length = length
+        self._length = _check_count("RandomSampler", "length", length)
 
     def __iter__(self) -> Iterator[int]:
         indices = np.arange(self._length)
@@ -86,7 +95,8 @@ class IntervalSampler(Sampler):
     """
 
     def __init__(self, length: int, interval: int, rollover: bool = True) -> None:
-        if not 0 < interval <= length:
+        length = _check_count("IntervalSampler", "length", length)
+        if not isinstance(interval, (int, np.integer)) or not 0 < interval <= length:
             raise ValueError(f"IntervalSampler: interval {interval} must be in (0, {length}]")
         self._length = length
         self._interval = interval
@@ -121,6 +131,11 @@ class BatchSampler(Sampler):
             raise ValueError(
                 f"BatchSampler: last_batch must be one of 'keep', 'discard', or "
                 f"'rollover', but got {last_batch!r}"
+            )
+        if not hasattr(sampler, "__iter__"):
+            raise TypeError(
+                f"BatchSampler: sampler must be an iterable of indices, got "
+                f"{type(sampler).__name__}. Fix: pass e.g. SequentialSampler(len(dataset))."
             )
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"BatchSampler: batch_size must be a positive int, got {batch_size!r}")

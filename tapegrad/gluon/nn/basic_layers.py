@@ -93,12 +93,23 @@ class Dense(HybridBlock):
             else:
                 self.act = None
 
+    def _check_input(self, x: Any) -> None:
+        if len(x.shape) == 0:
+            raise ShapeError(
+                f"Dense '{self.name}': input of shape () is 0-d; Dense needs a batch axis "
+                "(flatten=True: (batch, features...); flatten=False: (..., features)). Fix: "
+                "pass x.reshape((1, 1)) for a single value, or x.reshape((1, -1)) for one "
+                "sample."
+            )
+
     def infer_shape(self, x: Any, *args: Any) -> None:
         """in_units from the input: all axes but the first (flatten) or the last axis."""
+        self._check_input(x)
         in_units = int(np.prod(x.shape[1:])) if self._flatten else x.shape[-1]
         self.weight.shape = (self._units, in_units)
 
     def hybrid_forward(self, F: Any, x: Any, weight: Any, bias: Any = None) -> Any:
+        self._check_input(x)
         try:
             out = F.FullyConnected(
                 x, weight, bias, no_bias=bias is None, num_hidden=self._units, flatten=self._flatten
@@ -147,6 +158,17 @@ class Dropout(HybridBlock):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p = {self._rate}, axes={self._axes})"
+
+
+def _check_axis(layer: HybridBlock, x: Any, axis: int, what: str, fix: str) -> int:
+    """``axis`` of ``x`` made non-negative, or a ShapeError naming the layer."""
+    ndim = len(x.shape)
+    if not -ndim <= axis < ndim:
+        raise ShapeError(
+            f"{type(layer).__name__} '{layer.name}': input of shape {tuple(x.shape)} has no "
+            f"{what} axis {axis}. Fix: {fix}"
+        )
+    return axis % ndim
 
 
 def _bcast_shape(ndim: int, axis: int, size: int) -> tuple:
@@ -243,9 +265,19 @@ class BatchNorm(HybridBlock):
             differentiable=False,
         )
 
+    def _channel_axis(self, x: Any) -> int:
+        return _check_axis(
+            self,
+            x,
+            self._axis,
+            "channel",
+            "pass input with a batch and a channel axis, e.g. (batch, channels) or "
+            "(batch, channels, height, width), or set axis.",
+        )
+
     def infer_shape(self, x: Any, *args: Any) -> None:
         """in_channels is the size of ``axis`` of the input."""
-        channels = x.shape[self._axis % x.ndim]
+        channels = x.shape[self._channel_axis(x)]
         for p in (self.gamma, self.beta, self.running_mean, self.running_var):
             p.shape = (channels,)
 
@@ -258,7 +290,7 @@ class BatchNorm(HybridBlock):
     def hybrid_forward(
         self, F: Any, x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any
     ) -> Any:
-        axis = self._axis % x.ndim
+        axis = self._channel_axis(x)
         channels = x.shape[axis]
         if gamma.shape != (channels,):
             raise ShapeError(
@@ -334,14 +366,19 @@ class LayerNorm(HybridBlock):
             allow_deferred_init=True,
         )
 
+    def _norm_axis(self, x: Any) -> int:
+        return _check_axis(
+            self, x, self._axis, "normalized", "pass input with that axis, or set axis."
+        )
+
     def infer_shape(self, x: Any, *args: Any) -> None:
         """in_channels is the size of ``axis`` of the input."""
-        channels = x.shape[self._axis % x.ndim]
+        channels = x.shape[self._norm_axis(x)]
         self.gamma.shape = (channels,)
         self.beta.shape = (channels,)
 
     def hybrid_forward(self, F: Any, data: Any, gamma: Any, beta: Any) -> Any:
-        axis = self._axis % data.ndim
+        axis = self._norm_axis(data)
         channels = data.shape[axis]
         if gamma.shape != (channels,):
             raise ShapeError(
