@@ -41,9 +41,9 @@ import numpy as np
 
 from ..base import op_error
 from .graph import _BOX, _new, new_node, wrap
+from .state import STATE
 
 _ndarray = np.ndarray
-from .state import STATE
 
 __all__ = [
     "Primitive",

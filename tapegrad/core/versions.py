@@ -10,10 +10,10 @@ buffer read through a view). So the record of changes is kept per *memory*, not 
 the key is the object that owns the memory (the end of a NumPy array's ``base`` chain), and
 every view of it finds the same record. A record keeps the tick of the latest change of the
 whole memory and the regions changed since, with their ticks; a list that grows past
-``_MAX`` regions collapses into one whole-memory change at its newest tick. Collapsing can only make a check
-stricter (a ``VersionError`` for a disjoint region), never forget a change: no bound on the
-number of other changes in the process lets a stale value through. A record lives as long as
-its memory (a weak reference removes it).
+``_MAX`` regions collapses into one whole-memory change at its newest tick. Collapsing can
+only make a check stricter (a ``VersionError`` for a disjoint region), never forget a change:
+no bound on the number of other changes in the process lets a stale value through. A record
+lives as long as its memory (a weak reference removes it).
 
 >>> import numpy as np
 >>> from tapegrad.core import versions
