@@ -289,9 +289,7 @@ def test_power_derivatives_at_zero():
 def test_float16_mean_accumulates_in_float32():
     x = nd.array(np.full(20_000, 10.0), dtype="float16")
     assert float(nd.mean(x).asscalar()) == 10.0
-    assert float(nd.sum(x, axis=0).asscalar()) == pytest.approx(200_000, rel=1e-3) or np.isinf(
-        float(nd.sum(x, axis=0).asscalar())
-    )
+    assert float(nd.sum(x[:5000], axis=0).asscalar()) == pytest.approx(50_000, rel=1e-3)
     x.attach_grad()
     with autograd.record():
         m = nd.mean(x)
@@ -320,7 +318,8 @@ def test_float16_logsumexp_value_and_gradient():
 def test_float16_l2_normalization_of_a_zero_vector():
     # eps = 1e-10 underflows to 0 in float16 (0/0); the gradient at 0, 1/sqrt(eps) = 1e5,
     # is beyond float16's range: inf, not NaN
-    v, g = _value_and_grad(lambda x: nd.L2Normalization(x).sum(), np.zeros((2, 3)), "float16")
+    with np.errstate(over="ignore"):
+        v, g = _value_and_grad(lambda x: nd.L2Normalization(x).sum(), np.zeros((2, 3)), "float16")
     assert np.isfinite(v).all() and not np.isnan(g).any()
     v, g = _value_and_grad(lambda x: nd.L2Normalization(x).sum(), [[0.0, 3.0, 4.0]], "float16")
     np.testing.assert_allclose(v.astype(float), [1.4], rtol=1e-3)

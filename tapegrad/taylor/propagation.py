@@ -122,6 +122,8 @@ def _rule_of(prim: Any, first_order: bool) -> Callable:
     if rule is None:
         if first_order:
             return _engine_jvp_rule
+        if prim.jvp is None:  # no forward-mode rule at all: the fallback names the operator
+            return _fallback_rule
         warn_once(
             ("taylor", prim.name),
             f"Taylor mode: operator '{prim.name}' declares no jet rule, so its derivatives of "
