@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TapegradError", "MXNetError", "ShapeError", "GraphError", "VersionError"]
+__all__ = [
+    "TapegradError",
+    "MXNetError",
+    "ShapeError",
+    "GraphError",
+    "VersionError",
+    "DeferredInitializationError",
+]
 
 
 class TapegradError(Exception):
@@ -34,6 +41,11 @@ class GraphError(TapegradError, RuntimeError):
 
 class VersionError(GraphError):
     """An array saved for the backward pass was changed in place afterwards."""
+
+
+class DeferredInitializationError(TapegradError):
+    """A Parameter's value was asked for before its deferred initialization finished (the
+    first forward pass, which infers the shapes, has not run yet)."""
 
 
 MXNetError = TapegradError

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import GraphError, ShapeError, TapegradError, fmt_shape
+from .base import DeferredInitializationError, GraphError, ShapeError, TapegradError, fmt_shape
 from .core import STATE, TAPE, backward_pass, recording, trace
 from .core.forward import jvp as _jvp
 from .ndarray.ndarray import NDArray
@@ -374,8 +374,6 @@ def param_function(block: Any, fn: Callable | None = None) -> tuple:
     >>> F.grad(lambda w: f(w, x).sum())(params[0]).asnumpy().tolist()
     [[1.0, 2.0]]
     """
-    from .gluon.parameter import DeferredInitializationError
-
     plist = list(block.collect_params().values())
     try:
         slots = [p.list_data() for p in plist]

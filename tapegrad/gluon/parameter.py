@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import autograd, initializer, serialization
 from .. import ndarray as nd
-from ..base import ShapeError, TapegradError
+from ..base import DeferredInitializationError, ShapeError, TapegradError
 from ..context import Context, cpu, current_context, num_gpus
 
 __all__ = [
@@ -35,10 +35,6 @@ tensor_types = (nd.NDArray,)
 _GRAD_REQS = ("write", "add", "null")
 #: MXNet's default global initializer: Uniform(0.07).
 DEFAULT_INIT = initializer.Uniform()
-
-
-class DeferredInitializationError(TapegradError):
-    """A Parameter's value was asked for before its deferred initialization finished."""
 
 
 class ParameterLoadError(TapegradError, AssertionError, ValueError):
