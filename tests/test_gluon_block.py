@@ -611,20 +611,17 @@ def test_sequential_indexing_slicing_iteration() -> None:
         net.hybridize()
 
 
-def test_hybridize_gives_identical_results_and_gradients() -> None:
+def test_hybridize_is_accepted_with_mxnets_flags() -> None:
+    # hybridize() does not compile yet (issue 13): until it does, comparing a "hybridized"
+    # block with eager execution cannot fail, so this test only pins what is promised now:
+    # MXNet's signature is accepted, the flags are kept, and children are reached
     net = mlp()
     net.initialize()
-    x = mx.nd.array(RNG.standard_normal((3, 5)))
-    with autograd.record():
-        eager = net(x)
-    eager.backward()
-    g = net[0].weight.grad().asnumpy().copy()
-    net.hybridize(static_alloc=True, static_shape=True)
-    with autograd.record():
-        hyb = net(x)
-    hyb.backward()
-    np.testing.assert_array_equal(hyb.asnumpy(), eager.asnumpy())
-    np.testing.assert_array_equal(net[0].weight.grad().asnumpy(), g)
+    assert net.hybridize(active=True, static_alloc=True, static_shape=True) is None
+    assert net._active and dict(net._flags) == {"static_alloc": True, "static_shape": True}
+    assert all(child._active for child in net._children.values())
+    net.hybridize(active=False)
+    assert not net._active
 
 
 def test_save_is_atomic_file(tmp_path: Path) -> None:
