@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .base import TapegradError
+from .core import walk
 from .ndarray.ndarray import NDArray
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
@@ -138,17 +139,10 @@ def _without_forward_rule(prob: _Problem, x0: list) -> str | None:
         x.attach_grad()
     with record():
         outs = _outputs(prob.nd_fn()(*xs), prob.where)
-    seen: set = set()
-    stack = [o._node for o in outs if o._node is not None]
-    while stack:
-        n = stack.pop()
-        if n is None or n in seen:
-            continue
-        seen.add(n)
+    for n in walk([o._node for o in outs]):
         prim = getattr(n, "prim", None)
         if prim is not None and prim.vjps is not None and prim.jvp is None:
             return prim.name
-        stack.extend(p for p in n.parents if p is not None)
     return None
 
 
