@@ -76,7 +76,10 @@ def _leaves(state: Any) -> list:
     if isinstance(state, (list, tuple)):
         out: list = []
         for s in state:
-            out.extend(_leaves(s))
+            if isinstance(s, (list, tuple)):
+                out.extend(_leaves(s))
+            elif s is not None:
+                out.append(s)
         return out
     return [state]
 
@@ -96,8 +99,12 @@ def _write(arr: Any, value: Any) -> None:
 
 def _detached(value: Any, inputs: tuple) -> Any:
     """``value``, or a copy of it when it is one of ``inputs`` or a view of some array."""
-    if type(value) is np.ndarray and (value.base is not None or any(value is x for x in inputs)):
-        return value.copy()
+    if type(value) is np.ndarray:
+        if value.base is not None:
+            return value.copy()
+        for x in inputs:
+            if value is x:
+                return value.copy()
     return value
 
 
@@ -428,6 +435,8 @@ class Optimizer:
         leaves = _leaves(state)
         raws = [_raw(s) for s in leaves]
         new_w, new_s = self._step(index, lr, wd, w, g, raws)
+        if type(self)._step in _OWN_STEPS:  # ours: fresh arrays of the right shapes
+            return new_w, new_s
         self._check_value(index, "the new weight", new_w, w.shape)
         if len(new_s) != len(leaves):
             raise OptimizerError(
@@ -1222,3 +1231,8 @@ def _install_config(current: Optimizer, new: Optimizer) -> Optimizer:
 def get_updater(optimizer: Optimizer) -> Updater:
     """An :class:`Updater` for ``optimizer``."""
     return Updater(optimizer)
+
+
+# The _step functions of the optimizers above: each returns fresh arrays of the weight's and
+# the states' shapes (tested), so their results need no checks before they are written.
+_OWN_STEPS = frozenset(k._step for k in (SGD, NAG, Adam, AdamW, AdaGrad, RMSProp, AdaDelta))
