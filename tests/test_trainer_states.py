@@ -217,9 +217,9 @@ def test_states_that_do_not_fit_the_optimizer_are_refused(tmp_path, change, patt
     tr, path = _trained(tmp_path)
     bad = _rewrite(path, lambda m, s: change(s), tmp_path / "fit.states")
     view = _trainer_view(tr)
-    with pytest.raises(TrainerError, match=pattern) as info:
+    with pytest.raises(ParamsFileError, match=pattern) as info:
         tr.load_states(str(bad))
-    assert "fit.states" in str(info.value) and "Fix:" in str(info.value)
+    assert "fit.states: entry 'layout." in str(info.value) and "Fix:" in str(info.value)
     _unchanged(tr, view)
 
 

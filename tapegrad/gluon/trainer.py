@@ -383,7 +383,8 @@ class Trainer:
 
         Raises:
             ParamsFileError: the file is not a trainer-states file, is damaged, or holds an
-                invalid entry (the message names the file and the entry).
+                invalid entry, such as a state whose shape or dtype is not the one the
+                optimizer uses for its parameter (the message names the file and the entry).
             TrainerError: the states do not fit this Trainer's parameters (the message
                 names the parameter and what differs).
         """
@@ -397,8 +398,9 @@ class Trainer:
             new_opt = _opt._optimizer_from_config(cfg, self._optimizer, path)
             _reindex_optimizer(new_opt, to_here, path)
         new_opt_is_copy = new_opt is not self._optimizer
-        for i, st in states.items():
-            self._check_state(new_opt, i, st, path)
+        saved_index = {j: i for i, j in to_here.items()}
+        for j, st in states.items():
+            self._check_state(new_opt, j, st, path, f"layout.{saved_index[j]}")
         # everything checked: put it in place
         if new_opt_is_copy:
             new_opt = _opt._install_config(self._optimizer, new_opt)
@@ -464,7 +466,7 @@ class Trainer:
                 raise states_error(path, f"layout.{idx}", f"is no parameter index (0..{n - 1})")
         return to_here
 
-    def _check_state(self, optim: Any, i: int, state: Any, path: str) -> None:
+    def _check_state(self, optim: Any, i: int, state: Any, path: str, entry: str) -> None:
         """A loaded state must have the structure, shapes and dtypes of the state the
         optimizer creates for the parameter (when its data exists already)."""
         p = self._params[i]
@@ -475,10 +477,13 @@ class Trainer:
         template = optim.create_state_multi_precision(i, weight)
         problem = _state_mismatch(template, state, "")
         if problem:
-            raise TrainerError(
-                f"{path}: the optimizer state of parameter '{p.name}' does not fit "
-                f"{type(optim).__name__}: {problem}. Fix: load states saved by a Trainer with "
-                "the same optimizer settings over the same network (and dtypes)."
+            raise states_error(
+                path,
+                entry,
+                f"the optimizer state of parameter '{p.name}' does not fit "
+                f"{type(optim).__name__}: {problem}",
+                "load states saved by a Trainer with the same optimizer settings over the same "
+                "network (and dtypes), or save them again",
             )
 
 
