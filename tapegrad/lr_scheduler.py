@@ -18,7 +18,9 @@ As in MXNet, an optimizer created with ``lr_scheduler=s`` sets ``s.base_lr`` to 
 from __future__ import annotations
 
 import logging
+import math
 from math import cos, pi
+from typing import Any
 
 __all__ = [
     "LRScheduler",
@@ -27,6 +29,52 @@ __all__ = [
     "PolyScheduler",
     "CosineScheduler",
 ]
+
+# What a saved scheduler's attributes may hold (see LRScheduler._from_state):
+#   "lr" a finite number >= 0, "count" an int >= 0, "steps" an int >= 1, "factor" a number in
+#   [0, 1], "real" a finite number, "mode" 'linear' or 'constant', "steplist" a non-empty
+#   increasing list of ints >= 1.
+_KINDS = {
+    "lr": "a finite number >= 0",
+    "count": "an int >= 0",
+    "steps": "an int >= 1",
+    "factor": "a number between 0 and 1",
+    "real": "a finite number",
+    "mode": "'linear' or 'constant'",
+    "steplist": "a non-empty increasing list of ints >= 1",
+}
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int
+
+
+def _is_num(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _fits(kind: str, v: Any) -> bool:
+    if kind == "lr":
+        return _is_num(v) and v >= 0
+    if kind == "count":
+        return _is_int(v) and v >= 0
+    if kind == "steps":
+        return _is_int(v) and v >= 1
+    if kind == "factor":
+        return _is_num(v) and 0 <= v <= 1
+    if kind == "real":
+        return _is_num(v)
+    if kind == "mode":
+        return v in ("linear", "constant")
+    if kind == "steplist":
+        return (
+            isinstance(v, list)
+            and len(v) >= 1
+            and all(_is_int(x) and x >= 1 for x in v)
+            and all(a < b for a, b in zip(v, v[1:]))
+        )
+    raise AssertionError(kind)
+
 
 _log = logging.getLogger(__name__)
 
@@ -96,6 +144,43 @@ class LRScheduler:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_lr={self.base_lr})"
 
+    #: attribute -> kind (see ``_KINDS``) of every attribute a scheduler of this class holds
+    _STATE: dict[str, str] = {
+        "base_lr": "lr",
+        "warmup_steps": "count",
+        "warmup_final_lr": "lr",
+        "warmup_begin_lr": "lr",
+        "warmup_mode": "mode",
+    }
+
+    @classmethod
+    def _from_state(cls, attrs: Any) -> LRScheduler:
+        """A scheduler of this class with the attributes ``attrs`` (from a saved trainer
+        state), every one checked first: a value that would make ``__call__`` fail, loop
+        forever or give a meaningless rate raises ``ValueError`` naming the attribute."""
+        if cls._STATE is LRScheduler._STATE:
+            raise ValueError(f"{cls.__name__} cannot be restored from saved states")
+        if not isinstance(attrs, dict):
+            raise ValueError(f"the attributes are a {type(attrs).__name__}, not a mapping")
+        for k in attrs:
+            if k not in cls._STATE:
+                raise ValueError(f"unexpected attribute {k!r} for a {cls.__name__}")
+        for k, kind in cls._STATE.items():
+            if k not in attrs:
+                raise ValueError(f"attribute {k!r} is missing")
+            if not _fits(kind, attrs[k]):
+                raise ValueError(f"attribute {k!r} must be {_KINDS[kind]}, got {attrs[k]!r}")
+        if attrs["warmup_begin_lr"] > attrs["warmup_final_lr"]:
+            raise ValueError("attribute 'warmup_begin_lr' is larger than 'warmup_final_lr'")
+        cls._check_state(attrs)
+        obj = cls.__new__(cls)
+        obj.__dict__.update(attrs)
+        return obj
+
+    @classmethod
+    def _check_state(cls, attrs: dict) -> None:
+        """Checks between attributes (subclasses)."""
+
 
 class FactorScheduler(LRScheduler):
     """Multiply the rate by ``factor`` every ``step`` updates, never below ``stop_factor_lr``:
@@ -128,6 +213,10 @@ class FactorScheduler(LRScheduler):
         self.factor = factor
         self.stop_factor_lr = stop_factor_lr
         self.count = 0
+
+    _STATE = dict(
+        LRScheduler._STATE, step="steps", factor="factor", stop_factor_lr="lr", count="count"
+    )
 
     def __call__(self, num_update: int) -> float:
         if num_update < self.warmup_steps:
@@ -182,6 +271,18 @@ class MultiFactorScheduler(LRScheduler):
         self.factor = factor
         self.count = 0
 
+    _STATE = dict(
+        LRScheduler._STATE, step="steplist", cur_step_ind="count", factor="factor", count="count"
+    )
+
+    @classmethod
+    def _check_state(cls, attrs: dict) -> None:
+        if attrs["cur_step_ind"] > len(attrs["step"]):
+            raise ValueError(
+                f"attribute 'cur_step_ind' ({attrs['cur_step_ind']}) is past the end of "
+                f"'step' ({len(attrs['step'])} entries)"
+            )
+
     def __call__(self, num_update: int) -> float:
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
@@ -228,6 +329,19 @@ class PolyScheduler(LRScheduler):
         self.final_lr = final_lr
         self.max_steps = self.max_update - self.warmup_steps
 
+    _STATE = dict(
+        LRScheduler._STATE,
+        power="real",
+        base_lr_orig="lr",
+        max_update="steps",
+        final_lr="lr",
+        max_steps="count",
+    )
+
+    @classmethod
+    def _check_state(cls, attrs: dict) -> None:
+        _check_max_steps(attrs)
+
     def __call__(self, num_update: int) -> float:
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
@@ -268,6 +382,14 @@ class CosineScheduler(LRScheduler):
         self.final_lr = final_lr
         self.max_steps = self.max_update - self.warmup_steps
 
+    _STATE = dict(
+        LRScheduler._STATE, base_lr_orig="lr", max_update="steps", final_lr="lr", max_steps="count"
+    )
+
+    @classmethod
+    def _check_state(cls, attrs: dict) -> None:
+        _check_max_steps(attrs)
+
     def __call__(self, num_update: int) -> float:
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
@@ -279,3 +401,11 @@ class CosineScheduler(LRScheduler):
                 / 2
             )
         return self.base_lr
+
+
+def _check_max_steps(attrs: dict) -> None:
+    if attrs["max_steps"] != attrs["max_update"] - attrs["warmup_steps"]:
+        raise ValueError(
+            f"attribute 'max_steps' ({attrs['max_steps']}) is not 'max_update' - "
+            f"'warmup_steps' ({attrs['max_update']} - {attrs['warmup_steps']})"
+        )

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tapegrad as mx
+from tapegrad import autograd
 from tapegrad import lr_scheduler as lrs
 from tapegrad.optimizer import OptimizerError
 
@@ -365,3 +366,80 @@ def test_cosine_scheduler():
     expect = [0.1 + 0.9 * (1 + math.cos(math.pi * n / 8)) / 2 for n in range(9)]
     np.testing.assert_allclose([s(n) for n in range(9)], expect)
     assert s(100) == pytest.approx(0.1)
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+def test_failed_update_is_not_counted():
+    opt = mx.optimizer.Adam(learning_rate=0.1)
+    w = mx.nd.ones((2,))
+    st = opt.create_state(0, w)
+    opt.update(0, w, mx.nd.ones((2,)), st)
+    before = (opt.num_update, dict(opt._index_update_count), w.asnumpy().copy())
+    with pytest.raises(OptimizerError, match="shape"):
+        opt.update(0, w, mx.nd.ones((3,)), st)
+    with pytest.raises(OptimizerError, match="shape"):
+        opt.update(1, mx.nd.ones((2,)), mx.nd.ones((3,)), opt.create_state(1, w))
+    assert (opt.num_update, opt._index_update_count) == before[:2]
+    np.testing.assert_array_equal(w.asnumpy(), before[2])
+
+
+@pytest.mark.parametrize(
+    "result,pattern",
+    [
+        (lambda w: (np.ones(5), []), "new weight.*shape \\(5,\\).*does not fit shape \\(2,\\)"),
+        (lambda w: (None, []), "new weight.*NoneType"),
+        (lambda w: (w.astype(complex), []), "new weight.*real-valued"),
+        (lambda w: (w, [w]), "returned 1 state arrays.*has 0"),
+    ],
+    ids=["shape", "none", "complex", "states"],
+)
+def test_bad_step_results_are_refused_before_writing(result, pattern):
+    class Bad(mx.optimizer.Optimizer):
+        def _step(self, index, lr, wd, weight, grad, states):
+            return result(weight)
+
+    opt = Bad()
+    w = mx.nd.array([1.0, 2.0])
+    v = w._version
+    with pytest.raises(OptimizerError, match=pattern):
+        opt.update(0, w, mx.nd.ones((2,)), None)
+    assert w.asnumpy().tolist() == [1.0, 2.0] and w._version == v
+    assert opt.num_update == 0
+    # a scalar or a broadcastable result is fine (written into every element)
+    Bad._step = lambda self, index, lr, wd, weight, grad, states: (np.float32(7.0), [])
+    opt.update(0, w, mx.nd.ones((2,)), None)
+    assert w.asnumpy().tolist() == [7.0, 7.0]
+
+
+def test_update_is_in_place_and_invalidates_recorded_uses():
+    # the weight keeps its memory (views of it see the update, as in MXNet) and its version
+    # changes, so a graph recorded before the update refuses to use the old value
+    w = mx.nd.array([1.0, 2.0])
+    w.attach_grad()
+    view = w.reshape((2, 1))
+    raw = np.asarray(w)
+    with autograd.record():
+        y = (w * w).sum()
+    mx.optimizer.SGD(learning_rate=0.5).update(0, w, mx.nd.array([2.0, 2.0]), None)
+    assert view.asnumpy().ravel().tolist() == [0.0, 1.0] and raw.tolist() == [0.0, 1.0]
+    with pytest.raises(mx.base.VersionError):
+        y.backward()
+
+
+def test_step_results_that_alias_inputs_are_written_correctly():
+    class Swap(mx.optimizer.Optimizer):
+        """New weight = old state, new state = old weight: each result is an input."""
+
+        def create_state(self, index, weight):
+            return mx.nd.array([10.0, 20.0])
+
+        def _step(self, index, lr, wd, weight, grad, states):
+            return states[0], [weight[...]]
+
+    opt = Swap()
+    w = mx.nd.array([1.0, 2.0])
+    st = opt.create_state(0, w)
+    opt.update(0, w, mx.nd.ones((2,)), st)
+    assert w.asnumpy().tolist() == [10.0, 20.0] and st.asnumpy().tolist() == [1.0, 2.0]

@@ -287,7 +287,7 @@ def test_missing_file_and_folder(tmp_path):
 
 
 def _no_temp_files(folder: Path) -> bool:
-    return not [f for f in os.listdir(folder) if f.endswith(".tmp")]
+    return not [f for f in os.listdir(folder) if f.endswith("tmp")]
 
 
 def test_failure_mid_write_keeps_old_file(tmp_path):

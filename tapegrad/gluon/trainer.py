@@ -3,7 +3,10 @@
 A step is a transaction: every parameter's new value and optimizer state are computed first
 and written only when all of them succeeded. A step that raises (an error in an update, a
 stale gradient, or a non-finite gradient with ``check_finite=True``) leaves every parameter,
-every optimizer state and the optimizer's counters exactly as they were.
+every optimizer state and the optimizer's counters exactly as they were. An exception that
+arrives while the results are written (a KeyboardInterrupt) does not stop the writing: the
+step is completed, then the exception is raised. So after any exception a step either
+happened completely or not at all.
 
 >>> import tapegrad as mx
 >>> from tapegrad import autograd, gluon
@@ -20,7 +23,10 @@ every optimizer state and the optimizer's counters exactly as they were.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,8 +35,15 @@ import numpy as np
 from .. import optimizer as opt
 from .. import serialization
 from ..base import TapegradError
+from ..optimizer import optimizer as _opt
+from ..serialization import states_error
 
-__all__ = ["Trainer", "StaleGradientError", "NonFiniteGradientError"]
+__all__ = ["Trainer", "TrainerError", "StaleGradientError", "NonFiniteGradientError"]
+
+
+class TrainerError(TapegradError, ValueError):
+    """A bad argument of a Trainer method, or trainer states that do not fit its parameters
+    (the message names the parameter and the fix)."""
 
 
 class StaleGradientError(TapegradError, UserWarning):
@@ -58,6 +71,47 @@ def _set_stale(arr: Any) -> None:
 def _raw(x: Any) -> np.ndarray:
     d = getattr(x, "_data", None)
     return d if isinstance(d, np.ndarray) else np.asarray(x.asnumpy())
+
+
+_AUTO_NAME = re.compile(r"^(.*[^\d])(\d+)$")
+
+
+def _structural_names(names: list[str]) -> list[str]:
+    """Names that do not depend on how many blocks were created before: in each name, every
+    automatic part (``dense9``, ``hybridsequential4``) is renumbered in order of first
+    appearance among the parts of its kind under the same parent, so the same network built
+    again (``dense9``..``dense11`` or ``dense0``..``dense2``) gets the same names, in the
+    order the parameters were given (the network's order for ``collect_params()``).
+
+    >>> _structural_names(["dense10_weight", "dense10_bias", "dense9_weight", "dense9_bias"])
+    ['dense0_weight', 'dense0_bias', 'dense1_weight', 'dense1_bias']
+    """
+    seen: dict[tuple, dict[str, int]] = {}
+    out = []
+    for name in names:
+        parts: list[str] = []
+        for part in name.split("_"):
+            m = _AUTO_NAME.match(part)
+            if m:
+                table = seen.setdefault((tuple(parts), m.group(1)), {})
+                part = f"{m.group(1)}{table.setdefault(m.group(2), len(table))}"
+            parts.append(part)
+        out.append("_".join(parts))
+    return out
+
+
+def _check_batch_size(batch_size: Any, who: str) -> None:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, numbers.Real)
+        or not math.isfinite(batch_size)
+        or batch_size <= 0
+    ):
+        raise TrainerError(
+            f"{who}: batch_size must be a positive finite number, got {batch_size!r} (a NaN "
+            "would make every weight NaN, a negative one would climb the loss). Fix: pass "
+            "the number of samples in the batch, or 1 when the loss is already a mean."
+        )
 
 
 class Trainer:
@@ -90,9 +144,11 @@ class Trainer:
         update_on_kvstore: bool | None = None,
         check_finite: bool = False,
     ) -> None:
-        if isinstance(params, Mapping):
-            params = [params[k] for k in sorted(params.keys())]
-        elif hasattr(params, "values") and hasattr(params, "keys") and callable(params.keys):
+        given = params  # the order given (a network's order for collect_params())
+        if isinstance(params, Mapping) or (
+            hasattr(params, "values") and hasattr(params, "keys") and callable(params.keys)
+        ):
+            given = [params[k] for k in params.keys()]
             params = [params[k] for k in sorted(params.keys())]
         if not isinstance(params, (list, tuple)):
             raise ValueError(
@@ -110,15 +166,26 @@ class Trainer:
                 )
             if id(p) in self._param2idx:  # shared parameter listed twice
                 continue
-            self._param2idx[id(p)] = i
+            self._param2idx[id(p)] = len(self._params)
             self._params.append(p)
             if hasattr(p, "_set_trainer"):
                 p._set_trainer(self)
+        # structural names (for load_states), from the order the parameters were given
+        key_of: dict[int, str] = {}
+        uniq = [p for p in given if id(p) in self._param2idx]
+        for p, key in zip(uniq, _structural_names([str(p.name) for p in uniq])):
+            key_of.setdefault(id(p), key)
+        self._keys = []
+        for p in self._params:  # two parameters of one name (a list): keep the keys apart
+            key = key_of[id(p)]
+            while key in self._keys:
+                key += "'"
+            self._keys.append(key)
         if isinstance(kvstore, str) and kvstore.startswith("dist"):
-            raise TapegradError(
-                f"Trainer: kvstore={kvstore!r} (distributed training) is not "
-                "supported by gluon.Trainer. Fix: use kvstore='device' (one "
-                "process) or tapegrad.distributed for data parallelism."
+            raise TrainerError(
+                f"Trainer: kvstore={kvstore!r} (distributed training over several processes) "
+                "is not supported yet. Fix: train in one process with kvstore='device' (the "
+                "default) or 'local'."
             )
         self._compression_params = compression_params
         self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
@@ -218,10 +285,7 @@ class Trainer:
         return todo
 
     def _update(self, batch_size: int | float, ignore_stale_grad: bool) -> None:
-        if not batch_size:
-            raise ValueError(
-                f"Trainer.step: batch_size must be a positive number, got {batch_size!r}"
-            )
+        _check_batch_size(batch_size, "Trainer.step")
         optim = self._optimizer
         updater = self._updaters[0]
         todo = self._collect(ignore_stale_grad)
@@ -234,14 +298,28 @@ class Trainer:
                     "gradients (optimizer_params={'clip_gradient': ...}) or check the loss "
                     "for log(0) / division by zero."
                 )
+        # phase 1: compute every new value; an exception undoes the counters (nothing else
+        # has changed, except for optimizers that update in place, which are undone too)
         snap = optim._snapshot()
-        optim.rescale_grad = self._scale / batch_size
-        pure = optim._has_pure_step()
         new_states: dict = {}
-        results: list = []
+        writes: list = []
         backups: list = []
         current = None
+        done = [False]
+
+        def finish() -> None:  # bookkeeping of the write phase; safe to run twice
+            updater.states.update(new_states)
+            for i in new_states:
+                updater.states_synced[i] = True
+            for _, _, d, _ in todo:
+                _set_stale(d)
+            done[0] = True
+
         try:
+            # phase 1: compute every new value (nothing but the counters changes, except
+            # for optimizers that update in place, which are undone from copies)
+            optim.rescale_grad = self._scale / batch_size
+            pure = optim._has_pure_step()
             for i, p, d, g in todo:
                 current = p
                 state = updater.states.get(i, new_states.get(i))
@@ -249,43 +327,44 @@ class Trainer:
                     state = optim.create_state_multi_precision(i, d)
                     new_states[i] = state
                 if pure:
-                    results.append((d, state, optim._prepare(i, d, g, state)))
+                    writes.extend(optim._writes(d, state, optim._prepare(i, d, g, state)))
                 else:
-                    # an optimizer that updates in place itself: keep copies to undo
-                    arrays = [d, *opt.optimizer._leaves(state)]
+                    arrays = [d, *_opt._leaves(state)]
                     backups.append([(a, _raw(a).copy()) for a in arrays])
                     optim.update_multi_precision(i, d, g, state)
+            current = None
+            # phase 2: write; once it has begun it runs to the end, even when an exception
+            # arrives meanwhile (that exception is raised afterwards, with done[0] set)
+            _opt._commit_writes(writes, finish, "Trainer.step")
         except BaseException as e:
+            if done[0]:
+                raise  # the step is complete; the exception arrived while it was written
             optim._restore(snap)
             for saved in reversed(backups):
                 for a, val in saved:
-                    opt.optimizer._write(a, val)
+                    _opt._write(a, val)
             if current is not None and hasattr(e, "add_note"):
                 e.add_note(
                     f"Trainer.step: updating parameter '{current.name}' failed; no "
                     "parameter or optimizer state was changed."
                 )
             raise
-        for d, state, res in results:
-            optim._commit(d, state, res)
-        updater.states.update(new_states)
-        for i in new_states:
-            updater.states_synced[i] = True
-        for _, _, d, _ in todo:
-            _set_stale(d)
 
     # ---- states -------------------------------------------------------------------------
     def save_states(self, fname: str | os.PathLike) -> None:
         """Save the optimizer's settings, counters and states (momentum etc.) atomically.
 
-        The file is an MXNet NDArray-list file holding the states plus a JSON description;
-        it never contains pickled objects. ``lr_mult``/``wd_mult`` of the Parameters are not
+        The file is an MXNet NDArray-list file holding the states plus a JSON description
+        and a checksum; it never contains pickled objects. Each parameter is recorded with
+        its structural name (automatic numbers counted from the first block of the network,
+        see :meth:`load_states`) and shape. ``lr_mult``/``wd_mult`` of the Parameters are not
         saved (they belong to the Parameters), as in MXNet.
         """
         meta = {
             "optimizer_config": self._optimizer._get_config(),
             "params": [
-                {"name": p.name, "shape": list(p.shape) if p.shape else None} for p in self._params
+                {"name": p.name, "key": key, "shape": list(p.shape) if p.shape else None}
+                for p, key in zip(self._params, self._keys)
             ],
         }
         serialization.save_states(fname, meta, self._updaters[0].states)
@@ -293,42 +372,175 @@ class Trainer:
     def load_states(self, fname: str | os.PathLike) -> None:
         """Load what :meth:`save_states` wrote: optimizer settings, counters and states.
 
+        States are matched to parameters by structural name: the parameter's name with its
+        automatic numbers counted again from the network's first block, in the order the
+        parameters were given (``net.collect_params()`` gives the network's order). So the
+        same network built again, whatever automatic names it got (``dense9_weight`` instead
+        of ``dense0_weight``), gets its own states back; a network of another structure is
+        refused. The file is checked completely (settings, scheduler, the shape and dtype of
+        every state against what this Trainer's optimizer uses) before anything changes:
+        a failed load leaves the Trainer as it was.
+
         Raises:
-            ParamsFileError: the file is not a trainer-states file or is damaged.
-            TapegradError: the states do not fit this Trainer's parameters (the message
-                names the parameter and both shapes).
+            ParamsFileError: the file is not a trainer-states file, is damaged, or holds an
+                invalid entry, such as a state whose shape or dtype is not the one the
+                optimizer uses for its parameter (the message names the file and the entry).
+            TrainerError: the states do not fit this Trainer's parameters (the message
+                names the parameter and what differs).
         """
         path = os.fspath(fname)
         meta, states = serialization.load_states(path)
-        saved = meta.get("params") or []
-        if saved and len(saved) != len(self._params):
-            raise TapegradError(
-                f"{path}: the states are for {len(saved)} parameters but this Trainer has "
-                f"{len(self._params)}. Fix: load them into a Trainer over the same network."
-            )
-        for idx in states:
-            if not 0 <= idx < len(self._params):
-                raise TapegradError(
-                    f"{path}: state index {idx} is out of range for "
-                    f"{len(self._params)} parameters. Fix: load the states into "
-                    "a Trainer over the same network."
-                )
-            p = self._params[idx]
-            want = tuple(saved[idx]["shape"]) if saved and saved[idx].get("shape") else None
-            have = tuple(p.shape) if p.shape else None
-            if want is not None and have is not None and want != have:
-                raise TapegradError(
-                    f"{path}: the optimizer state of parameter '{p.name}' (index {idx}) was "
-                    f"saved for shape {want}, but the parameter has shape {have}. Fix: load "
-                    "the states into a Trainer over the same network."
-                )
+        to_here = self._match_saved_params(meta.get("params"), states, path)
+        states = {to_here[i]: st for i, st in states.items()}
         cfg = meta.get("optimizer_config")
         new_opt = self._optimizer
         if cfg is not None:
-            new_opt = opt.optimizer._optimizer_from_config(cfg, self._optimizer)
+            new_opt = _opt._optimizer_from_config(cfg, self._optimizer, path)
+            _reindex_optimizer(new_opt, to_here, path)
+        new_opt_is_copy = new_opt is not self._optimizer
+        saved_index = {j: i for i, j in to_here.items()}
+        for j, st in states.items():
+            self._check_state(new_opt, j, st, path, f"layout.{saved_index[j]}")
+        # everything checked: put it in place
+        if new_opt_is_copy:
+            new_opt = _opt._install_config(self._optimizer, new_opt)
         new_opt.param_dict = dict(enumerate(self._params))
         self._optimizer = new_opt
         upd = self._updaters[0]
         upd.optimizer = new_opt
         upd.states = states
         upd.states_synced = dict.fromkeys(states, True)
+
+    def _match_saved_params(self, saved: Any, states: dict, path: str) -> dict[int, int]:
+        """Saved index -> index here, by structural name (files of format version 1, which
+        have none, by name). Raises TrainerError on any difference."""
+        n = len(self._params)
+        if saved is None:  # states without a parameter list (Updater.get_states)
+            for idx in states:
+                if idx >= n:
+                    raise TrainerError(
+                        f"{path}: state index {idx} is out of range for {n} parameters. Fix: "
+                        "load the states into a Trainer over the same network."
+                    )
+            return {i: i for i in range(n)}
+        if len(saved) != n:
+            raise TrainerError(
+                f"{path}: the states are for {len(saved)} parameters but this Trainer has "
+                f"{n}. Fix: load them into a Trainer over the same network."
+            )
+        by_key = "key" in saved[0] if saved else True
+        if by_key:
+            mine = {k: j for j, k in enumerate(self._keys)}
+            what = "structural name"
+        else:
+            mine = {p.name: j for j, p in enumerate(self._params)}
+            what = "name (a file of format version 1 records no structure)"
+        to_here: dict[int, int] = {}
+        for i, entry in enumerate(saved):
+            key = entry.get("key") if by_key else entry["name"]
+            if key is None:
+                raise states_error(path, f"params[{i}].key", "is missing")
+            j = mine.get(key)
+            if j is None:
+                raise TrainerError(
+                    f"{path}: the states of parameter '{entry['name']}' ({what} '{key}') have "
+                    f"no parameter here; this Trainer's parameters are "
+                    f"{', '.join(repr(k) for k in mine)}. Fix: load the states into a Trainer "
+                    "over the same network, built the same way, with its parameters given in "
+                    "the same order (net.collect_params())."
+                )
+            if j in to_here.values():
+                raise states_error(path, f"params[{i}]", f"{what} '{key}' appears twice")
+            p = self._params[j]
+            want = tuple(entry["shape"]) if entry.get("shape") else None
+            have = tuple(p.shape) if p.shape else None
+            if want is not None and have is not None and want != have:
+                raise TrainerError(
+                    f"{path}: the optimizer state of parameter '{p.name}' ({what} '{key}') "
+                    f"was saved for shape {want}, but the parameter has shape {have}. Fix: "
+                    "load the states into a Trainer over the same network."
+                )
+            to_here[i] = j
+        for idx in states:
+            if idx not in to_here:
+                raise states_error(path, f"layout.{idx}", f"is no parameter index (0..{n - 1})")
+        return to_here
+
+    def _check_state(self, optim: Any, i: int, state: Any, path: str, entry: str) -> None:
+        """A loaded state must have the structure, shapes and dtypes of the state the
+        optimizer creates for the parameter (when its data exists already)."""
+        p = self._params[i]
+        try:
+            weight = p.list_data()[0]
+        except Exception:  # noqa: BLE001  (not initialized yet: nothing to compare with)
+            return
+        template = optim.create_state_multi_precision(i, weight)
+        problem = _state_mismatch(template, state, "")
+        if problem:
+            raise states_error(
+                path,
+                entry,
+                f"the optimizer state of parameter '{p.name}' does not fit "
+                f"{type(optim).__name__}: {problem}",
+                "load states saved by a Trainer with the same optimizer settings over the same "
+                "network (and dtypes), or save them again",
+            )
+
+
+def _state_mismatch(want: Any, got: Any, where: str) -> str:
+    """What differs between the state an optimizer creates and a loaded one ('' if none)."""
+    at = f" at {where}" if where else ""
+    if want is None or got is None:
+        return (
+            ""
+            if want is None and got is None
+            else (
+                f"expected {'no state' if want is None else 'a state'}{at}, the file has "
+                f"{'none' if got is None else 'one'}"
+            )
+        )
+    if isinstance(want, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(want):
+            n = len(got) if isinstance(got, (tuple, list)) else 1
+            return f"expected {len(want)} state arrays{at}, the file has {n}"
+        for k, (w, g) in enumerate(zip(want, got)):
+            problem = _state_mismatch(w, g, f"{where}[{k}]")
+            if problem:
+                return problem
+        return ""
+    if hasattr(want, "shape"):
+        if not hasattr(got, "shape"):
+            return f"expected an array{at}, the file has {got!r:.40}"
+        if tuple(got.shape) != tuple(want.shape) or np.dtype(got.dtype) != np.dtype(want.dtype):
+            return (
+                f"expected shape {tuple(want.shape)} and dtype {np.dtype(want.dtype)}{at}, "
+                f"the file has shape {tuple(got.shape)} and dtype {np.dtype(got.dtype)}"
+            )
+        return ""
+    if type(want) is not type(got):
+        return f"expected a {type(want).__name__}{at}, the file has {got!r:.40}"
+    return ""
+
+
+def _reindex_optimizer(optim: Any, to_here: dict[int, int], path: str) -> None:
+    """Move the per-weight entries of a freshly configured optimizer from saved indices to
+    this Trainer's indices."""
+
+    def move(table: dict, entry: str) -> dict:
+        out = {}
+        for k, v in table.items():
+            if isinstance(k, int):
+                if k not in to_here:
+                    raise states_error(path, entry, f"refers to weight {k}, which is not saved")
+                k = to_here[k]
+            out[k] = v
+        return out
+
+    base = "optimizer_config"
+    optim._all_index_update_counts = {
+        dev: move(c, f"{base}.counts[{dev}]") for dev, c in optim._all_index_update_counts.items()
+    }
+    optim._index_update_count = optim._all_index_update_counts.setdefault(0, {})
+    optim.idx2name = move(optim.idx2name, f"{base}.idx2name")
+    optim.lr_mult = move(optim.lr_mult, f"{base}.lr_mult")
+    optim.wd_mult = move(optim.wd_mult, f"{base}.wd_mult")

@@ -25,15 +25,16 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .. import autograd
 from ..base import TapegradError
 from ..lr_scheduler import LRScheduler
-from ..ndarray import NDArray
+from ..serialization import states_error
 
 __all__ = [
     "Optimizer",
@@ -75,51 +76,80 @@ def _leaves(state: Any) -> list:
     if isinstance(state, (list, tuple)):
         out: list = []
         for s in state:
-            out.extend(_leaves(s))
+            if isinstance(s, (list, tuple)):
+                out.extend(_leaves(s))
+            elif s is not None:
+                out.append(s)
         return out
     return [state]
 
 
-def _write(arr: Any, value: np.ndarray) -> None:
-    """Copy ``value`` into the NDArray ``arr`` in place and mark it changed."""
+def _write(arr: Any, value: Any) -> None:
+    """Copy ``value`` into the NDArray ``arr`` in place and mark it changed (its version is
+    bumped, so a recorded graph that saved the old value raises instead of using it).
+    Writing the same value twice is harmless (the write phase may repeat a write)."""
     d = getattr(arr, "_data", None)
-    if isinstance(d, np.ndarray) and d.flags.writeable and d.shape == np.shape(value):
+    if type(d) is np.ndarray and d.flags.writeable:
         np.copyto(d, value, casting="unsafe")
-        bump = getattr(arr, "_bump_version", None)
-        if bump is not None:
-            bump()
-        else:
-            arr._version = getattr(arr, "_version", 0) + 1
-    else:
-        arr[:] = value
+        arr._bump_version()
+    else:  # 0-d or read-only data: NDArray's own assignment (not a recorded operation)
+        with autograd.pause():
+            arr[...] = value
 
 
-def _adopt(arr: Any, value: Any) -> bool:
-    """Make the new weight ``value`` the data of ``arr`` instead of copying it into the old
-    data, where nobody can tell the difference: ``value`` is a fresh array held only by the
-    update's result, and nothing but ``arr`` holds the old data (a view, a recorded graph or a
-    user's ``asnumpy()`` result would hold a reference to it). Saves one pass over the weight.
+def _detached(value: Any, inputs: tuple) -> Any:
+    """``value``, or a copy of it when it is one of ``inputs`` or a view of some array."""
+    if type(value) is np.ndarray:
+        if value.base is not None:
+            return value.copy()
+        for x in inputs:
+            if value is x:
+                return value.copy()
+    return value
+
+
+_WRITE_RETRIES = 100
+
+
+def _commit_writes(
+    writes: list, finish: Callable[[], None] | None = None, who: str = "Optimizer.update"
+) -> None:
+    """The write phase of an update: copy every ``(array, new value)`` of ``writes`` in, then
+    run ``finish`` (bookkeeping; it must be safe to run twice).
+
+    Everything was computed and checked before, so nothing here can fail for a reason that
+    lasts: an exception that arrives meanwhile (a KeyboardInterrupt, a signal handler's
+    error) does not stop the phase half-way. The interrupted write is done again, the rest
+    are done, and the exception is raised afterwards: the update is then complete.
     """
-    if type(arr) is not NDArray or type(value) is not np.ndarray:
-        return False
-    d = arr._data
-    if (
-        type(d) is not np.ndarray
-        or d.base is not None
-        or value.base is not None
-        or value.dtype != d.dtype
-        or value.shape != d.shape
-        or not value.flags.c_contiguous
-        or not value.flags.writeable
-        # holders: the result tuple, _commit's local, this call's argument, getrefcount's
-        or sys.getrefcount(value) > 4
-        # holders: arr, the local d, getrefcount's argument
-        or sys.getrefcount(d) > 3
-    ):
-        return False
-    arr._data = value
-    arr._bump_version()
-    return True
+    i, n = 0, len(writes)
+    pending: BaseException | None = None
+    for _ in range(_WRITE_RETRIES):
+        try:
+            while i < n:
+                arr, value = writes[i]
+                _write(arr, value)
+                i += 1
+            if finish is not None:
+                finish()
+            break
+        except BaseException as e:  # noqa: BLE001  (re-raised below, once the writes are done)
+            if pending is None:
+                pending = e
+    else:
+        raise TapegradError(
+            f"{who}: writing the results failed again and again ({pending!r}); {i} of {n} "
+            "arrays (weights and optimizer states) were written, so the parameters are now "
+            "partly updated. Fix: find the cause of the error above, then reload the "
+            "parameters and trainer states from a checkpoint."
+        ) from pending
+    if pending is not None:
+        if hasattr(pending, "add_note"):
+            pending.add_note(
+                f"{who}: this arrived while the results were being written; the update was "
+                "completed (every weight and optimizer state written) before it was raised."
+            )
+        raise pending
 
 
 def _clip(g: np.ndarray, bound: float) -> np.ndarray:
@@ -389,7 +419,8 @@ class Optimizer:
     def _prepare(
         self, index: int, weight: Any, grad: Any, state: Any
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Count the update and compute the new values without changing anything else."""
+        """Count the update and compute the new values without changing anything else.
+        The results are checked, so that writing them cannot fail."""
         self._update_count(index)
         lr = float(self._get_lr(index))
         wd = float(self._get_wd(index))
@@ -401,7 +432,47 @@ class Optimizer:
                 f"{g.shape} but the weight has shape {w.shape}. Fix: pass the weight's own "
                 "gradient."
             )
-        return self._step(index, lr, wd, w, g, [_raw(s) for s in _leaves(state)])
+        leaves = _leaves(state)
+        raws = [_raw(s) for s in leaves]
+        new_w, new_s = self._step(index, lr, wd, w, g, raws)
+        if type(self)._step in _OWN_STEPS:  # ours: fresh arrays of the right shapes
+            return new_w, new_s
+        self._check_value(index, "the new weight", new_w, w.shape)
+        if len(new_s) != len(leaves):
+            raise OptimizerError(
+                f"{type(self).__name__}._step returned {len(new_s)} state arrays for weight "
+                f"{self._name(index)}, whose state has {len(leaves)}. Fix: return one new "
+                "array per state array, in the order of the state tuple."
+            )
+        for k, (arr, val) in enumerate(zip(leaves, new_s)):
+            self._check_value(index, f"state array {k}", val, arr.shape)
+        # a result that is (a view of) an input would change while the results are written
+        # (a custom _step returning the gradient or a state): write a copy instead
+        inputs = (w, g, *raws)
+        new_w = _detached(new_w, inputs)
+        new_s = [_detached(v, inputs) for v in new_s]
+        return new_w, new_s
+
+    def _check_value(self, index: int, what: str, value: Any, shape: tuple) -> None:
+        """A value ``_step`` returned must be numbers that fit ``shape``."""
+        if type(value) is np.ndarray and value.shape == shape and value.dtype.kind in "fiub":
+            return
+        vshape = np.shape(value)
+        ok = isinstance(value, (np.ndarray, np.generic, int, float)) and (
+            np.asarray(value).dtype.kind in "fiub"
+        )
+        if ok:
+            try:
+                ok = np.broadcast_shapes(vshape, shape) == shape
+            except ValueError:
+                ok = False
+        if not ok:
+            raise OptimizerError(
+                f"{type(self).__name__}._step returned for {what} of weight "
+                f"{self._name(index)} a {type(value).__name__} of shape {vshape}, which does "
+                f"not fit shape {shape}. Fix: return real-valued NumPy arrays of the shapes of "
+                "the weight and its states."
+            )
 
     def _name(self, index: int) -> str:
         p = self.param_dict.get(index)
@@ -412,13 +483,12 @@ class Optimizer:
         return f"{index}"
 
     @staticmethod
-    def _commit(weight: Any, state: Any, result: tuple[np.ndarray, list[np.ndarray]]) -> None:
-        """Write the values computed by :meth:`_prepare` into the weight and state."""
+    def _writes(weight: Any, state: Any, result: tuple[np.ndarray, list[np.ndarray]]) -> list:
+        """The ``(array, new value)`` pairs that install what :meth:`_prepare` computed."""
         new_w, new_s = result
-        for arr, val in zip(_leaves(state), new_s):
-            _write(arr, val)
-        if not _adopt(weight, new_w):
-            _write(weight, new_w)
+        out = list(zip(_leaves(state), new_s))
+        out.append((weight, new_w))
+        return out
 
     def _has_pure_step(self) -> bool:
         """True when updates go through :meth:`_step` (so a Trainer can run them as a
@@ -439,7 +509,20 @@ class Optimizer:
             for i, w, g, s in zip(index, weight, grad, state):
                 self.update(i, w, g, s)
             return
-        self._commit(weight, state, self._prepare(index, weight, grad, state))
+        counts = self._index_update_count
+        before = (self.num_update, counts.get(index))
+        done = [False]
+        try:
+            result = self._prepare(index, weight, grad, state)
+            _commit_writes(self._writes(weight, state, result), lambda: done.__setitem__(0, True))
+        except BaseException:
+            if not done[0]:  # nothing was written: the update did not happen, uncount it
+                self.num_update = before[0]
+                if before[1] is None:
+                    counts.pop(index, None)
+                else:
+                    counts[index] = before[1]
+            raise
 
     def update_multi_precision(self, index: Any, weight: Any, grad: Any, state: Any) -> None:
         """Same as :meth:`update` (no float16 master copies in tapegrad)."""
@@ -514,35 +597,168 @@ class Optimizer:
             "lr_scheduler": sched,
         }
 
-    def _set_config(self, cfg: dict) -> None:
-        """Restore what :meth:`_get_config` saved."""
-        for k, v in cfg.get("attrs", {}).items():
-            setattr(self, k, v)
-        self.idx2name = {k: v for k, v in cfg.get("idx2name", [])}
-        self.lr_mult = {k: v for k, v in cfg.get("lr_mult", [])}
-        self.wd_mult = {k: v for k, v in cfg.get("wd_mult", [])}
-        counts = {int(dev): {k: int(v) for k, v in c} for dev, c in cfg.get("counts", [])}
-        self._all_index_update_counts = counts or {0: {}}
-        self._index_update_count = self._all_index_update_counts.setdefault(0, {})
+    # counters: ints >= 0; settings that must be finite numbers (a NaN or infinite one makes
+    # every weight NaN at the next step)
+    _INT_ATTRS = ("num_update", "begin_num_update", "aggregate_num")
+    _FINITE_ATTRS = (
+        "lr",
+        "wd",
+        "rescale_grad",
+        "momentum",
+        "beta1",
+        "beta2",
+        "epsilon",
+        "gamma1",
+        "gamma2",
+        "rho",
+        "float_stable_eps",
+    )
+    _CONFIG_KEYS = (
+        "optimizer",
+        "attrs",
+        "idx2name",
+        "lr_mult",
+        "wd_mult",
+        "counts",
+        "lr_scheduler",
+    )
+
+    def _set_config(self, cfg: dict, source: str = "<states>") -> None:
+        """Restore what :meth:`_get_config` saved, checking every entry first (a bad one
+        raises :class:`~tapegrad.serialization.ParamsFileError` naming ``source`` and the
+        entry). Only assigns attributes: shared containers (dicts, the scheduler) are
+        replaced, never changed, so a copy of an optimizer can be configured safely."""
+        base = "optimizer_config"
+        for k in cfg:
+            if k not in self._CONFIG_KEYS:
+                raise states_error(source, f"{base}.{k}", "is not an optimizer setting")
+        attrs = cfg.get("attrs", {})
+        if not isinstance(attrs, dict):
+            raise states_error(source, f"{base}.attrs", f"is a {type(attrs).__name__}")
+        checked = {k: self._check_attr(k, v, source, f"{base}.attrs.{k}") for k, v in attrs.items()}
+        idx2name = {
+            k: v
+            for k, v in _pairs(cfg.get("idx2name", []), source, f"{base}.idx2name", _is_index)
+            if _need(isinstance(v, str), source, f"{base}.idx2name", f"name {v!r} of {k}")
+        }
+        mults = {}
+        for table in ("lr_mult", "wd_mult"):
+            entry = f"{base}.{table}"
+            mults[table] = {
+                k: v
+                for k, v in _pairs(cfg.get(table, []), source, entry, _is_key)
+                if _need(_is_finite(v), source, entry, f"multiplier {v!r} of {k!r}")
+            }
+        counts: dict[int, dict[int, int]] = {}
+        for dev, table in _pairs(cfg.get("counts", []), source, f"{base}.counts", _is_index):
+            entry = f"{base}.counts[{dev}]"
+            counts[dev] = {
+                k: v
+                for k, v in _pairs(table, source, entry, _is_index)
+                if _need(_is_index(v), source, entry, f"update count {v!r} of weight {k}")
+            }
         sched = cfg.get("lr_scheduler")
-        if sched is None:
-            self.lr_scheduler = None
-        else:
+        new_sched = None
+        if sched is not None:
+            entry = f"{base}.lr_scheduler"
+            if not isinstance(sched, dict) or set(sched) != {"class", "attrs"}:
+                raise states_error(source, entry, f"is not a scheduler description: {sched!r:.60}")
             from .. import lr_scheduler as lrs
 
-            klass = getattr(lrs, sched["class"], None)
-            if self.lr_scheduler is not None and type(self.lr_scheduler).__name__ == sched["class"]:
-                target = self.lr_scheduler
-            elif isinstance(klass, type) and issubclass(klass, LRScheduler):
-                target = klass.__new__(klass)
-            else:
+            name = sched["class"]
+            klass = getattr(lrs, name, None) if name in lrs.__all__ else None
+            if not (isinstance(klass, type) and issubclass(klass, LRScheduler)):
                 raise OptimizerError(
-                    f"{type(self).__name__}: the saved learning-rate scheduler "
-                    f"{sched['class']!r} is unknown. Fix: create the Trainer "
-                    "with that scheduler before load_states."
+                    f"{source}: the saved learning-rate scheduler {name!r:.60} is unknown "
+                    f"(entry '{entry}.class'). Fix: use a scheduler of tapegrad.lr_scheduler "
+                    "or create the Trainer with that scheduler and do not load its states."
                 )
-            target.__dict__.update(sched["attrs"])
-            self.lr_scheduler = target
+            try:
+                new_sched = klass._from_state(sched["attrs"])
+            except ValueError as e:
+                raise states_error(source, f"{entry}.attrs", str(e)) from None
+        # everything checked: assign (a KeyboardInterrupt here only hits a private copy)
+        for k, v in checked.items():
+            setattr(self, k, v)
+        self.idx2name = idx2name
+        self.lr_mult = mults["lr_mult"]
+        self.wd_mult = mults["wd_mult"]
+        self._all_index_update_counts = counts or {0: {}}
+        self._index_update_count = self._all_index_update_counts.setdefault(0, {})
+        self.lr_scheduler = new_sched
+
+    def _check_attr(self, k: str, v: Any, source: str, entry: str) -> Any:
+        """A saved attribute: a setting this optimizer has, of the type it has now."""
+        if k in self._NOT_SAVED or k.startswith("__") or hasattr(type(self), k):
+            raise states_error(source, entry, f"is not a setting of {type(self).__name__}")
+        ref = vars(self).get(k, _MISSING)
+        if k in self._INT_ATTRS:
+            ok, want = _is_index(v), "an int >= 0"
+        elif k in self._FINITE_ATTRS:
+            ok, want = _is_finite(v) and (k != "lr" or v >= 0), "a finite number"
+            want += " >= 0" if k == "lr" else ""
+        elif isinstance(ref, bool):
+            ok, want = isinstance(v, bool), "True or False"
+        elif ref is None or _is_number(ref):
+            ok, want = v is None or (_is_number(v) and v == v), "a number or null"
+        elif isinstance(ref, str):
+            ok, want = isinstance(v, str), "a string"
+        elif ref is _MISSING or isinstance(ref, (list, tuple)):
+            ok, want = _flat_json(v), "a number, a string or a list of them"
+        else:
+            ok, want = False, f"a {type(ref).__name__} (which files cannot hold)"
+        if not ok:
+            raise states_error(source, entry, f"must be {want}, got {v!r:.60}")
+        return v
+
+
+_MISSING = object()
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float)
+
+
+def _is_finite(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _is_index(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _is_key(v: Any) -> bool:
+    return _is_index(v) or isinstance(v, str)
+
+
+def _flat_json(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, str)) or (_is_number(v) and v == v):
+        return True
+    return isinstance(v, list) and all(
+        x is None or isinstance(x, (bool, str)) or (_is_number(x) and x == x) for x in v
+    )
+
+
+def _need(ok: bool, source: str, entry: str, what: str) -> bool:
+    if not ok:
+        raise states_error(source, entry, f"{what} is not valid")
+    return True
+
+
+def _pairs(v: Any, source: str, entry: str, key_ok: Callable[[Any], bool]) -> list:
+    """A saved list of ``[key, value]`` pairs, checked."""
+    if not isinstance(v, list):
+        raise states_error(source, entry, f"is a {type(v).__name__}, not a list of pairs")
+    out = []
+    seen = set()
+    for item in v:
+        if not (isinstance(item, list) and len(item) == 2 and key_ok(item[0])):
+            raise states_error(source, entry, f"holds {item!r:.60}, not a [key, value] pair")
+        if item[0] in seen:
+            raise states_error(source, entry, f"holds key {item[0]!r} twice")
+        seen.add(item[0])
+        out.append((item[0], item[1]))
+    return out
 
 
 def _plain(v: Any) -> Any:
@@ -952,41 +1168,71 @@ class Updater:
         return serialization.dumps_states(meta, self.states)
 
     def set_states(self, states: bytes) -> None:
-        """Restore what :meth:`get_states` returned."""
+        """Restore what :meth:`get_states` returned. All or nothing: the bytes are checked
+        completely before the updater or its optimizer change."""
         from .. import serialization
 
         meta, st = serialization.loads_states(states)
         cfg = meta.get("optimizer_config")
+        new_opt = None
         if cfg is not None:
-            self.optimizer = _optimizer_from_config(cfg, self.optimizer)
+            new_opt = _optimizer_from_config(cfg, self.optimizer)
+        if new_opt is not None:
+            self.optimizer = _install_config(self.optimizer, new_opt)
         self.states = st
         self.states_synced = dict.fromkeys(st, False)
 
 
-def _optimizer_from_config(cfg: dict, current: Optimizer | None) -> Optimizer:
-    """The optimizer a saved configuration describes: ``current`` updated in place when it
-    has the same class, else a new instance of the registered class."""
+def _optimizer_from_config(
+    cfg: dict, current: Optimizer | None, source: str = "<states>"
+) -> Optimizer:
+    """The optimizer a saved configuration describes, every entry checked. ``current`` is
+    never changed: when it has the saved class, the result is a configured copy of it, to be
+    put in place with :func:`_install_config` once everything else has been checked too."""
+    if not isinstance(cfg, dict):
+        raise states_error(source, "optimizer_config", f"is a {type(cfg).__name__}")
     name = cfg.get("optimizer", "")
+    if not isinstance(name, str):
+        raise states_error(source, "optimizer_config.optimizer", f"is not a name: {name!r:.60}")
     if current is not None and type(current).__name__.lower() == name:
-        opt = current
+        opt = copy.copy(current)
     else:
         klass = Optimizer.opt_registry.get(name)
         if klass is None:
             raise OptimizerError(
-                f"the saved states are for optimizer {name!r}, which is not "
+                f"{source}: the saved states are for optimizer {name!r:.60}, which is not "
                 "registered. Fix: import or register it before loading."
             )
         try:
             opt = klass()
         except TypeError as e:
             raise OptimizerError(
-                f"cannot recreate optimizer {name!r} from saved states ({e}). "
+                f"{source}: cannot recreate optimizer {name!r} from saved states ({e}). "
                 "Fix: create the Trainer with that optimizer first."
             ) from None
-    opt._set_config(cfg)
+    opt._set_config(cfg, source)
     return opt
+
+
+def _install_config(current: Optimizer, new: Optimizer) -> Optimizer:
+    """Make ``new`` (from :func:`_optimizer_from_config`) the optimizer in use. A copy of
+    ``current`` is written back into it, so that references users hold to the optimizer
+    (and to its scheduler, when the class is the same) see the restored settings."""
+    if type(new) is not type(current):
+        return new
+    old_sched, new_sched = current.lr_scheduler, new.lr_scheduler
+    vars(current).update(vars(new))
+    if old_sched is not None and type(old_sched) is type(new_sched):
+        vars(old_sched).update(vars(new_sched))
+        current.lr_scheduler = old_sched
+    return current
 
 
 def get_updater(optimizer: Optimizer) -> Updater:
     """An :class:`Updater` for ``optimizer``."""
     return Updater(optimizer)
+
+
+# The _step functions of the optimizers above: each returns fresh arrays of the weight's and
+# the states' shapes (tested), so their results need no checks before they are written.
+_OWN_STEPS = frozenset(k._step for k in (SGD, NAG, Adam, AdamW, AdaGrad, RMSProp, AdaDelta))

@@ -20,6 +20,7 @@ fix. Nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -96,26 +97,85 @@ def _find(root: str, name: str, dataset: str, fix: str) -> str:
     )
 
 
-def _read_bytes(path: str, dataset: str, fix: str) -> bytes:
-    """The uncompressed bytes of an IDX file (gzip detected by its magic bytes)."""
+_CHUNK = 1 << 20
+
+
+def _read_upto(stream: Any, n: int) -> bytes:
+    """Up to ``n`` bytes of ``stream`` (fewer only at its end), asked for in chunks so that
+    memory follows what arrives."""
+    parts, got = [], 0
+    while got < n:
+        part = stream.read(min(_CHUNK, n - got))
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _file_digest(path: str, algo: str) -> str:
+    h = hashlib.new(algo, usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _idx_header(head: bytes, kind: str, source: str) -> tuple[int, int, int, int]:
+    """``(n, rows, cols, data size)`` from the header bytes of an IDX ``kind`` file."""
+    want = _IMAGES_MAGIC if kind == "images" else _LABELS_MAGIC
+    hdr = 16 if kind == "images" else 8
+    if len(head) < hdr:
+        raise DatasetFileError(
+            f"{source}: {len(head)} bytes is too short for an IDX {kind} "
+            "header. Fix: replace the file with a good copy."
+        )
+    magic, n = struct.unpack(">II", head[:8])
+    if magic != want:
+        raise DatasetFileError(
+            f"{source}: wrong IDX magic 0x{magic:08X} (expected "
+            f"0x{want:08X} for {kind}). Fix: check that this is the {kind} "
+            "file of the dataset and replace it with a good copy."
+        )
+    rows, cols = struct.unpack(">II", head[8:16]) if kind == "images" else (1, 1)
+    return n, rows, cols, n * rows * cols
+
+
+def _read_bytes(path: str, kind: str, dataset: str, fix: str) -> bytes:
+    """The uncompressed bytes of an IDX file (gzip detected by its magic bytes).
+
+    The header is read and checked first, then exactly the number of bytes it declares
+    (plus one, to detect more): a file whose content inflates far beyond its header (a gzip
+    bomb) fails after that many bytes, without inflating the rest."""
+    hdr = 16 if kind == "images" else 8
     try:
         with open(path, "rb") as f:
-            head = f.read(2)
+            gz = f.read(2) == b"\x1f\x8b"
             f.seek(0)
-            if head == b"\x1f\x8b":
-                with gzip.GzipFile(fileobj=f) as g:
-                    data = g.read(_MAX_BYTES + 1)
-            else:
-                data = f.read(_MAX_BYTES + 1)
+            with gzip.GzipFile(fileobj=f) if gz else contextlib.nullcontext(f) as stream:
+                head = _read_upto(stream, hdr)
+                try:
+                    n, rows, cols, size = _idx_header(head, kind, path)
+                except DatasetFileError as e:
+                    raise DatasetFileError(f"{dataset}: {e} ({fix})") from None
+                if size > _MAX_BYTES:
+                    raise DatasetFileError(
+                        f"{dataset}: {path} declares {n} {kind} of {rows}x{cols} ({size} bytes), "
+                        f"far more than an IDX file of this dataset holds. Fix: {fix}"
+                    )
+                body = _read_upto(stream, size + 1)
     except (OSError, EOFError, zlib.error) as e:
+        if isinstance(e, DatasetFileError):
+            raise
         raise DatasetFileError(
             f"{dataset}: cannot read {path}: it is damaged or truncated ({e}). Fix: {fix}"
         ) from None
-    if len(data) > _MAX_BYTES:
+    if len(body) > size:
         raise DatasetFileError(
-            f"{dataset}: {path} is far larger than an IDX file of this dataset. Fix: {fix}"
+            f"{dataset}: {path} holds more data than its IDX header declares ({size} bytes of "
+            f"{kind}); it is damaged or not this dataset's file. Fix: {fix}"
         )
-    return data
+    return head + body
 
 
 def read_idx(data: bytes, kind: str, source: str = "<bytes>") -> np.ndarray:
@@ -127,26 +187,8 @@ def read_idx(data: bytes, kind: str, source: str = "<bytes>") -> np.ndarray:
     >>> read_idx(struct.pack('>II', 0x801, 3) + bytes([1, 2, 3]), 'labels').tolist()
     [1, 2, 3]
     """
-    want = _IMAGES_MAGIC if kind == "images" else _LABELS_MAGIC
     hdr = 16 if kind == "images" else 8
-    if len(data) < hdr:
-        raise DatasetFileError(
-            f"{source}: {len(data)} bytes is too short for an IDX {kind} "
-            "header. Fix: replace the file with a good copy."
-        )
-    magic, n = struct.unpack(">II", data[:8])
-    if magic != want:
-        raise DatasetFileError(
-            f"{source}: wrong IDX magic 0x{magic:08X} (expected "
-            f"0x{want:08X} for {kind}). Fix: check that this is the {kind} "
-            "file of the dataset and replace it with a good copy."
-        )
-    if kind == "images":
-        rows, cols = struct.unpack(">II", data[8:16])
-        size = n * rows * cols
-    else:
-        rows = cols = 1
-        size = n
+    n, rows, cols, size = _idx_header(data[:hdr], kind, source)
     if len(data) - hdr != size:
         raise DatasetFileError(
             f"{source}: the header announces {size} bytes of {kind} but "
@@ -187,8 +229,7 @@ class _IDXDataset(Dataset):
         sums = _sha256sums(os.path.dirname(path))
         base = os.path.basename(path)
         if base in sums:
-            with open(path, "rb") as f:
-                digest = hashlib.sha256(f.read()).hexdigest()
+            digest = _file_digest(path, "sha256")
             if digest != sums[base]:
                 raise DatasetFileError(
                     f"{self._name}: {path} is corrupt: its SHA-256 is {digest}, SHA256SUMS "
@@ -202,7 +243,7 @@ class _IDXDataset(Dataset):
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
-        raw = _read_bytes(path, self._name, self._fix())
+        raw = _read_bytes(path, kind, self._name, self._fix())
         try:
             arr = read_idx(raw, kind, path)
         except DatasetFileError as e:
@@ -339,8 +380,7 @@ class FashionMNIST(_IDXDataset):
         base = os.path.basename(path)
         want = _FASHION_GZ_MD5.get(base)
         if want is not None:
-            with open(path, "rb") as f:
-                digest = hashlib.md5(f.read(), usedforsecurity=False).hexdigest()
+            digest = _file_digest(path, "md5")
             if digest != want:
                 raise DatasetFileError(
                     f"FashionMNIST: {path} is corrupt or not the official file: its MD5 is "
