@@ -251,6 +251,147 @@ SPECS += [
     ),
 ]
 
+# ---- convolution and pooling (tapegrad/ops/conv.py), and the mx.nd operators built on them
+_G2 = dict(kernel=(2, 3), stride=(2, 1), dilate=(1, 2), pad=(1, 0))
+_CV = dict(stride=(2, 1), dilate=(1, 2), pad=(1, 1))
+_IDX = np.array([[0, 5, 5], [11, 2, 7]])  # position 5 gathered twice
+_DEAD = np.array([[False, False, True], [False, False, False]])
+_NDP = mx.nd.Pooling
+SPECS += [
+    Spec("unfold", lambda a: T.unfold(a, **_G2) ** 2, [U], [(2, 2, 5, 6)], 3),
+    Spec("fold", lambda a: T.fold(a**2, shape=(2, 2, 5, 6), **_G2), [U], [(12, 12)], 3),
+    Spec(
+        "convolution",
+        lambda x, w, b: T.tanh(T.convolution(x, w, b, groups=2, **_CV)),
+        [U, U, U],
+        [(2, 4, 5, 6), (6, 2, 3, 2), (6,)],
+        2,
+        "2-D, groups, bias",
+    ),
+    Spec(
+        "convolution",
+        lambda x, w: T.convolution(x, w, stride=(2,), dilate=(1,), pad=(2,)) ** 2,
+        [U, U],
+        [(2, 3, 7), (4, 3, 3)],
+        2,
+        "1-D",
+    ),
+    Spec(
+        "convolution",
+        lambda x, w: T.convolution(x, w, stride=(1, 2, 1), dilate=(1, 1, 2), pad=(0, 1, 1)) ** 2,
+        [U, U],
+        [(1, 2, 3, 4, 5), (2, 2, 2, 2, 2)],
+        2,
+        "3-D",
+    ),
+    Spec(
+        "deconvolution",
+        lambda x, w, b: T.tanh(
+            T.deconvolution(x, w, b, stride=(2, 1), dilate=(1, 2), pad=(1, 1), adj=(1, 0))
+        ),
+        [U, U, U],
+        [(2, 4, 3, 4), (4, 3, 3, 2), (3,)],
+        2,
+        "2-D, bias, adj",
+    ),
+    Spec(
+        "deconvolution",
+        lambda x, w: (
+            T.deconvolution(x, w, stride=(2,), dilate=(1,), pad=(0,), adj=(0,), groups=2) ** 2
+        ),
+        [U, U],
+        [(2, 4, 3), (4, 1, 3)],
+        2,
+        "1-D, groups",
+    ),
+    Spec(
+        "pool_gather",
+        lambda a: T.pool_gather(a, idx=_IDX, shape=(3, 4)) ** 2,
+        [U],
+        [(3, 4)],
+        3,
+        "repeated index",
+    ),
+    Spec(
+        "pool_gather",
+        lambda a: T.pool_gather(a, idx=_IDX, shape=(3, 4), dead=_DEAD) ** 3,
+        [U],
+        [(2, 3, 4)],
+        3,
+        "leading axis, dead window",
+    ),
+    Spec(
+        "pool_scatter",
+        lambda a: (
+            T.pool_scatter(a**2, idx=_IDX, shape=(3, 4))
+            * T.sin(T.pool_scatter(a, idx=_IDX, shape=(3, 4), dead=_DEAD))
+        ),
+        [U],
+        [(2, 3)],
+        3,
+    ),
+    Spec(
+        "pool_scatter",
+        lambda a: (
+            T.pool_scatter(a, idx=np.array([[1, 4], [6, 11]]), shape=(3, 4), unique=True) ** 2
+        ),
+        [U],
+        [(2, 2)],
+        3,
+        "unique",
+    ),
+    Spec(
+        "window_sum",
+        lambda a: T.window_sum(a, kernel=(2, 3), stride=(1, 2), lo=(1, 0), hi=(0, 2)) ** 2,
+        [U],
+        [(2, 3, 4, 5)],
+        3,
+    ),
+    Spec(
+        "window_sum_t",
+        lambda a: T.window_sum_t(
+            a**2, shape=(4, 5), kernel=(2, 3), stride=(1, 2), lo=(1, 0), hi=(0, 2)
+        ),
+        [U],
+        [(2, 3, 4, 3)],
+        3,
+    ),
+    Spec(
+        "pool_gather",
+        lambda a: _NDP(a, kernel=(3, 2), stride=(2, 1), pad=(1, 1), pooling_convention="full") ** 2,
+        [U],
+        [(2, 2, 5, 4)],
+        2,
+        "nd.Pooling max, overlapping, padded, full",
+    ),
+    Spec(
+        "window_sum",
+        lambda a: T.tanh(
+            _NDP(
+                a,
+                kernel=(3, 2),
+                stride=(2, 2),
+                pad=(1, 0),
+                pool_type="avg",
+                count_include_pad=False,
+                pooling_convention="full",
+            )
+        ),
+        [U],
+        [(2, 2, 5, 4)],
+        2,
+        "nd.Pooling avg",
+    ),  # fmt: skip
+    Spec(
+        "window_sum",
+        lambda a: _NDP(a, kernel=(2,), stride=(2,), pool_type="lp", p_value=2) ** 3,
+        [U],
+        [(2, 2, 5)],
+        2,
+        "nd.Pooling lp 2",
+    ),
+]
+
 # ---- the engine's own: a value tied to other arrays by a zero derivative
 SPECS.append(Spec("depends_on", lambda a, b: T.depends_on(a * b, b), [U, U], [(2, 3), (2, 3)], 3))
 
