@@ -1029,7 +1029,8 @@ def im2col(
             )
     n = data.shape[0]
     cols = T.unfold(data, kernel=k, stride=s, dilate=d, pad=p)
-    r = T.transpose(T.reshape(cols, shape=(cols.shape[0], n, -1)), axes=(1, 0, 2))
+    # the primitive's columns are (C*K, L*N), the sample index fastest
+    r = T.transpose(T.reshape(cols, shape=(cols.shape[0], -1, n)), axes=(2, 0, 1))
     return _result(fn, out, r)
 
 
@@ -1066,7 +1067,7 @@ def col2im(
             f"stride {s}, dilate {d}, pad {p} has {L}. Fix: check output_size and the geometry."
         )
     n, ck = data.shape[:2]
-    cols = T.reshape(T.transpose(data, axes=(1, 0, 2)), shape=(ck, -1))
+    cols = T.reshape(T.transpose(data, axes=(1, 2, 0)), shape=(ck, -1))
     r = T.fold(cols, shape=(n, ck // kk) + osz, kernel=k, stride=s, dilate=d, pad=p)
     return _result(fn, out, r)
 
