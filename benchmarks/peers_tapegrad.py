@@ -241,9 +241,9 @@ def make_w8_gemms():
 
     pairs = [
         (r(6, 25), r(25, n * 24 * 24)),  # conv1 forward
-        (r(6, n * 24 * 24), r(25, n * 24 * 24).T),  # conv1 weight gradient
+        (r(25, n * 24 * 24), r(6, n * 24 * 24).T),  # conv1 weight gradient (transposed)
         (r(16, 150), r(150, n * 8 * 8)),  # conv2 forward
-        (r(16, n * 8 * 8), r(150, n * 8 * 8).T),  # conv2 weight gradient
+        (r(150, n * 8 * 8), r(16, n * 8 * 8).T),  # conv2 weight gradient (transposed)
         (r(16, 150).T, r(16, n * 8 * 8)),  # conv2 data gradient
     ]
     for i, o in ((256, 120), (120, 84), (84, 10)):

@@ -729,6 +729,50 @@ def test_sciml_derivatives_of_a_conv_net_agree_with_nested_reverse_mode():
     np.testing.assert_allclose(sciml.laplacian(u, z).asnumpy()[:, 0], lap, rtol=1e-9, atol=1e-11)
 
 
+def test_a_sciml_layer_differentiates_a_conv_net_to_third_order_and_trains_through_it():
+    from tapegrad import sciml
+
+    params = _critic_params()
+    f = _critic(params)
+
+    def u(z):
+        return f(nd.reshape(z, (-1, 1, 4, 4)))
+
+    z = nd.array(RNG.uniform(-1, 1, size=(2, 16)), dtype="float64")
+    d3 = sciml.Derivative(u, order=3, wrt=5)
+    zv = z.copy()
+    zv.attach_grad()
+    with autograd.record():  # nested reverse mode: d/dz5 three times
+        (g1,) = autograd.grad(u(zv).sum(), [zv], create_graph=True)
+        (g2,) = autograd.grad(g1[:, 5].sum(), [zv], create_graph=True)
+        (g3,) = autograd.grad(g2[:, 5].sum(), [zv])
+    np.testing.assert_allclose(d3(z).asnumpy()[:, 0], g3.asnumpy()[:, 5], rtol=1e-9, atol=1e-11)
+    # a loss of the third derivative, differentiated with respect to a conv weight
+    w = params[0]
+    w.attach_grad()
+    with autograd.record():
+        loss = (d3(z) ** 2).sum()
+    loss.backward()
+    v = np.random.default_rng(2).standard_normal(w.shape)
+    eps = 1e-6
+
+    def loss_at(wv):
+        q = [wv] + params[1:]
+        return float(
+            (
+                sciml.Derivative(
+                    lambda t: _critic(q)(nd.reshape(t, (-1, 1, 4, 4))), order=3, wrt=5
+                )(z)
+                ** 2
+            )
+            .sum()
+            .asscalar()
+        )
+
+    fd = (loss_at(w + eps * f64(v)) - loss_at(w - eps * f64(v))) / (2 * eps)
+    assert abs(float((w.grad.asnumpy() * v).sum()) - fd) <= 1e-6 * (1 + abs(fd))
+
+
 # ------------------------------------------------------------------------------ errors
 
 
