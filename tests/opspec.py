@@ -255,7 +255,7 @@ SPECS += [
 _G2 = dict(kernel=(2, 3), stride=(2, 1), dilate=(1, 2), pad=(1, 0))
 _CV = dict(stride=(2, 1), dilate=(1, 2), pad=(1, 1))
 _IDX = np.array([[0, 5, 5], [11, 2, 7]])  # position 5 gathered twice
-_DEAD = np.array([[False, False, True], [False, False, False]])
+_DEAD = np.array([[0, 5, -1], [11, 2, 7]])  # -1: a window without a winner
 _NDP = mx.nd.Pooling
 SPECS += [
     Spec("unfold", lambda a: T.unfold(a, **_G2) ** 2, [U], [(2, 2, 5, 6)], 3),
@@ -304,27 +304,19 @@ SPECS += [
         2,
         "1-D, groups",
     ),
+    Spec("pool_gather", lambda a: T.pool_gather(a, _IDX, shape=(3, 4)) ** 2, [U], [(3, 4)], 3),
     Spec(
         "pool_gather",
-        lambda a: T.pool_gather(a, idx=_IDX, shape=(3, 4)) ** 2,
-        [U],
-        [(3, 4)],
-        3,
-        "repeated index",
-    ),
-    Spec(
-        "pool_gather",
-        lambda a: T.pool_gather(a, idx=_IDX, shape=(3, 4), dead=_DEAD) ** 3,
+        lambda a: T.pool_gather(a, _DEAD, shape=(3, 4), fill=-5.0) ** 3,
         [U],
         [(2, 3, 4)],
         3,
-        "leading axis, dead window",
+        "leading axis, no winner",
     ),
     Spec(
         "pool_scatter",
         lambda a: (
-            T.pool_scatter(a**2, idx=_IDX, shape=(3, 4))
-            * T.sin(T.pool_scatter(a, idx=_IDX, shape=(3, 4), dead=_DEAD))
+            T.pool_scatter(a**2, _IDX, shape=(3, 4)) * T.sin(T.pool_scatter(a, _DEAD, shape=(3, 4)))
         ),
         [U],
         [(2, 3)],
@@ -332,13 +324,17 @@ SPECS += [
     ),
     Spec(
         "pool_scatter",
-        lambda a: (
-            T.pool_scatter(a, idx=np.array([[1, 4], [6, 11]]), shape=(3, 4), unique=True) ** 2
-        ),
+        lambda a: T.pool_scatter(a, np.array([[1, 4], [6, 11]]), shape=(3, 4), unique=True) ** 2,
         [U],
         [(2, 2)],
         3,
         "unique",
+    ),
+    Spec(
+        "pool_winners",
+        lambda a: T.pool_winners(a, kernel=(2, 2), stride=(1, 2), lo=(1, 0), hi=(0, 1)) * a.sum(),
+        [U],
+        [(1, 2, 3, 4)],
     ),
     Spec(
         "window_sum",

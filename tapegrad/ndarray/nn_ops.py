@@ -20,7 +20,7 @@ import numpy as np
 
 from ..base import ShapeError, TapegradError, fmt_shape
 from ..core import STATE, TAPE
-from ..ops.conv import conv_out_size, max_pool_winners
+from ..ops.conv import conv_out_size
 from .ndarray import NDArray
 from .ndarray_functions import write_out
 
@@ -396,24 +396,13 @@ def _safe_root(s: NDArray, p: int) -> NDArray:
     return root(T.where(zero, 1.0, s)) * (1.0 - zero)
 
 
-def _global_max(x: NDArray) -> NDArray:
-    xd = x._data
-    n, c = xd.shape[:2]
-    flat = xd.reshape(n, c, -1)
-    lowest = np.finfo(xd.dtype).min
-    vals = np.where(np.isnan(flat), -np.inf, flat) if np.isnan(flat).any() else flat
-    am = vals.argmax(axis=-1)
-    best = np.take_along_axis(vals, am[..., None], -1)[..., 0]
-    idx = (np.arange(n * c).reshape(n, c) * flat.shape[-1] + am).reshape(
-        (n, c) + (1,) * (x.ndim - 2)
-    )
-    dead = ~(best > lowest)
-    if dead.any():
-        dead = dead.reshape(idx.shape)
-        idx = np.where(dead, 0, idx)
-        r = T.pool_gather(x, idx=idx, shape=tuple(x.shape), dead=dead, unique=False)
-        return r + np.where(dead, lowest, 0).astype(xd.dtype)
-    return T.pool_gather(x, idx=idx, shape=tuple(x.shape), dead=None, unique=True)
+def _max_pool(x: NDArray, k: tuple, s: tuple, lo: tuple, hi: tuple) -> NDArray:
+    """The winners of every window (recorded, so a compiled function recomputes them), then
+    the input gathered there; MXNet's lowest value where a window has no winner."""
+    idx = T.pool_winners(x, kernel=k, stride=s, lo=lo, hi=hi)
+    unique = all(si >= ki for si, ki in zip(s, k))
+    fill = float(np.finfo(x.dtype).min)
+    return T.pool_gather(x, idx, shape=tuple(x.shape), fill=fill, unique=unique)
 
 
 def Pooling(
@@ -507,11 +496,7 @@ def Pooling(
         hi = tuple(h for _, h in geo)
         osp = tuple(o for o, _ in geo)
         if pool_type == "max":
-            idx, dead = max_pool_winners(x._data, k, s, p, hi)
-            unique = dead is None and all(si >= ki for si, ki in zip(s, k))
-            r = T.pool_gather(x, idx=idx, shape=tuple(x.shape), dead=dead, unique=unique)
-            if dead is not None:
-                r = r + np.where(dead, np.finfo(x.dtype).min, 0).astype(x.dtype)
+            r = _max_pool(x, k, s, p, hi)
         else:
             v = x if p_val == 1 else (T.square(x) if p_val == 2 else x * x * x)
             r = T.window_sum(v, kernel=k, stride=s, lo=p, hi=hi)
@@ -543,7 +528,8 @@ def _avg_scale(sp, k, s, p, osp, include_pad, dtype) -> np.ndarray:
 def _global_pool(x: NDArray, pool_type: str, p_val: int) -> NDArray:
     axes = tuple(range(2, x.ndim))
     if pool_type == "max":
-        return _global_max(x)
+        k = tuple(x.shape[2:])
+        return _max_pool(x, k, (1,) * len(k), (0,) * len(k), (0,) * len(k))
     if pool_type == "avg":
         return T.mean(x, axis=axes, keepdims=True)
     v = x if p_val == 1 else (T.square(x) if p_val == 2 else x * x * x)

@@ -10,8 +10,9 @@ derivative comes from rules that are themselves primitives:
   round. They are primitives rather than ``matmul(w, unfold(x))`` so that a node keeps ``x``
   and ``w`` only: the column buffer is recomputed by the backward pass instead of living from
   the forward pass until then.
-* ``pool_gather`` / ``pool_scatter``: max pooling as a gather at the winners of each window
-  (a static index array owned by the node) and its adjoint, a scatter.
+* ``pool_winners`` / ``pool_gather`` / ``pool_scatter``: max pooling as a gather at the
+  winners of each window (an integer array, computed by a primitive of zero derivative and
+  owned by the gather's node) and its adjoint, a scatter.
 * ``window_sum`` / ``window_sum_t``: sum pooling (the sum of the strided tap views) and its
   adjoint (adding into the strided views); average and Lp pooling are composites of it.
 
@@ -28,7 +29,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..core.primitive import LINEAR, TAPE, Formula, defprim
+from ..core.primitive import LINEAR, TAPE, ZERO, Formula, defprim
 from ..taylor.jets import coef, is_jet, j_add, j_bilinear, per_coef, primal, want
 
 T = TAPE
@@ -423,87 +424,112 @@ defprim(
 
 
 # ------------------------------------------------------------------ max pooling: gather
+#
+# Max pooling is ``pool_gather(x, pool_winners(x))``: the winners (flat indices into x, -1
+# for a window without one) are an integer array computed by a primitive of zero derivative,
+# and the gather is linear in x with the indices as a non-differentiable input. Both are
+# recorded, so a compiled function (``mx.jit``) recomputes the winners on every call instead
+# of keeping the traced ones; the node of the gather owns its index array.
 
 
-def _gather(x, idx, shape, dead=None, unique=False):
-    """``x``'s trailing ``shape`` flattened and gathered at ``idx`` (zero where ``dead``)."""
+def _gather(x, idx, shape, fill=0.0, unique=False):
+    """``x``'s trailing ``shape`` flattened and gathered at ``idx``; ``fill`` where ``idx``
+    is -1 (a window without a winner: MXNet's lowest value for the forward pass, 0 for
+    derivatives)."""
     lead = x.shape[: x.ndim - len(shape)]
     out = x.reshape(lead + (-1,)).take(idx, axis=len(lead))
-    if dead is not None:
-        out[(Ellipsis,) + (dead,)] = 0
+    if idx.size and idx.min() < 0:
+        out[(Ellipsis,) + (idx < 0,)] = fill
     return out
 
 
-def _scatter(g, idx, shape, dead=None, unique=False):
-    """The adjoint of :func:`_gather`: zeros of ``shape`` with ``g`` added at ``idx``.
-    ``unique``: no position is gathered twice (the windows do not overlap), so plain
-    assignment does; otherwise one ``bincount``."""
+def _scatter(g, idx, shape, unique=False):
+    """The adjoint of :func:`_gather` (with ``fill`` 0): zeros of ``shape`` with ``g`` added
+    at ``idx``. ``unique``: no position is gathered twice (the windows do not overlap), so
+    plain assignment does; otherwise one ``bincount``. Entries at -1 are dropped."""
     lead = g.shape[: g.ndim - idx.ndim]
     size = math.prod(shape)
     rows = math.prod(lead)
     g2 = g.reshape(rows, -1)
-    if unique and dead is None:
+    dead = idx.size and idx.min() < 0
+    if unique and not dead:
         out = np.zeros((rows, size), dtype=g.dtype)
         out[:, idx.reshape(-1)] = g2
     else:
-        if dead is not None:
-            g2 = g2 * ~dead.reshape(1, -1)
-        ids = idx.reshape(1, -1) + (np.arange(rows) * size)[:, None]
+        flat = idx.reshape(1, -1)
+        if dead:
+            g2 = g2 * (flat >= 0)
+            flat = np.maximum(flat, 0)
+        ids = flat + (np.arange(rows) * size)[:, None]
         out = np.bincount(ids.reshape(-1), weights=g2.reshape(-1), minlength=rows * size)
         out = out.astype(g.dtype, copy=False).reshape(rows, size)
     return out.reshape(lead + tuple(shape))
 
 
-def _same_kind_rule(name):
-    def rule(ctx, node, args, ans):
-        prim = getattr(T, name)
-        return per_coef(ctx, args[0], ans, lambda c, k: prim(c, **node.kwargs))
-
-    return rule
+def _gather_rule(ctx, node, args, ans):
+    idx = primal(args[1])
+    kw = dict(node.kwargs, fill=0.0)
+    return per_coef(ctx, args[0], ans, lambda c, k: T.pool_gather(c, idx, **kw))
 
 
-# ``idx`` (and ``dead``) are owned by the node: nd.Pooling makes them for this call only
+def _scatter_rule(ctx, node, args, ans):
+    idx = primal(args[1])
+    return per_coef(ctx, args[0], ans, lambda c, k: T.pool_scatter(c, idx, **node.kwargs))
+
+
+# affine in x through ``fill`` (a constant where no element wins), linear otherwise: the JVP
+# and the jets gather the tangents with fill 0
 defprim(
     "pool_gather",
     _gather,
     [
-        lambda xp, g, ans, x, idx, shape, dead=None, unique=False: xp.pool_scatter(
-            g, idx=idx, shape=shape, dead=dead, unique=unique
-        )
+        lambda xp, g, ans, x, idx, shape, fill=0.0, unique=False: xp.pool_scatter(
+            g, idx, shape=shape, unique=unique
+        ),
+        None,
     ],
-    LINEAR,
-    taylor=_same_kind_rule("pool_gather"),
+    lambda xp, ts, ans, x, idx, shape, fill=0.0, unique=False: (
+        None if ts[0] is None else xp.pool_gather(ts[0], idx, shape=shape, unique=unique)
+    ),
+    taylor=_gather_rule,
     explain=Formula(lambda n, a, o: f"{a[0]}[argmax of each window]", "1"),
 )
 defprim(
     "pool_scatter",
     _scatter,
     [
-        lambda xp, g, ans, u, idx, shape, dead=None, unique=False: xp.pool_gather(
-            g, idx=idx, shape=shape, dead=dead, unique=unique
-        )
+        lambda xp, g, ans, u, idx, shape, unique=False: xp.pool_gather(
+            g, idx, shape=shape, unique=unique
+        ),
+        None,
     ],
     LINEAR,
-    taylor=_same_kind_rule("pool_scatter"),
+    taylor=_scatter_rule,
     explain=Formula(None, "1"),
 )
 
 
-def max_pool_winners(
-    x: np.ndarray, kernel: tuple, stride: tuple, lo: tuple, hi: tuple
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _winners(x, kernel, stride, lo, hi):
     """Flat indices into ``x`` (N, C, *S) of the maximum of every pooling window, as MXNet
     picks it: the first element, in scan order, that is strictly greater than every earlier
-    one and than the lowest finite value (NaN and -inf never win; padding never wins).
-    Returns ``(idx, dead)``: ``dead`` marks windows without a winner (None when there are
-    none), whose output is the lowest finite value and whose gradient is zero.
+    one and than the lowest finite value (NaN and -inf never win; padding never wins); -1 for
+    a window without a winner (its output is the lowest finite value, its gradient zero).
 
     The maximum is an elementwise ``fmax`` over the strided views of the kernel taps (a
     reduction over window axes measured 30x slower); the winner is the first tap equal to it,
-    found with boolean arithmetic (``argmax`` and masked copies measured 10-20x slower)."""
+    found with boolean arithmetic (``argmax`` and masked copies measured 10-20x slower). A
+    window covering the whole map (global pooling) is a reduction over one long axis."""
     nsp = len(kernel)
+    sp = x.shape[2:]
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else fill
+    if tuple(kernel) == tuple(sp) and not any(lo) and not any(hi):
+        flat = x.reshape(x.shape[0] * x.shape[1], -1)
+        best = np.fmax.reduce(flat, axis=1)
+        win = (flat == best[:, None]).argmax(axis=1)
+        idx = win + np.arange(flat.shape[0]) * flat.shape[1]
+        idx[~(best > lowest)] = -1
+        return idx.reshape(x.shape[:2] + (1,) * nsp)
     xp_ = _padded(x, lo, hi, fill)
     out = tuple((xp_.shape[2 + i] - kernel[i]) // stride[i] + 1 for i in range(nsp))
     _check_out("Pooling", out, xp_.shape[2:], kernel)
@@ -513,7 +539,7 @@ def max_pool_winners(
     best = np.array(views[0])
     for v in views[1:]:
         np.fmax(best, v, out=best)  # fmax: NaN never wins
-    win = np.zeros(best.shape, dtype=np.uint8 if len(taps) < 256 else np.int32)
+    win = np.zeros(best.shape, dtype=np.uint8 if len(taps) < 256 else np.intp)
     if len(taps) > 1:
         free = views[0] != best  # no earlier tap holds the maximum yet
         for t in range(1, len(taps)):
@@ -522,15 +548,19 @@ def max_pool_winners(
             win += eq.view(np.uint8) * win.dtype.type(t) if win.dtype == np.uint8 else eq * t
             free &= ~eq
     base = _window_origins(x.shape, stride, lo, out)
-    offs = np.array(
-        [sum(t[i] * math.prod(x.shape[3 + i :]) for i in range(nsp)) for t in taps], np.intp
-    )
-    idx = base + offs.take(win)
-    dead = ~(best > lowest)
-    if dead.any():
-        idx[dead] = 0
-        return idx, dead
-    return idx, None
+    offs = np.array([sum(t[i] * math.prod(sp[i + 1 :]) for i in range(nsp)) for t in taps])
+    idx = base + offs.astype(np.intp).take(win)
+    idx[~(best > lowest)] = -1
+    return idx
+
+
+# the winners of each max-pooling window: an integer array, derivative zero
+defprim(
+    "pool_winners",
+    _winners,
+    ZERO,
+    explain=Formula(lambda n, a, o: f"argmax of each window of {a[0]}"),
+)
 
 
 _ORIGINS: dict = {}
@@ -562,6 +592,17 @@ def _window_origins(shape: tuple, stride: tuple, lo: tuple, out: tuple) -> np.nd
 
 
 # ------------------------------------------------------- sum pooling: the tap views summed
+
+
+def _same_kind_rule(name):
+    """Jets of a linear primitive that acts on trailing axes: applied to each coefficient,
+    the direction axis passing through as a leading one."""
+
+    def rule(ctx, node, args, ans):
+        prim = getattr(T, name)
+        return per_coef(ctx, args[0], ans, lambda c, k: prim(c, **node.kwargs))
+
+    return rule
 
 
 def _window_sum(x, kernel, stride, lo, hi):
