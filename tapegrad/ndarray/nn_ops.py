@@ -740,10 +740,11 @@ def BatchNorm(
         xc = data - mean
         var = T.mean(T.square(xc), axis=red, keepdims=True)
         inv = T.rsqrt(var + eps)
+        # the new moving statistics, from the batch's without gradient: computed with
+        # operators (not from the data), so a compiled function replays the update
         m = float(momentum)
-        dt = mm.dtype
-        new_mean = (mm._data * m + mean._data.reshape(c) * (1 - m)).astype(dt)
-        new_var = (mv._data * m + var._data.reshape(c) * (1 - m)).astype(mv.dtype)
+        new_mean = mm * m + T.reshape(mean.detach(), shape=(c,)) * (1 - m)
+        new_var = mv * m + T.reshape(var.detach(), shape=(c,)) * (1 - m)
         mean_out, inv_out = mean, inv
     else:
         xc = data - T.reshape(mm, shape=bshape)
@@ -762,8 +763,8 @@ def BatchNorm(
     if output_mean_var:
         return [
             y,
-            NDArray(np.array(mean_out._data.reshape(c))),
-            NDArray(np.array(inv_out._data.reshape(c))),
+            T.reshape(mean_out.detach(), shape=(c,)),
+            T.reshape(inv_out.detach(), shape=(c,)),
         ]
     return _result(fn, out, y)
 
