@@ -562,7 +562,7 @@ def _run(plan: Plan, arrays: list) -> Any:
     data = [a._data for a in inputs]
     parents = tuple(a._node for a in inputs)
     if not (STATE.flags.recording and any(p is not None for p in parents)):
-        outs = plan.fwd_infer(*data)[0]
+        outs = plan.fwd_infer(*data)
         return _unflatten(
             [wrap(o) if isinstance(o, (np.ndarray, np.generic)) else o for o in outs], plan.spec
         )
@@ -716,7 +716,7 @@ def jit(f: Callable | None = None, *, name: str | None = None) -> Any:
     >>> @mx.jit
     ... def f(x):
     ...     return mx.nd.tanh(x) * 2
-    >>> f(mx.nd.array([0.0, 1.0])).asnumpy().round(4).tolist()
+    >>> [round(v, 4) for v in f(mx.nd.array([0.0, 1.0])).asnumpy().tolist()]
     [0.0, 1.5232]
     """
     if f is None:
