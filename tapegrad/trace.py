@@ -113,7 +113,9 @@ class Tracer:
         self.fail("an in-place change of a traced array")
         return False
 
-    def capture_write(self, target: Any, key: Any, value: Any, op: Any = None, other: Any = None) -> bool:
+    def capture_write(
+        self, target: Any, key: Any, value: Any, op: Any = None, other: Any = None
+    ) -> bool:
         """``target[key] = value`` (or ``target op= other``) on an argument variable: recorded
         for the compiled code to replay, and done on a private copy during the trace (the
         compiled code then does it for real). Other targets: not handled here."""
@@ -268,9 +270,7 @@ def _build(name: str, tracer: Tracer, in_leaves: list, outs: list, spec: Any) ->
     for n in nodes:
         nograd = any(b <= n.seq < e for b, e in tracer.paused)
         ins = [ref(a, p) for a, p in zip(n.args, n.parents)]
-        plan.steps.append(
-            _Step(n.prim, ins, n.kwargs, index[n], nograd, tuple(n.shape), n.seq)
-        )
+        plan.steps.append(_Step(n.prim, ins, n.kwargs, index[n], nograd, tuple(n.shape), n.seq))
     plan.outs = [ref(o, o._node) if type(o) is NDArray else ("c", o) for o in outs]
     plan.spec = spec
     for tick_, k, key, value in tracer.writes:
@@ -513,17 +513,15 @@ def _taylor_rule(plan: Plan) -> Callable:
 
         xs = [primal(a) for a in args]
         with recording():
-            fresh = [wrap(x._data, Leaf(x.shape, x.dtype, None, "write")) if is_jet(a) else x
-                     for x, a in zip(xs, args)]  # fmt: skip
-            outs = _replay(plan, fresh)
-        seeds = {f._node: [f] + list(a[1:]) for f, a in zip(fresh, args) if is_jet(a)}
+            outs = _replay(plan, xs)
+        # the replay hangs off the inputs' own graph nodes: coefficients and primal values
+        # stay differentiable with respect to everything the inputs depend on
+        seeds = {x._node: a for x, a in zip(xs, args) if is_jet(a)}
         jets = [propagate(ctx, o, seeds) if type(o) is NDArray else None for o in outs]
         if len(outs) == 1:
             j = jets[0]
             return [ans] + (j[1:] if j is not None else [None] * ctx.K)
-        return [ans] + [
-            [None if j is None else j[k] for j in jets] for k in range(1, ctx.K + 1)
-        ]
+        return [ans] + [[None if j is None else j[k] for j in jets] for k in range(1, ctx.K + 1)]
 
     return rule
 
@@ -578,9 +576,7 @@ def _run(plan: Plan, arrays: list) -> Any:
         node = new_node(plan.prim, inputs, {"_saved": state}, parents, ans, tuple(data), False)
         return _unflatten([wrap(ans, node)], plan.spec)
     packed = tuple(outs)
-    node = new_node(
-        plan.prim, inputs, {"_saved": state}, parents, np.empty(0), tuple(data), False
-    )
+    node = new_node(plan.prim, inputs, {"_saved": state}, parents, np.empty(0), tuple(data), False)
     node.ans = packed
     node.shape = _SHAPES
     holder = wrap(packed, node)
