@@ -368,26 +368,35 @@ def _needs(plan: Plan, mask: tuple) -> tuple[set, set]:
     return dep, live
 
 
-def _compile_backward(plan: Plan, mask: tuple) -> Callable:
+def _compile_backward(plan: Plan, mask: tuple, probe: dict | None = None) -> Callable:
     """The adjoint trace as straight-line code: ``b(g0, ..., v0, ..., saved...)`` returns one
-    cotangent per input and captured array (None where ``mask`` is False)."""
+    cotangent per input and captured array (None where ``mask`` is False).
+
+    Compiled twice: the first version runs once and records, for each rule call, the shape
+    of its result and whether it handed the cotangent through unchanged (``add``, a reshape
+    of the same shape); the second knows both (shapes are fixed for a plan) and keeps only
+    the un-broadcasting that is needed and no call for the pass-through rules."""
     dep, live = _needs(plan, mask)
     has = dep & live
-    env: dict = {"UB": functools.partial(unbroadcast, RAW), "np": np}
+    env: dict = {"UB": functools.partial(unbroadcast, RAW), "np": np, "RAW": RAW}
     consts: dict = {}
     nout = len(plan.outs)
     params = [f"g_out{j}" for j in range(nout)] + [f"v{i}" for i in range(plan.n_vars)]
     params += [f"v{v}" for v in plan.saved]
     lines = [f"def backward({', '.join(params)}):"]
     assigned: set = set()
+    calls: list = []  # (rule call number) -> (shape, target variable)
+
+    def add(v: int, expr: str) -> None:
+        if v in assigned:
+            lines.append(f"    g{v} = g{v} + {expr}")
+        else:
+            lines.append(f"    g{v} = {expr}")
+            assigned.add(v)
+
     for j, r in enumerate(plan.outs):
         if r[0] == "v" and r[1] in has:
-            v = r[1]
-            if v in assigned:
-                lines.append(f"    g{v} = g{v} + g_out{j}")
-            else:
-                lines.append(f"    g{v} = g_out{j}")
-                assigned.add(v)
+            add(r[1], f"g_out{j}")
     for k in range(len(plan.steps) - 1, -1, -1):
         s = plan.steps[k]
         if s.nograd or s.out not in assigned:
@@ -399,17 +408,21 @@ def _compile_backward(plan: Plan, mask: tuple) -> Callable:
             rule = s.prim.vjps[i]
             if rule is ZERO:
                 continue
+            v, shape, c = r[1], plan.shapes[r[1]], len(calls)
+            calls.append(shape)
+            g = f"g{s.out}"
+            if probe is not None and probe[c] == "same":  # the rule hands g through
+                add(v, g)
+                continue
             rn = f"R{k}_{i}"
             env[rn] = functools.partial(rule, **s.kwargs) if s.kwargs else rule
-            v = r[1]
-            lines.append(f"    t = {rn}(RAW, g{s.out}, v{s.out}, {argv})  # {s.prim.name}")
-            shape = plan.shapes[v]
-            lines.append(f"    if t.shape != {shape!r}: t = UB(t, {shape!r})")
-            if v in assigned:
-                lines.append(f"    g{v} = g{v} + t")
-            else:
-                lines.append(f"    g{v} = t")
-                assigned.add(v)
+            lines.append(f"    t = {rn}(RAW, {g}, v{s.out}, {argv})  # {s.prim.name}")
+            if probe is None:
+                lines.append(f"    PROBE({c}, t, {g})")
+                lines.append(f"    if t.shape != {shape!r}: t = UB(t, {shape!r})")
+            elif probe[c] != shape:
+                lines.append(f"    t = UB(t, {shape!r})")
+            add(v, "t")
     rets = []
     for i in range(plan.n_vars):
         if not mask[i]:
@@ -419,11 +432,29 @@ def _compile_backward(plan: Plan, mask: tuple) -> Callable:
         else:  # reached only through zero derivatives
             rets.append(f"np.zeros({plan.shapes[i]!r}, v{i}.dtype)")
     lines.append(f"    return ({', '.join(rets)},)")
-    env["RAW"] = RAW
     src = "\n".join(lines) + "\n"
-    plan.source["backward"] = src
-    exec(compile(src, f"<tapegrad.jit {plan.name} backward>", "exec"), env)
-    return env["backward"]
+    name = f"<tapegrad.jit {plan.name} backward>"
+    if probe is not None:
+        plan.source["backward"] = src
+        exec(compile(src, name, "exec"), env)
+        return env["backward"]
+    seen: dict = {}
+
+    def record(c: int, t: Any, g: Any) -> None:
+        shape = np.shape(t)
+        seen[c] = "same" if t is g and shape == calls[c] else shape
+
+    env["PROBE"] = record
+    exec(compile(src, name, "exec"), env)
+    first = env["backward"]
+
+    def probing(*a: Any) -> tuple:
+        out = first(*a)
+        with plan.lock:  # from now on, the specialised version
+            plan.backwards[mask] = _compile_backward(plan, mask, seen)
+        return out
+
+    return probing
 
 
 # ----------------------------------------------------------------------------- running
@@ -451,19 +482,21 @@ def _joint_rule(plan: Plan, i: int) -> Callable:
         state = _saved
         if state[1] is not g:
             state[1] = g
-            cts = list(g) if type(g) is _Cts else [g]
-            for j, c in enumerate(cts):  # an output that received no cotangent: zeros
-                if c is None:
-                    z = np.zeros(plan.out_shapes[j], dtype=plan.out_dtypes[j])
-                    cts[j] = z if xp is RAW else wrap(z)
+            if type(g) is _Cts:
+                cts = list(g)
+                for j, c in enumerate(cts):  # an output that received no cotangent: zeros
+                    if c is None:
+                        z = np.zeros(plan.out_shapes[j], dtype=plan.out_dtypes[j])
+                        cts[j] = z if xp is RAW else wrap(z)
+            else:
+                cts = (g,)
             if xp is RAW:
                 mask = state[2]
                 bwd = plan.backwards.get(mask)
                 if bwd is None:
                     with plan.lock:
                         bwd = plan.backwards[mask] = _compile_backward(plan, mask)
-                data = [a._data if type(a) is NDArray else a for a in args]
-                state[3] = bwd(*cts, *data, *state[0])
+                state[3] = bwd(*cts, *args, *state[0])  # (args: the inputs' raw data)
             else:
                 state[3] = plan_vjp(plan)(*cts, *args)
         r = state[3][i]
@@ -556,11 +589,20 @@ _SHAPES = ("several outputs",)
 
 def _run(plan: Plan, arrays: list) -> Any:
     """Run the compiled plan on the argument arrays; inside ``record()`` the call is one node."""
-    inputs = arrays + plan.captured
+    inputs = arrays + plan.captured if plan.captured else arrays
     data = [a._data for a in inputs]
-    parents = tuple(a._node for a in inputs)
-    if not (STATE.flags.recording and any(p is not None for p in parents)):
+    recorded = False
+    if STATE.flags.recording:
+        parents = tuple([a._node for a in inputs])
+        for p in parents:
+            if p is not None:
+                recorded = True
+                break
+    if not recorded:
         outs = plan.fwd_infer(*data)
+        if plan.spec is None:
+            o = outs[0]
+            return wrap(o) if isinstance(o, (np.ndarray, np.generic)) else o
         return _unflatten(
             [wrap(o) if isinstance(o, (np.ndarray, np.generic)) else o for o in outs], plan.spec
         )
@@ -569,14 +611,14 @@ def _run(plan: Plan, arrays: list) -> Any:
             plan.saved = _saved_vars(plan)
             plan.fwd_train = _compile(plan, True)
     outs, saved = plan.fwd_train(*data)
-    mask = tuple(p is not None for p in parents)
-    state = [saved, None, mask, None]
+    state = [saved, None, tuple([p is not None for p in parents]), None]
     if len(outs) == 1:
         ans = outs[0]
-        node = new_node(plan.prim, inputs, {"_saved": state}, parents, ans, tuple(data), False)
-        return _unflatten([wrap(ans, node)], plan.spec)
+        node = new_node(plan.prim, inputs, {"_saved": state}, parents, ans, data, False)
+        r = wrap(ans, node)
+        return r if plan.spec is None else _unflatten([r], plan.spec)
     packed = tuple(outs)
-    node = new_node(plan.prim, inputs, {"_saved": state}, parents, np.empty(0), tuple(data), False)
+    node = new_node(plan.prim, inputs, {"_saved": state}, parents, np.empty(0), data, False)
     node.ans = packed
     node.shape = _SHAPES
     holder = wrap(packed, node)
