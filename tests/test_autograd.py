@@ -582,3 +582,33 @@ def test_mutation_log_does_not_keep_changed_arrays_alive():
     del buf
     gc.collect()
     assert owner() is None
+
+
+def test_a_value_carried_from_a_freed_graph_is_a_constant_as_in_mxnet():
+    # truncated backpropagation through time: the hidden state of the previous record()
+    # block, whose graph backward() freed, is a constant (MXNet: w.grad [0 0], then [4 6])
+    w = mx.nd.array([1.0, 2.0])
+    w.attach_grad()
+    h = mx.nd.zeros(2)
+    grads = []
+    for _ in range(2):
+        with autograd.record():
+            h = h * w + 1
+            loss = (h * h).sum()
+        loss.backward()
+        grads.append(w.grad.asnumpy().tolist())
+    assert grads == [[0.0, 0.0], [4.0, 6.0]]
+
+
+def test_a_second_backward_through_a_graph_freed_by_another_head_raises():
+    # unlike a value carried into a new record() block, a head recorded before the backward
+    # that freed its graph is a second backward through that graph: an error, not a constant
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * x
+        z1 = (y * 2).sum()
+        z2 = (y * 3).sum()
+    z1.backward()
+    with pytest.raises(mx.base.GraphError, match="second time.*retain_graph=True"):
+        z2.backward()

@@ -21,8 +21,20 @@ LAYERS = [
     ("jet algebra", ["taylor.jets", "taylor.derivs", "taylor.propagation"]),
     ("primitives", ["ops"]),
     ("arrays", ["ndarray", "random", "serialization"]),
-    ("transforms", ["autograd", "forward", "engine", "functional", "func", "taylor", "explain",
-                    "testing"]),  # fmt: skip
+    (
+        "transforms",
+        [
+            "autograd",
+            "forward",
+            "engine",
+            "functional",
+            "func",
+            "taylor",
+            "explain",
+            "trace",
+            "testing",
+        ],
+    ),  # fmt: skip
     ("differential operators", ["sciml.operators"]),
     ("training", ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name"]),
     ("derivative layers", ["sciml"]),

@@ -380,3 +380,20 @@ def test_a_relu_network_pinn_loss_trains():
         loss = ((du - 1.0) ** 2).sum()
     loss.backward()
     assert np.isfinite(w1.grad.asnumpy()).all() and np.abs(w2.grad.asnumpy()).sum() > 0
+
+
+def test_float16_layernorm_over_20000_features():
+    from tapegrad.gluon import nn
+
+    ln = nn.LayerNorm(in_channels=20_000)
+    ln.initialize()
+    ln.cast("float16")
+    x0 = np.random.default_rng(0).normal(10.0, 1.0, (2, 20_000))
+    x = nd.array(x0, dtype="float16")
+    x.attach_grad()
+    with autograd.record():
+        y = ln(x)
+    y.backward()
+    ref = (x0 - x0.mean(axis=1, keepdims=True)) / np.sqrt(x0.var(axis=1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(y.asnumpy().astype(float), ref, atol=2e-2)
+    assert np.isfinite(x.grad.asnumpy()).all()

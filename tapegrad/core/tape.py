@@ -22,7 +22,7 @@ from ..base import GraphError, VersionError, fmt_shape
 from .graph import _BOX, Leaf, wrap
 from .primitive import LINEAR, RAW, TAPE, ZERO, Formula, Variadic, defprim
 from .state import STATE
-from .versions import LAST, changed_after, note_change, tick
+from .versions import LAST, changed_after, next_seq, note_change, tick
 
 __all__ = ["backward_pass", "unbroadcast", "check_node"]
 
@@ -89,6 +89,10 @@ def backward_pass(
                 "output inside `with autograd.record():`."
             )
     flags = STATE.flags
+    if flags.tracing is not None:  # compiling a function: its derivatives are part of it
+        if targets is None:
+            flags.tracing.fail("backward() (writing .grad buffers) inside a compiled function")
+        create_graph = True
     tape = bool(create_graph or flags.levels)
     xp = TAPE if tape else RAW
     need = tset = None
@@ -97,6 +101,7 @@ def backward_pass(
         need = _on_path([h._node for h in heads], tset)
     grads: dict = {}
     heap: list = []
+    newest = 0  # the newest head's tick
     for h, hg in zip(heads, head_grads):
         if hg is None:
             d = h._data
@@ -109,6 +114,8 @@ def backward_pass(
         else:
             g = hg if tape else hg._data
         k = h._node
+        if k.seq > newest:
+            newest = k.seq
         if k in grads:
             grads[k] = grads[k] + g
         else:
@@ -120,6 +127,10 @@ def backward_pass(
     saved_rec, saved_train = flags.recording, flags.training
     flags.recording, flags.training = bool(create_graph), train_mode
     last_change = LAST[0]
+    # a freed node keeps the tick of the pass that freed it: a head recorded after that pass
+    # reached it through a value carried over from an earlier record() block, which is a
+    # constant (as in MXNet: truncated backpropagation through time)
+    freed = next_seq()
     try:
         while heap:
             n = heappop(heap)[1]
@@ -134,7 +145,9 @@ def backward_pass(
                     found[n] = g
             args = n.args
             if args is None or n.seq < last_change:
-                # freed, or something was changed in place since it was recorded
+                if args is None and type(n.data) is int and n.data < newest:
+                    continue  # freed before the heads were recorded: a constant
+                # freed (a second backward through it), or changed in place since recorded
                 check_node(n)
             if g is _Z:
                 for p in n.parents:  # a symbolic zero passes on without arithmetic
@@ -142,7 +155,7 @@ def backward_pass(
                         grads[p] = _Z
                         heappush(heap, (-p.seq, p))
                 if not retain_graph:
-                    n.args = n.data = None
+                    n.args, n.data = None, freed
                 continue
             if tape:
                 ans = wrap(n.ans, n, n.ans_tan)
@@ -181,7 +194,7 @@ def backward_pass(
                             grads[p] = old + gi
                 i += 1
             if not retain_graph:
-                n.args = n.data = None
+                n.args, n.data = None, freed
     finally:
         flags.recording, flags.training = saved_rec, saved_train
     if targets is not None:

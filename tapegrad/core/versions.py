@@ -26,6 +26,7 @@ lives as long as its memory (a weak reference removes it).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from typing import Any
@@ -79,7 +80,8 @@ def _record(own: Any) -> _Record:
         rec.whole = 0
         rec.regions = []
         try:
-            rec.ref = weakref.ref(own, lambda _r, k=key: _RECORDS.pop(k, None))
+            # the callback, pop(key, the dead reference), runs no Python code of ours
+            rec.ref = weakref.ref(own, functools.partial(_RECORDS.pop, key))
         except TypeError:  # memory NumPy does not own and that cannot be weakly referenced
             rec.ref = own  # (kept alive with its record: rare, e.g. a bytes buffer)
         _RECORDS[key] = rec

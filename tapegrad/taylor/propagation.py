@@ -244,7 +244,7 @@ def propagate(
     first = min(n.seq for n in seeds)
     first_order = ctx.K == 1 and ctx.flat
     for n in walk([y._node], first):
-        if type(n) is Leaf or n in seeds:
+        if type(n) is Leaf or n in seeds or n.args is None:  # (freed: a constant)
             continue
         parents = n.parents
         for p in parents:
