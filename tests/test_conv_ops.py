@@ -997,3 +997,44 @@ def test_a_failed_batchnorm_changes_no_moving_statistics():
         nd.BatchNorm(nd.ones((2, 3)), nd.ones(3), nd.zeros(4), mm, mv)
     np.testing.assert_array_equal(mm.asnumpy(), np.zeros(3))
     np.testing.assert_array_equal(mv.asnumpy(), np.ones(3))
+
+
+# ------------------------------------------------------------------ compiled (mx.jit)
+
+
+def _convnet(x, w1, b1, w2, g, b, mm, mv):
+    h = nd.relu(nd.Convolution(x, w1, b1, kernel=(3, 3), pad=(1, 1), num_filter=4))
+    h = nd.Pooling(h, kernel=(2, 2), stride=(2, 2))
+    h = nd.BatchNorm(h, g, b, mm, mv, fix_gamma=False)
+    h = nd.Pooling(
+        nd.Convolution(h, w2, kernel=(2, 2), num_filter=3, no_bias=True), global_pool=True
+    )
+    return (h * h).sum()
+
+
+def test_a_compiled_conv_net_recomputes_the_winners_and_replays_batchnorm():
+    rng = np.random.default_rng(4)
+    shapes = [(4, 2, 3, 3), (4,), (3, 4, 2, 2), (4,), (4,)]
+    params = [rng.uniform(-1, 1, size=s) for s in shapes]
+    jf = mx.jit(_convnet)
+    stats = {
+        "jit": [f64(np.zeros(4)), f64(np.ones(4))],
+        "eager": [f64(np.zeros(4)), f64(np.ones(4))],
+    }
+    for _ in range(3):  # new data each call: other windows win, other batch statistics
+        x = rng.uniform(-1, 1, size=(2, 2, 6, 6))
+        res = {}
+        for mode, f in (("jit", jf), ("eager", _convnet)):
+            xs = [f64(a) for a in [x] + params]
+            for a in xs:
+                a.attach_grad()
+            with autograd.record():
+                y = f(*xs, *stats[mode])
+            y.backward()
+            res[mode] = [y.asnumpy()] + [a.grad.asnumpy() for a in xs]
+        for a, b in zip(res["jit"], res["eager"]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        for a, b in zip(stats["jit"], stats["eager"]):
+            np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-12)
+    assert len(jf.plans) == 1 and "pool_winners" in jf.source
+    assert not np.allclose(stats["jit"][0].asnumpy(), 0)  # the statistics did move
