@@ -200,15 +200,9 @@ def test_deconvolution_matches_loops(case):
 
 def test_deconvolution_target_shape_and_no_bias_default():
     x, w = rand(1, 2, 3, 3), rand(2, 3, 3, 3)
-    # MXNet: pad and adj from target_shape; the default is no_bias=True (a bias is ignored)
+    # MXNet: pad and adj from target_shape; the default is no_bias=True (two inputs)
     y = nd.Deconvolution(
-        f64(x),
-        f64(w),
-        f64(rand(3)),
-        kernel=(3, 3),
-        stride=(2, 2),
-        target_shape=(6, 5),
-        num_filter=3,
+        f64(x), f64(w), kernel=(3, 3), stride=(2, 2), target_shape=(6, 5), num_filter=3
     )
     assert y.shape == (1, 3, 6, 5)
     # full size 2 * 2 + 3 = 7: extra (1, 2) -> pad (1, 1), adj (1, 0)
@@ -828,6 +822,16 @@ def test_errors_name_the_operator_the_argument_and_the_fix():
         w,
         b,
         kernel=(3, 3, 3),
+        num_filter=3,
+    )
+    _raises(
+        OperatorArgumentError,
+        r"a bias was given but no_bias=True \(the default here\)",
+        nd.Deconvolution,
+        x,
+        nd.ones((2, 3, 3, 3)),
+        nd.zeros(3),
+        kernel=(3, 3),
         num_filter=3,
     )
     _raises(

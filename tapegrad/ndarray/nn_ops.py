@@ -206,9 +206,16 @@ def _conv_common(fn, data, weight, bias, kernel, stride, dilate, pad, num_group,
     d = _tuple(fn, "dilate", dilate, n, 1, 1)
     p = _tuple(fn, "pad", pad, n, 0, 0)
     g = _int(fn, "num_group", num_group, 1)
-    b = None if no_bias else _array(fn, "bias", bias)
     if no_bias and bias is not None:
-        _array(fn, "bias", bias)  # a bias given with no_bias=True is ignored, as in MXNet
+        # MXNet refuses the third input (the operator then takes two); ignoring it would
+        # silently drop a bias the caller meant to add (Deconvolution's default is no_bias)
+        default = " (the default here)" if fn == "Deconvolution" else ""
+        raise _fail(
+            fn,
+            f"a bias was given but no_bias=True{default}",
+            "pass no_bias=False to add it, or drop the bias",
+        )
+    b = None if no_bias else _array(fn, "bias", bias)
     _same_dtype(fn, data, weight=weight, bias=b)
     if data.shape[1] % g:
         raise ShapeError(
