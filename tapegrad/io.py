@@ -458,6 +458,7 @@ class NDArrayIter(DataIter):
                     "of samples (first axis)."
                 )
         self.idx = np.arange(self.num_data)
+        self._perm: np.ndarray | None = None  # sample order after shuffling (None: as given)
         self.shuffle = shuffle
         self.last_batch_handle = last_batch_handle
         self.cursor = -self.batch_size
@@ -532,6 +533,9 @@ class NDArrayIter(DataIter):
     def _slice(self, sources: list, start: int, end: int) -> list[np.ndarray]:
         axis = self._axis()
         if axis == 0:
+            if self._perm is not None:
+                rows = self._perm[start:end]
+                return [v[rows] for _, v in sources]
             return [v[start:end] for _, v in sources]
         sl = (slice(None),) * axis + (slice(start, end),)
         return [v[sl] for _, v in sources]
@@ -588,10 +592,14 @@ class NDArrayIter(DataIter):
 
     def _shuffle_data(self) -> None:
         # MXNet shuffles its index in place with NumPy's global generator and applies it to
-        # the current (already shuffled) arrays: the same sequence of orders follows here
+        # the current (already shuffled) arrays. The same orders follow here from composing
+        # the permutations; batches gather their rows, so a reset copies no data.
         np.random.shuffle(self.idx)
-        self.data = [(k, v[self.idx]) for k, v in self.data]
-        self.label = [(k, v[self.idx]) for k, v in self.label]
+        if self._axis() == 0:
+            self._perm = self.idx.copy() if self._perm is None else self._perm[self.idx]
+        else:  # along axis 0 whatever the layout, as MXNet does
+            self.data = [(k, v[self.idx]) for k, v in self.data]
+            self.label = [(k, v[self.idx]) for k, v in self.label]
 
 
 # --------------------------------------------------------------------------- file iterators
