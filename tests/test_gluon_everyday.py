@@ -384,3 +384,100 @@ def test_block_load_refuses_damaged_json(tmp_path):
         _build().load(str(tmp_path / "m"))
     with pytest.raises(ModelFileError, match="cannot read"):
         _build().load(str(tmp_path / "missing"))
+
+
+def test_prelu_gamma_inferred_through_leaky_relu():
+    class PReLU(HybridBlock):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.alpha = self.params.get(
+                "alpha", shape=(0,), init=mx.init.Constant(0.25), allow_deferred_init=True
+            )
+
+        def hybrid_forward(self, F, x, alpha):
+            return F.LeakyReLU(x, gamma=alpha, act_type="prelu")
+
+    blk = PReLU()
+    blk.initialize()
+    x = nd.array(-np.ones((2, 3, 4)))
+    out = blk(x)
+    assert blk.alpha.shape == (3,)
+    np.testing.assert_allclose(out.asnumpy(), -0.25 * np.ones((2, 3, 4)))
+
+
+class _Fake:
+    def __init__(self, shape):
+        self.shape = shape
+
+
+def _rule(op, **args):
+    from tapegrad.gluon import _infer
+
+    return _infer.SHAPE_RULES[op][1](args)
+
+
+def test_shape_rules_of_operators_with_weights_follow_mxnet_layouts():
+    """The rules for operators of other families (they apply as soon as mx.nd has them)."""
+    x = _Fake((8, 6, 5, 5))
+    assert _rule("Convolution", data=x, kernel=(3, 3), num_filter=4) == {
+        "weight": (4, 6, 3, 3),
+        "bias": (4,),
+    }
+    assert _rule("Convolution", data=x, kernel=(3, 3), num_filter=4, num_group=2)["weight"] == (
+        4,
+        3,
+        3,
+        3,
+    )
+    nhwc = _Fake((8, 5, 5, 6))
+    assert _rule("Convolution", data=nhwc, kernel=(3, 3), num_filter=4, layout="NHWC")[
+        "weight"
+    ] == (4, 3, 3, 6)
+    assert _rule("Deconvolution", data=x, kernel=(2, 2), num_filter=4)["weight"] == (6, 4, 2, 2)
+    assert _rule("BatchNorm", data=x)["moving_var"] == (6,)
+    assert _rule("BatchNorm", data=nhwc, axis=3)["gamma"] == (6,)
+    assert _rule("InstanceNorm", data=x)["beta"] == (6,)
+    assert _rule("LayerNorm", data=x)["gamma"] == (5,)
+    assert _rule("GroupNorm", data=x, num_groups=3)["gamma"] == (3,)
+    assert _rule("Embedding", data=x, input_dim=10, output_dim=7)["weight"] == (10, 7)
+
+
+@pytest.mark.parametrize(
+    "op, kw, declared, other, expect",
+    [
+        ("dot", {"transpose_b": True}, (3, 0), (2, 5), (3, 5)),  # x (2,5) . w^T, w (3, 5)
+        ("dot", {"transpose_a": True}, (0, 4), (5, 2), (5, 4)),  # x^T (2,5) . w, w (5, 4)
+        ("batch_dot", {}, (0, 0, 3), (7, 2, 5), (7, 5, 3)),
+        ("batch_dot", {"transpose_b": True}, (0, 3, 0), (7, 2, 5), (7, 3, 5)),
+    ],
+)
+def test_dot_rules_fill_the_contracted_dimension(op, kw, declared, other, expect):
+    class Dot(HybridBlock):
+        def __init__(self, **k):
+            super().__init__(**k)
+            self.w = self.params.get("w", shape=declared, allow_deferred_init=True)
+
+        def hybrid_forward(self, F, x, w):
+            return getattr(F, op)(x, w, **kw)
+
+    blk = Dot()
+    blk.initialize(mx.init.One())
+    x = nd.ones(other)
+    out = blk(x)
+    assert blk.w.shape == expect
+    ref = getattr(nd, op)(x, nd.ones(expect), **kw)
+    np.testing.assert_allclose(out.asnumpy(), ref.asnumpy())
+
+
+def test_deferred_lhs_of_dot():
+    class Left(HybridBlock):
+        def __init__(self, **k):
+            super().__init__(**k)
+            self.w = self.params.get("w", shape=(3, 0), allow_deferred_init=True)
+
+        def hybrid_forward(self, F, x, w):
+            return F.dot(w, x)
+
+    blk = Left()
+    blk.initialize(mx.init.One())
+    assert blk(nd.ones((4, 2))).shape == (3, 2) and blk.w.shape == (3, 4)
