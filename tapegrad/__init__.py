@@ -67,12 +67,14 @@ def __getattr__(name: str):
         "name": ".name",
         "gradcheck": ".testing",
         "gradgradcheck": ".testing",
+        "jit": ".trace",
+        "trace": ".trace",
         "io": ".io",
         "test_utils": ".test_utils",
     }
     if name in lazy:
         mod = importlib.import_module(lazy[name], __name__)
-        if name in ("explain", "gradcheck", "gradgradcheck"):
+        if name in ("explain", "gradcheck", "gradgradcheck", "jit"):
             obj = getattr(mod, name)
             globals()[name] = obj
             return obj

@@ -47,6 +47,7 @@ class Spec:
     label: str = ""
     taylor: bool = True
     fixed: list | None = None  # fixed input values (a point of interest: zeros, ties)
+    fd: bool = True  # False: the derivative is declared, not the function's (stop_gradient)
 
     @property
     def id(self) -> str:
@@ -298,3 +299,6 @@ def check_order(f, arrays, order, rng, rtol=1e-5, atol=1e-7):
     assert abs(analytic - numeric) <= atol + rtol * max(abs(numeric), abs(analytic)), (
         f"order {order}: autograd {analytic!r} vs finite differences {numeric!r}"
     )
+# its derivative is zero by declaration, not the identity's: no finite differences (its own
+# test checks it); the adjoint and Taylor checks apply
+SPECS.append(Spec("stop_gradient", lambda a: T.stop_gradient(a) * a, [U], UNARY, 3, fd=False))

@@ -23,7 +23,17 @@ LAYERS = [
     ("arrays", ["ndarray", "random", "serialization"]),
     (
         "transforms",
-        ["autograd", "forward", "engine", "functional", "func", "taylor", "explain", "testing"],
+        [
+            "autograd",
+            "forward",
+            "engine",
+            "functional",
+            "func",
+            "taylor",
+            "explain",
+            "trace",
+            "testing",
+        ],
     ),  # fmt: skip
     ("differential operators", ["sciml.operators"]),
     (
