@@ -36,7 +36,10 @@ LAYERS = [
         ],
     ),  # fmt: skip
     ("differential operators", ["sciml.operators"]),
-    ("training", ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name"]),
+    (
+        "training",
+        ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name", "io", "test_utils"],
+    ),  # fmt: skip
     ("derivative layers", ["sciml"]),
     ("applications", ["demos", "cli", "__main__", ""]),
 ]
