@@ -14,7 +14,7 @@
 """
 
 from .forward import dual, jvp, new_level, primal_of, tangent_of
-from .graph import Leaf, Node, array_type, new_node, set_array_type, walk, wrap
+from .graph import Leaf, Node, array_type, new_node, walk, wrap
 from .primitive import (
     BILINEAR,
     JVP_IS_VJP,
@@ -29,6 +29,7 @@ from .primitive import (
     defprim,
     jvp_of,
     primitive,
+    set_array_type,
     warn_once,
 )
 from .state import STATE, recording

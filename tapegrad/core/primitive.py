@@ -40,10 +40,20 @@ from typing import Any
 import numpy as np
 
 from ..base import op_error
+from . import graph
 from .graph import _BOX, _new, new_node, wrap
 from .state import STATE
 
 _ndarray = np.ndarray
+#: the array type (NDArray), a plain global: the primitive's call reads it on every call
+_box: Any = None
+
+
+def set_array_type(cls: type) -> None:
+    """Register the array type the engine wraps results in (called once by NDArray's module)."""
+    global _box
+    _box = cls
+    graph.set_array_type(cls)
 
 __all__ = [
     "Primitive",
@@ -247,11 +257,10 @@ def _caller(prim: Primitive) -> Callable:
     impl = prim.impl
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        box = _BOX[0]
+        box = _box
         n = len(args)
-        if n == 1 and type(args[0]) is box:
+        if n == 1 and type(a := args[0]) is box:
             # one input, the commonest call: the same steps as below, without the tuples
-            a = args[0]
             if a._tan is not None and STATE.flags.levels:
                 return _forward_call(prim, args, (a._data,), kwargs)
             d = a._data

@@ -131,6 +131,7 @@ def backward_pass(
     # reached it through a value carried over from an earlier record() block, which is a
     # constant (as in MXNet: truncated backpropagation through time)
     freed = next_seq()
+    Z = _Z  # (a local: read for every node and edge)
     try:
         while heap:
             n = heappop(heap)[1]
@@ -149,13 +150,14 @@ def backward_pass(
                     continue  # freed before the heads were recorded: a constant
                 # freed (a second backward through it), or changed in place since recorded
                 check_node(n)
-            if g is _Z:
+            if g is Z:
                 for p in n.parents:  # a symbolic zero passes on without arithmetic
                     if p is not None and p not in grads and (need is None or p in need):
-                        grads[p] = _Z
+                        grads[p] = Z
                         heappush(heap, (-p.seq, p))
                 if not retain_graph:
-                    n.args, n.data = None, freed
+                    n.args = None
+                    n.data = freed
                 continue
             if tape:
                 ans = wrap(n.ans, n, n.ans_tan)
@@ -171,9 +173,9 @@ def backward_pass(
             for p in n.parents:
                 if p is not None and (need is None or p in need):
                     rule = vjps[i]
-                    if rule is ZERO:  # also an input that is not differentiable (an index)
+                    if rule is Z:  # also an input that is not differentiable (an index)
                         if p not in grads:
-                            grads[p] = _Z
+                            grads[p] = Z
                             heappush(heap, (-p.seq, p))
                     else:
                         if k == 1:
@@ -188,13 +190,14 @@ def backward_pass(
                         if old is None:
                             grads[p] = gi
                             heappush(heap, (-p.seq, p))
-                        elif old is _Z:
+                        elif old is Z:
                             grads[p] = gi
                         else:
                             grads[p] = old + gi
                 i += 1
             if not retain_graph:
-                n.args, n.data = None, freed
+                n.args = None
+                n.data = freed
     finally:
         flags.recording, flags.training = saved_rec, saved_train
     if targets is not None:

@@ -310,8 +310,11 @@ class NDArray:
     ) -> None:
         """Gradients of this array (summed if it has several elements, unless ``out_grad``,
         the head gradient, is given) into every variable."""
-        hg = None if out_grad is None else head_grad(self, out_grad, "backward")
-        backward_pass([self], [hg], None, False, retain_graph, train_mode)
+        if out_grad is None:
+            backward_pass([self], [None], None, False, retain_graph, train_mode)
+        else:
+            hg = head_grad(self, out_grad, "backward")
+            backward_pass([self], [hg], None, False, retain_graph, train_mode)
 
     # ---- mutation ---------------------------------------------------------------------
     def _bump_version(self, region: Any = None) -> None:

@@ -303,12 +303,16 @@ defprim(
 )
 
 
+_NUMBER = (int, float, np.number)
+
+
 def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, _NUMBER) and not isinstance(v, bool)
 
 
 def _pow_dx(xp, g, ans, x, y):
-    if _is_number(y):
+    t = type(y)
+    if t is int or t is float or (t is not bool and isinstance(y, _NUMBER)):
         if y == 2:  # x ** 2, the common case: one product fewer
             return g * (x + x)
         if y == 0:
