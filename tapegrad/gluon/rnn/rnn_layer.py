@@ -197,8 +197,7 @@ class _RNNLayer(HybridBlock):
         new_states)``. With ``use_sequence_length=True``, ``sequence_length`` gives each
         sequence's length (the output past it is zero, the states are those at its end)."""
         self._check_input(inputs)
-        skip = states is None
-        self.skip_states = skip
+        self.skip_states = states is None
         if isinstance(states, nd.NDArray):
             states = [states]
         if self._use_sequence_length:
@@ -211,7 +210,7 @@ class _RNNLayer(HybridBlock):
                     "use_sequence_length=True."
                 )
             out = super().__call__(inputs, states, **kwargs)
-        return out[0] if skip else out
+        return out
 
     def hybrid_forward(
         self, F: Any, inputs: Any, states: Any = None, sequence_length: Any = None, **kwargs: Any
@@ -253,6 +252,8 @@ class _RNNLayer(HybridBlock):
         out, h_n, c_n = rnn_forward(cfg, x, weights, h0, c0, lengths)
         if self._layout == "NTC":
             out = nd.swapaxes(out, 0, 1)
+        if self.skip_states:  # called without states: the output alone (hooks see it too)
+            return out
         return out, ([h_n] if c_n is None else [h_n, c_n])
 
 
