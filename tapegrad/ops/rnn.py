@@ -61,6 +61,11 @@ class Steps:
             f"Steps({len(self.items)} of {self.n} steps of shape {self.item_shape}, {self.dtype})"
         )
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """The steps stacked along a new first axis (what ``explain`` shows)."""
+        out = _unstack_join(self)
+        return out if dtype is None else out.astype(dtype)
+
     def __add__(self, other: Any) -> Steps:
         if type(other) is not Steps:
             # a zero from forward mode (the tangent of an input without one)
