@@ -256,6 +256,8 @@ def test_bad_cell_input_says_what_and_how_to_fix():
     cell, _ = make_cell("lstm")
     with pytest.raises(ArgumentValueError, match=r"expected a list of 2 state array\(s\), got 1"):
         cell(f64(np.ones((2, 3))), [f64(np.zeros((2, 4)))])
+    with pytest.raises(ShapeError, match=r"state 1 is \(3, 4\), expecting \(2, 4\).*batch_size=2"):
+        cell(f64(np.ones((2, 3))), [f64(np.zeros((2, 4))), f64(np.zeros((3, 4)))])
     with pytest.raises(ShapeError, match=r"length=4 but the input has 5 steps.*Fix: pass length=5"):
         cell.unroll(4, f64(np.ones((2, 5, 3))))
     with pytest.raises(ArgumentValueError, match="invalid layout 'TCN'"):

@@ -253,7 +253,7 @@ class HybridRecurrentCell(RecurrentCell, HybridBlock):
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
 
-    def _check_states(self, states: Any, n: int) -> None:
+    def _check_states(self, states: Any, n: int, batch: int) -> None:
         if not isinstance(states, (list, tuple)) or len(states) != n:
             got = len(states) if isinstance(states, (list, tuple)) else type(states).__name__
             raise ArgumentValueError(
@@ -261,6 +261,14 @@ class HybridRecurrentCell(RecurrentCell, HybridBlock):
                 f"got {got}. Fix: pass the list begin_state() returns (or the states the "
                 "previous step returned)."
             )
+        for i, (s, info) in enumerate(zip(states, self.state_info(batch))):
+            if not isinstance(s, nd.NDArray) or tuple(s.shape) != info["shape"]:
+                got = fmt_shape(s.shape) if isinstance(s, nd.NDArray) else type(s).__name__
+                raise ShapeError(
+                    f"{type(self).__name__} '{self.name}': state {i} is {got}, expecting "
+                    f"{fmt_shape(info['shape'])} (batch {batch} of the input, hidden size). "
+                    f"Fix: pass begin_state(batch_size={batch}) (or the previous step's states)."
+                )
 
 
 class _GatedCell(HybridRecurrentCell):
@@ -282,7 +290,7 @@ class _GatedCell(HybridRecurrentCell):
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
             raise ArgumentValueError(
                 f"{type(self).__name__}: hidden_size must be a positive integer, got "
-                f"{hidden_size!r}."
+                f"{hidden_size!r}. Fix: pass the number of hidden units, e.g. 100."
             )
         super().__init__(prefix=prefix, params=params)
         self._hidden_size = hidden_size
@@ -384,7 +392,7 @@ class RNNCell(_GatedCell):
         self, F: Any, inputs: Any, states: Any, i2h_weight: Any, h2h_weight: Any, i2h_bias: Any,
         h2h_bias: Any,
     ) -> Any:  # fmt: skip
-        self._check_states(states, 1)
+        self._check_states(states, 1, inputs.shape[0])
         i2h = self._fc(F, inputs, i2h_weight, i2h_bias, "input")
         h2h = self._fc(F, states[0], h2h_weight, h2h_bias, "state")
         output = self._get_activation(F, i2h + h2h, self._activation)
@@ -451,7 +459,7 @@ class LSTMCell(_GatedCell):
         self, F: Any, inputs: Any, states: Any, i2h_weight: Any, h2h_weight: Any, i2h_bias: Any,
         h2h_bias: Any,
     ) -> Any:  # fmt: skip
-        self._check_states(states, 2)
+        self._check_states(states, 2, inputs.shape[0])
         H = self._hidden_size
         i2h = self._fc(F, inputs, i2h_weight, i2h_bias, "input")
         h2h = self._fc(F, states[0], h2h_weight, h2h_bias, "state")
@@ -514,7 +522,7 @@ class GRUCell(_GatedCell):
         self, F: Any, inputs: Any, states: Any, i2h_weight: Any, h2h_weight: Any, i2h_bias: Any,
         h2h_bias: Any,
     ) -> Any:  # fmt: skip
-        self._check_states(states, 1)
+        self._check_states(states, 1, inputs.shape[0])
         H = self._hidden_size
         prev_h = states[0]
         i2h = self._fc(F, inputs, i2h_weight, i2h_bias, "input")
@@ -659,7 +667,10 @@ class DropoutCell(HybridRecurrentCell):
 
     def __init__(self, rate: float, axes: Any = (), prefix: Any = None, params: Any = None) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-            raise TypeError(f"DropoutCell: rate must be a number, got {type(rate).__name__}.")
+            raise TypeError(
+                f"DropoutCell: rate must be a number, got {type(rate).__name__}. Fix: pass the "
+                "fraction to drop, e.g. 0.2."
+            )
         if not 0 <= rate < 1:
             raise ArgumentValueError(
                 f"DropoutCell: rate={rate} must be in [0, 1). Fix: choose 0 <= rate < 1."
@@ -714,7 +725,8 @@ class ModifierCell(HybridRecurrentCell):
         if not isinstance(base_cell, RecurrentCell):
             raise TypeError(
                 f"{type(self).__name__}: base_cell must be a recurrent cell, got "
-                f"{type(base_cell).__name__}."
+                f"{type(base_cell).__name__}. Fix: wrap an RNNCell, LSTMCell, GRUCell or a "
+                "container of cells."
             )
         if base_cell._modified:
             raise ModifiedCellError(
@@ -885,7 +897,8 @@ class BidirectionalCell(HybridRecurrentCell):
         for name, c in (("l_cell", l_cell), ("r_cell", r_cell)):
             if not isinstance(c, RecurrentCell):
                 raise TypeError(
-                    f"BidirectionalCell: {name} must be a recurrent cell, got {type(c).__name__}."
+                    f"BidirectionalCell: {name} must be a recurrent cell, got {type(c).__name__}. "
+                    "Fix: pass two cells, e.g. LSTMCell(100), LSTMCell(100)."
                 )
         super().__init__(prefix="", params=None)
         self.register_child(l_cell, "l_cell")

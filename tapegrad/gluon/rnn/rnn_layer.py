@@ -74,7 +74,7 @@ class _RNNLayer(HybridBlock):
         if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 0:
             raise ArgumentValueError(
                 f"{name}: input_size must be a non-negative integer (0: inferred from the "
-                f"first input), got {input_size!r}."
+                f"first input), got {input_size!r}. Fix: pass the number of input features."
             )
         super().__init__(**kwargs)
         self._hidden_size = hidden_size
