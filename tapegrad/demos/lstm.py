@@ -4,10 +4,11 @@ Wonderland* (the public-domain text shipped in ``tapegrad/datasets/text``).
 Embedding -> 2-layer LSTM (``gluon.rnn.LSTM``) -> Dense over the 71 characters, trained with
 truncated backpropagation through time (the hidden state is carried from one window to the
 next), Adam and gradient clipping. The last tenth of the book is held out. Prints a progress
-bar, the training and validation perplexity per epoch, and text sampled from the model. With
-its defaults (8 epochs, 1.5-2.5 minutes on two cores) the validation perplexity falls below
-``TARGET_PPL`` = 5 per character (measured: 4.64; a model that knows nothing scores 71, one
-that knows the letter frequencies about 18).
+bar, the training and validation perplexity per epoch, and text sampled from the model.
+
+With its defaults (8 epochs: about 1.5 minutes on two idle cores, more on a busy machine)
+the validation perplexity falls below ``TARGET_PPL`` = 5 per character (measured: 4.64; a
+model that knows nothing scores 71, one that knows the letter frequencies about 18).
 """
 
 from __future__ import annotations
