@@ -204,6 +204,77 @@ def w6(res, cfg, quick):
     )
 
 
+# ---------------------------------------------------------------- W8
+def lenet_loss(p, x, y):
+    """W8's LeNet-5 (WORKLOADS.md) with MXNet's operators, as peers_mxnet.py writes it."""
+    h = nd.relu(nd.Convolution(x, p[0], p[1], kernel=(5, 5), num_filter=6))
+    h = nd.Pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max")
+    h = nd.relu(nd.Convolution(h, p[2], p[3], kernel=(5, 5), num_filter=16))
+    h = nd.Pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max").reshape((0, -1))
+    h = nd.relu(nd.dot(h, p[4]) + p[5])
+    h = nd.relu(nd.dot(h, p[6]) + p[7])
+    return xent(nd.dot(h, p[8]) + p[9], y)
+
+
+def make_w8_step(params, x, y, lr):
+    def step():
+        with autograd.record():
+            loss = lenet_loss(params, x, y)
+        loss.backward()
+        for p in params:
+            p -= lr * p.grad
+        return loss
+
+    return step
+
+
+def make_w8_gemms():
+    """The matrix products one W8 step makes, on float32 arrays of the step's shapes: each
+    convolution's forward and weight-gradient GEMMs (im2col columns of LeNet's layers), the
+    second one's data gradient, and the three products of each dense layer. Their time is the
+    floor of the im2col design."""
+    rs = np.random.RandomState(0)
+    n = common.W8_BATCH
+
+    def r(*shape):
+        return rs.random_sample(shape).astype(np.float32)
+
+    pairs = [
+        (r(6, 25), r(25, n * 24 * 24)),  # conv1 forward
+        (r(25, n * 24 * 24), r(6, n * 24 * 24).T),  # conv1 weight gradient (transposed)
+        (r(16, 150), r(150, n * 8 * 8)),  # conv2 forward
+        (r(150, n * 8 * 8), r(16, n * 8 * 8).T),  # conv2 weight gradient (transposed)
+        (r(16, 150).T, r(16, n * 8 * 8)),  # conv2 data gradient
+    ]
+    for i, o in ((256, 120), (120, 84), (84, 10)):
+        pairs += [(r(n, i), r(i, o)), (r(n, i).T, r(n, o)), (r(n, o), r(i, o).T)]
+
+    def gemms():
+        for a, b in pairs:
+            a @ b
+
+    return gemms
+
+
+def w8(res, cfg, quick):
+    x_np, y_np = common.w8_data()
+    x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
+    try:
+        params = _params(common.w8_params())
+        step = make_w8_step(params, x, y, common.W8_LR)
+        loss0 = float(step().asscalar())
+        for _ in range(common.W8_CHECK_STEPS - 1):
+            step()
+        lossk = float(lenet_loss(params, x, y).asscalar())
+        check = {"loss0": loss0, f"loss{common.W8_CHECK_STEPS}": lossk}
+        t = common.bench(step, cfg)
+        res.add("W8", "eager", t, check=check)
+    except Exception as exc:  # noqa: BLE001
+        res.fail("W8", "eager", exc)
+    t = common.bench(make_w8_gemms(), cfg)
+    res.add("W8-ref", "numpy GEMMs of a step", t, case="GEMM floor")
+
+
 # ---------------------------------------------------------------- W9
 def w9_params_mxnet():
     """W9's parameters in MXNet's layout: E, per layer (i2h weight (4H, in), h2h weight
@@ -341,7 +412,7 @@ def main(argv=None):
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
-    impls = {"W1": w1, "W2": w2, "W6": w6, "W9": w9}
+    impls = {"W1": w1, "W2": w2, "W6": w6, "W8": w8, "W9": w9}
     if os.path.exists(os.path.join(_HERE, "tapegrad_sciml_workloads.py")):
         impls.update(
             {"W3": _sciml("w3"), "W4": _sciml("w4"), "W5": _sciml("w5"), "W7": _sciml("w7")}

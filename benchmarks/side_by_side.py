@@ -1,7 +1,8 @@
-"""W1 and W2 of ../shared/bench/WORKLOADS.md, tapegrad and PyTorch eager in ONE process,
+"""W1, W2 and W8 of ../shared/bench/WORKLOADS.md, tapegrad and PyTorch eager in ONE process,
 interleaved: the frameworks take turns in short blocks of iterations, round after round, so a
 noisy moment of a shared machine falls on both alike. Reports each one's median over the
-rounds and the ratio tapegrad / PyTorch.
+rounds and the ratio tapegrad / PyTorch. For W8 (LeNet) it also times the NumPy matrix products
+one step makes (``numpy GEMMs``), the floor of tapegrad's im2col design.
 
     PYTHONPATH=. BENCH_DIR=../shared/bench $HOME/peers/torch/bin/python \\
         benchmarks/side_by_side.py [--rounds 15] [--block-seconds 0.1]
@@ -9,7 +10,7 @@ rounds and the ratio tapegrad / PyTorch.
 It runs under the PyTorch peer's interpreter (which has NumPy) with tapegrad on PYTHONPATH;
 without PyTorch it times tapegrad alone and says so. The workloads are those of
 ``peers_tapegrad.py`` and ``peers_torch.py`` (same data, initialisation, learning rate and
-update); each case's df/dx (W1) or first loss (W2) is checked against WORKLOADS.md, and the
+update); each case's df/dx (W1) or first loss (W2, W8) is checked against WORKLOADS.md, and the
 script exits non-zero if one is off. ``--smoke`` (CI): one round of one call per case.
 """
 
@@ -90,6 +91,37 @@ def torch_w2():
     return step, lambda r: float(r.item())
 
 
+def tapegrad_w8():
+    x_np, y_np = common.w8_data()
+    x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
+    params = ptg._params(common.w8_params())
+    return ptg.make_w8_step(params, x, y, common.W8_LR), lambda r: float(r.asscalar())
+
+
+def numpy_w8_gemms():
+    return ptg.make_w8_gemms(), None
+
+
+def torch_w8():
+    x_np, y_np = common.w8_data()
+    x, y = torch.tensor(x_np), torch.from_numpy(y_np)
+    p = [torch.tensor(np.array(a), requires_grad=True) for a in common.w8_params()]
+
+    def step():
+        h = TF.max_pool2d(TF.relu(TF.conv2d(x, p[0], p[1])), 2, 2)
+        h = TF.max_pool2d(TF.relu(TF.conv2d(h, p[2], p[3])), 2, 2).reshape(x.shape[0], -1)
+        h = TF.relu(h @ p[4] + p[5])
+        h = TF.relu(h @ p[6] + p[7])
+        loss = TF.cross_entropy(h @ p[8] + p[9], y)
+        grads = torch.autograd.grad(loss, p)
+        with torch.no_grad():
+            for q, g in zip(p, grads):
+                q.add_(g, alpha=-common.W8_LR)
+        return loss
+
+    return step, lambda r: float(r.item())
+
+
 def main(argv=None) -> int:
     argv, smoke = benchkit.take_smoke_flag(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -102,10 +134,12 @@ def main(argv=None) -> int:
     groups = {
         "W1 seed-scalar": {"tapegrad": tapegrad_w1},
         "W2 mnist-mlp-step": {"tapegrad": tapegrad_w2_raw, "tapegrad gluon": tapegrad_w2_gluon},
+        "W8 lenet-step": {"tapegrad": tapegrad_w8, "numpy GEMMs": numpy_w8_gemms},
     }
     if torch is not None:
         groups["W1 seed-scalar"]["torch eager"] = torch_w1
         groups["W2 mnist-mlp-step"]["torch eager"] = torch_w2
+        groups["W8 lenet-step"]["torch eager"] = torch_w8
     print(
         f"# one process: tapegrad {mx.__version__}, numpy {np.__version__}, "
         f"torch {torch.__version__ if torch else 'absent'}, threads {common.THREADS}, "
@@ -119,13 +153,16 @@ def main(argv=None) -> int:
         cases, checks = {}, {}
         for name, make in makers.items():
             step, value = make()
-            # W1: df/dx; W2: the first step's loss
+            cases[name] = step
+            if value is None:  # a reference without a figure (the GEMM floor)
+                checks[name] = ""
+                continue
+            # W1: df/dx; W2, W8: the first step's loss
             fig, val = ("dfdx", value()) if wid == "W1" else ("loss0", value(step()))
             checks[name] = f"{fig}={val:.7g}"
             why = benchkit.check_figure(wid, fig, val)
             if why:
                 problems.append(f"{why} ({name})")
-            cases[name] = step
         times = benchkit.interleaved_times(cases, args.rounds, args.block_seconds)
         ref = statistics.median(times["torch eager"]) if "torch eager" in times else None
         for name, ts in times.items():

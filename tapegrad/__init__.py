@@ -21,7 +21,7 @@ _malloc.tune()
 from . import autograd, base, context, engine, ndarray, ops, random  # noqa: E402, F401
 from . import ndarray as nd  # noqa: E402
 from .base import MXNetError, TapegradError  # noqa: E402
-from .context import Context, cpu, current_context, gpu, num_gpus  # noqa: E402
+from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus  # noqa: E402
 from .ndarray import NDArray  # noqa: E402
 
 __version__ = "0.1.0"
@@ -34,6 +34,7 @@ __all__ = [
     "base",
     "context",
     "cpu",
+    "cpu_pinned",
     "gpu",
     "Context",
     "current_context",
@@ -66,10 +67,14 @@ def __getattr__(name: str):
         "name": ".name",
         "gradcheck": ".testing",
         "gradgradcheck": ".testing",
+        "jit": ".trace",
+        "trace": ".trace",
+        "io": ".io",
+        "test_utils": ".test_utils",
     }
     if name in lazy:
         mod = importlib.import_module(lazy[name], __name__)
-        if name in ("explain", "gradcheck", "gradgradcheck"):
+        if name in ("explain", "gradcheck", "gradgradcheck", "jit"):
             obj = getattr(mod, name)
             globals()[name] = obj
             return obj

@@ -73,6 +73,10 @@ def record(train_mode: bool = True) -> _Scope:
 
 def pause(train_mode: bool = False) -> _Scope:
     """Scope in which nothing is recorded (inside a ``record()`` scope)."""
+    if STATE.flags.tracing is not None:  # compiling: recorded, replayed, not differentiated
+        from .trace import pause_scope
+
+        return pause_scope(train_mode)
     return _Scope(False, train_mode)
 
 

@@ -106,6 +106,16 @@ class Initializer:
         args = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
         return f"{type(self).__name__}({args})"
 
+    def __eq__(self, other: object) -> bool:
+        """Initializers are equal when they are of the same class with the same arguments
+        (as in MXNet), so blocks sharing a Parameter may each name ``Xavier()``."""
+        if not isinstance(other, Initializer):
+            return NotImplemented
+        return type(self) is type(other) and _same_kwargs(self._kwargs, other._kwargs)
+
+    def __hash__(self) -> int:
+        return hash(type(self))  # equal initializers have the same class
+
     def set_verbosity(
         self, verbose: bool = False, print_func: Callable | None = None
     ) -> Initializer:
@@ -208,6 +218,23 @@ class Initializer:
             "the parameter its own initializer (Parameter(..., init=mx.init.Zero()) or "
             "params.get(name, init=...))."
         )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if hasattr(a, "asnumpy") or isinstance(a, np.ndarray):
+        a = a.asnumpy() if hasattr(a, "asnumpy") else a
+        b = b.asnumpy() if hasattr(b, "asnumpy") else b
+        return bool(np.array_equal(a, np.asarray(b)))
+    if hasattr(b, "asnumpy") or isinstance(b, np.ndarray):
+        return _same_value(b, a)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # a comparison without a truth value
+        return a is b
+
+
+def _same_kwargs(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
 
 
 def register(klass: type) -> type:

@@ -47,6 +47,7 @@ class Spec:
     label: str = ""
     taylor: bool = True
     fixed: list | None = None  # fixed input values (a point of interest: zeros, ties)
+    fd: bool = True  # False: the derivative is declared, not the function's (stop_gradient)
 
     @property
     def id(self) -> str:
@@ -251,6 +252,143 @@ SPECS += [
     ),
 ]
 
+# ---- convolution and pooling (tapegrad/ops/conv.py), and the mx.nd operators built on them
+_G2 = dict(kernel=(2, 3), stride=(2, 1), dilate=(1, 2), pad=(1, 0))
+_CV = dict(stride=(2, 1), dilate=(1, 2), pad=(1, 1))
+_IDX = np.array([[0, 5, 5], [11, 2, 7]])  # position 5 gathered twice
+_DEAD = np.array([[0, 5, -1], [11, 2, 7]])  # -1: a window without a winner
+_NDP = mx.nd.Pooling
+SPECS += [
+    Spec("unfold", lambda a: T.unfold(a, **_G2) ** 2, [U], [(2, 2, 5, 6)], 3),
+    Spec("fold", lambda a: T.fold(a**2, shape=(2, 2, 5, 6), **_G2), [U], [(12, 12)], 3),
+    Spec(
+        "convolution",
+        lambda x, w, b: T.tanh(T.convolution(x, w, b, groups=2, **_CV)),
+        [U, U, U],
+        [(2, 4, 5, 6), (6, 2, 3, 2), (6,)],
+        2,
+        "2-D, groups, bias",
+    ),
+    Spec(
+        "convolution",
+        lambda x, w: T.convolution(x, w, stride=(2,), dilate=(1,), pad=(2,)) ** 2,
+        [U, U],
+        [(2, 3, 7), (4, 3, 3)],
+        2,
+        "1-D",
+    ),
+    Spec(
+        "convolution",
+        lambda x, w: T.convolution(x, w, stride=(1, 2, 1), dilate=(1, 1, 2), pad=(0, 1, 1)) ** 2,
+        [U, U],
+        [(1, 2, 3, 4, 5), (2, 2, 2, 2, 2)],
+        2,
+        "3-D",
+    ),
+    Spec(
+        "deconvolution",
+        lambda x, w, b: T.tanh(
+            T.deconvolution(x, w, b, stride=(2, 1), dilate=(1, 2), pad=(1, 1), adj=(1, 0))
+        ),
+        [U, U, U],
+        [(2, 4, 3, 4), (4, 3, 3, 2), (3,)],
+        2,
+        "2-D, bias, adj",
+    ),
+    Spec(
+        "deconvolution",
+        lambda x, w: (
+            T.deconvolution(x, w, stride=(2,), dilate=(1,), pad=(0,), adj=(0,), groups=2) ** 2
+        ),
+        [U, U],
+        [(2, 4, 3), (4, 1, 3)],
+        2,
+        "1-D, groups",
+    ),
+    Spec("pool_gather", lambda a: T.pool_gather(a, _IDX, shape=(3, 4)) ** 2, [U], [(3, 4)], 3),
+    Spec(
+        "pool_gather",
+        lambda a: T.pool_gather(a, _DEAD, shape=(3, 4), fill=-5.0) ** 3,
+        [U],
+        [(2, 3, 4)],
+        3,
+        "leading axis, no winner",
+    ),
+    Spec(
+        "pool_scatter",
+        lambda a: (
+            T.pool_scatter(a**2, _IDX, shape=(3, 4)) * T.sin(T.pool_scatter(a, _DEAD, shape=(3, 4)))
+        ),
+        [U],
+        [(2, 3)],
+        3,
+    ),
+    Spec(
+        "pool_scatter",
+        lambda a: T.pool_scatter(a, np.array([[1, 4], [6, 11]]), shape=(3, 4), unique=True) ** 2,
+        [U],
+        [(2, 2)],
+        3,
+        "unique",
+    ),
+    Spec(
+        "pool_winners",
+        lambda a: T.pool_winners(a, kernel=(2, 2), stride=(1, 2), lo=(1, 0), hi=(0, 1)) * a.sum(),
+        [U],
+        [(1, 2, 3, 4)],
+    ),
+    Spec(
+        "window_sum",
+        lambda a: T.window_sum(a, kernel=(2, 3), stride=(1, 2), lo=(1, 0), hi=(0, 2)) ** 2,
+        [U],
+        [(2, 3, 4, 5)],
+        3,
+    ),
+    Spec(
+        "window_sum_t",
+        lambda a: T.window_sum_t(
+            a**2, shape=(4, 5), kernel=(2, 3), stride=(1, 2), lo=(1, 0), hi=(0, 2)
+        ),
+        [U],
+        [(2, 3, 4, 3)],
+        3,
+    ),
+    Spec(
+        "pool_gather",
+        lambda a: _NDP(a, kernel=(3, 2), stride=(2, 1), pad=(1, 1), pooling_convention="full") ** 2,
+        [U],
+        [(2, 2, 5, 4)],
+        2,
+        "nd.Pooling max, overlapping, padded, full",
+    ),
+    Spec(
+        "window_sum",
+        lambda a: T.tanh(
+            _NDP(
+                a,
+                kernel=(3, 2),
+                stride=(2, 2),
+                pad=(1, 0),
+                pool_type="avg",
+                count_include_pad=False,
+                pooling_convention="full",
+            )
+        ),
+        [U],
+        [(2, 2, 5, 4)],
+        2,
+        "nd.Pooling avg",
+    ),  # fmt: skip
+    Spec(
+        "window_sum",
+        lambda a: _NDP(a, kernel=(2,), stride=(2,), pool_type="lp", p_value=2) ** 3,
+        [U],
+        [(2, 2, 5)],
+        2,
+        "nd.Pooling lp 2",
+    ),
+]
+
 # ---- the engine's own: a value tied to other arrays by a zero derivative
 SPECS.append(Spec("depends_on", lambda a, b: T.depends_on(a * b, b), [U, U], [(2, 3), (2, 3)], 3))
 
@@ -332,3 +470,6 @@ def check_order(f, arrays, order, rng, rtol=1e-5, atol=1e-7):
     assert abs(analytic - numeric) <= atol + rtol * max(abs(numeric), abs(analytic)), (
         f"order {order}: autograd {analytic!r} vs finite differences {numeric!r}"
     )
+# its derivative is zero by declaration, not the identity's: no finite differences (its own
+# test checks it); the adjoint and Taylor checks apply
+SPECS.append(Spec("stop_gradient", lambda a: T.stop_gradient(a) * a, [U], UNARY, 3, fd=False))

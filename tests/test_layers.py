@@ -21,10 +21,25 @@ LAYERS = [
     ("jet algebra", ["taylor.jets", "taylor.derivs", "taylor.propagation"]),
     ("primitives", ["ops"]),
     ("arrays", ["ndarray", "random", "serialization"]),
-    ("transforms", ["autograd", "forward", "engine", "functional", "func", "taylor", "explain",
-                    "testing"]),  # fmt: skip
+    (
+        "transforms",
+        [
+            "autograd",
+            "forward",
+            "engine",
+            "functional",
+            "func",
+            "taylor",
+            "explain",
+            "trace",
+            "testing",
+        ],
+    ),  # fmt: skip
     ("differential operators", ["sciml.operators"]),
-    ("training", ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name"]),
+    (
+        "training",
+        ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name", "io", "test_utils"],
+    ),  # fmt: skip
     ("derivative layers", ["sciml"]),
     ("applications", ["demos", "cli", "__main__", ""]),
 ]

@@ -3,6 +3,7 @@ step); bad batch sizes; the message for distributed kvstores."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -85,11 +86,18 @@ class _Fault:
         return self._local
 
     def __enter__(self):
+        # no cyclic garbage collection meanwhile: a collection would run weakref callbacks
+        # (tapegrad's version records) at a moment that depends on unrelated allocations, and
+        # a fault raised inside a callback is swallowed by Python instead of interrupting
+        self._gc = gc.isenabled()
+        gc.disable()
         sys.settrace(self._global)
         return self
 
     def __exit__(self, *exc):
         sys.settrace(None)
+        if self._gc:
+            gc.enable()
         return False
 
 

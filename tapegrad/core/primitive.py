@@ -130,6 +130,7 @@ class Primitive:
         "methods",
         "owner",
         "nin",
+        "impure",
         "doc",
         "call",
     )
@@ -155,6 +156,7 @@ def defprim(
     explain: Formula | None = None,
     nd: str | Sequence[str] = (),
     method: str | Sequence[str] = (),
+    impure: bool = False,
 ) -> Primitive:
     """Declare a primitive and add it to :data:`RAW`, :data:`TAPE` and :data:`PRIMITIVES`.
 
@@ -177,6 +179,8 @@ def defprim(
         explain: a :class:`Formula` for ``tapegrad.explain``.
         nd: name(s) under which ``mx.nd`` exposes the primitive itself.
         method: name(s) of the NDArray methods that call it.
+        impure: each call draws new values (random numbers): a compiled function
+            (``tapegrad.trace``) calls it anew each time instead of keeping the traced value.
 
     >>> import numpy as np
     >>> from tapegrad.core.primitive import defprim, JVP_IS_VJP
@@ -187,7 +191,9 @@ def defprim(
     """
     if name in PRIMITIVES:
         raise ValueError(f"primitive {name!r} is declared twice")
-    p = primitive(name, impl, vjps, jvp, taylor=taylor, explain=explain, nd=nd, method=method)
+    p = primitive(
+        name, impl, vjps, jvp, taylor=taylor, explain=explain, nd=nd, method=method, impure=impure
+    )
     p.owner = sys._getframe(1).f_globals.get("__name__", "")
     PRIMITIVES[name] = p
     setattr(RAW, name, impl)
@@ -205,6 +211,7 @@ def primitive(
     explain: Formula | None = None,
     nd: str | Sequence[str] = (),
     method: str | Sequence[str] = (),
+    impure: bool = False,
 ) -> Primitive:
     """A :class:`Primitive` that is not registered in the namespaces (``autograd.Function``
     makes one per call); :func:`defprim` is this plus the registration."""
@@ -325,6 +332,25 @@ def _caller(prim: Primitive) -> Callable:
     call.__name__ = call.__qualname__ = name
     call.__doc__, call.prim = prim.doc, prim
     return call
+
+
+def _impure_caller(prim: Primitive, call: Callable) -> Callable:
+    """The call of a primitive that draws new values each time: while a function is traced
+    for compilation it is recorded even with no input on a graph (a node without parents),
+    so the compiled function calls it anew instead of keeping the traced value."""
+
+    def impure_call(*args: Any, **kwargs: Any) -> Any:
+        r = call(*args, **kwargs)
+        if r._node is None and STATE.flags.tracing is not None:
+            box = _BOX[0]
+            data = tuple(a._data if type(a) is box else a for a in args)
+            raw = any(type(a) is _ndarray for a in args)
+            r._node = new_node(prim, args, kwargs, (None,) * len(args), r._data, data, raw)
+        return r
+
+    impure_call.__name__ = impure_call.__qualname__ = prim.name
+    impure_call.__doc__, impure_call.prim = prim.doc, prim
+    return impure_call
 
 
 # --------------------------------------------------------------------------- forward mode

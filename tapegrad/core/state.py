@@ -16,14 +16,16 @@ __all__ = ["STATE", "Flags", "recording"]
 
 
 class Flags:
-    """One thread's switches: recording, training, and the active forward-mode levels."""
+    """One thread's switches: recording, training, the active forward-mode levels, and the
+    tracer when a function is being traced for compilation (``tapegrad.trace``)."""
 
-    __slots__ = ("recording", "training", "levels")
+    __slots__ = ("recording", "training", "levels", "tracing")
 
     def __init__(self) -> None:
         self.recording = False
         self.training = False
         self.levels: list[int] = []
+        self.tracing: Any = None
 
 
 def _flag(name: str) -> property:

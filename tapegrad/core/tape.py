@@ -89,6 +89,10 @@ def backward_pass(
                 "output inside `with autograd.record():`."
             )
     flags = STATE.flags
+    if flags.tracing is not None:  # compiling a function: its derivatives are part of it
+        if targets is None:
+            flags.tracing.fail("backward() (writing .grad buffers) inside a compiled function")
+        create_graph = True
     tape = bool(create_graph or flags.levels)
     xp = TAPE if tape else RAW
     need = tset = None

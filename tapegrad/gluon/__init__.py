@@ -1,7 +1,7 @@
 """``mx.gluon``: parameters, blocks, layers, losses, the Trainer and data loading
 (MXNet 1.x Gluon API)."""
 
-from . import data, loss, nn, rnn
+from . import data, loss, nn, rnn, utils
 from .block import Block, HybridBlock
 from .parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from .trainer import Trainer
@@ -18,4 +18,5 @@ __all__ = [
     "loss",
     "Trainer",
     "data",
+    "utils",
 ]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import warnings
@@ -22,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import autograd, serialization
 from .. import ndarray as nd
-from .. import serialization
 from ..base import TapegradError
+from . import _infer
 from .parameter import (
     DEFAULT_INIT,
     DeferredInitializationError,
@@ -35,7 +37,36 @@ from .parameter import (
     _indent,
 )
 
-__all__ = ["Block", "HybridBlock", "Sequential", "HybridSequential", "HookHandle", "NameManager"]
+__all__ = [
+    "Block",
+    "HybridBlock",
+    "Sequential",
+    "HybridSequential",
+    "HookHandle",
+    "NameManager",
+    "HybridBlockInputError",
+    "ModelFileError",
+]
+
+
+class HybridBlockInputError(TapegradError, TypeError, ValueError):
+    """A HybridBlock was called without any NDArray among its inputs.
+
+    It is a ``ValueError`` (what MXNet raises) and a ``TypeError``."""
+
+
+class ModelFileError(TapegradError, ValueError):
+    """A ``<prefix>-model.json`` file (``Block.save``) is damaged or describes another
+    network than the one loading it."""
+
+
+def _has_ndarray(values: Any) -> bool:
+    for v in values:
+        if isinstance(v, nd.NDArray):
+            return True
+        if isinstance(v, (list, tuple)) and _has_ndarray(v):
+            return True
+    return False
 
 
 class NameManager:
@@ -164,6 +195,9 @@ class HookHandle:
 
     def __exit__(self, *exc: Any) -> None:
         self.detach()
+
+
+_MAX_MODEL_JSON = 64 << 20  # a model description is kilobytes; refuse absurd files
 
 
 class _UndoLog(threading.local):
@@ -475,6 +509,133 @@ class Block:
             chosen, filename, ctx, allow_missing, ignore_extra, cast_dtype, dtype_source, lprefix
         )
 
+    def save(self, prefix: str) -> None:
+        """Save the model's structure and parameters as MXNet 1.9 does:
+        ``<prefix>-model.json`` (each block's class, name and children, in order) and
+        ``<prefix>-model.params`` (:meth:`save_parameters`). Reload into a network built
+        the same way with :meth:`load`.
+
+        tapegrad has no symbolic graph, so a HybridBlock is recorded as not hybridized
+        (MXNet then rebuilds its graph on the first call, as here). Both writes are atomic.
+        """
+        model: dict = {}
+        index = [0]
+
+        def walk(blk: Block, structure: dict) -> None:
+            mdl: dict = {"orig_name": blk.name}
+            structure[type(blk).__name__.lower() + str(index[0])] = mdl
+            if isinstance(blk, HybridBlock):
+                mdl["hybridized"] = False
+            children: dict = {}
+            mdl["children"] = children
+            for ch_name, child in blk._children.items():
+                index[0] += 1
+                children[child.name] = ch_name
+                walk(child, mdl)
+
+        walk(self, model)
+        text = json.dumps(model).encode("utf-8")
+        serialization.atomic_write(prefix + "-model.json", lambda f: f.write(text))
+        self.save_parameters(prefix + "-model.params")
+
+    def load(self, prefix: str) -> None:
+        """Load what :meth:`save` wrote, as MXNet 1.9 does: every block gets back the name
+        it had when saved (its parameters are listed under ``<name>_<param>`` in its
+        ``params``), children get back their saved names, and the parameters are loaded
+        from ``<prefix>-model.params``. The network must be built the same way (the same
+        blocks in the same order); this does not rebuild it.
+
+        Everything is checked before the network changes: a file that does not describe
+        this network raises :class:`ModelFileError` (naming the block), and when loading
+        the parameters fails, the names are put back as they were.
+        """
+        fname = prefix + "-model.json"
+        try:
+            with open(fname, "rb") as f:
+                raw = f.read(_MAX_MODEL_JSON + 1)
+        except OSError as e:
+            raise ModelFileError(
+                f"Block.load: cannot read '{fname}' ({e.strerror or e}). Fix: pass the prefix "
+                "given to Block.save (the files are <prefix>-model.json and "
+                "<prefix>-model.params)."
+            ) from None
+        if len(raw) > _MAX_MODEL_JSON:
+            raise ModelFileError(
+                f"Block.load: '{fname}' is larger than {_MAX_MODEL_JSON} bytes, far more than "
+                "a model description holds. Fix: check that it is the file written by "
+                "Block.save."
+            )
+        try:
+            model = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise ModelFileError(
+                f"Block.load: '{fname}' is not valid JSON ({e}). Fix: save the model again "
+                "with Block.save."
+            ) from None
+        plan: list = []
+        self._plan_load(model, [0], plan, fname, type(self).__name__)
+        undo = [
+            (blk, blk._name, OrderedDict(blk.params._params), OrderedDict(blk._children),
+             getattr(blk, "_active", None))
+            for blk, *_ in plan
+        ]  # fmt: skip
+        for blk, name, pnames, children, hybridized in plan:
+            blk._name = name
+            blk.params._params = pnames
+            blk._children = children
+            if hybridized:
+                blk._active = True
+        try:
+            self.load_parameters(prefix + "-model.params")
+        except BaseException:
+            for blk, name, pnames, children, active in undo:
+                blk._name = name
+                blk.params._params = pnames
+                blk._children = children
+                if active is not None:
+                    blk._active = active
+            raise
+
+    def _plan_load(self, structure: Any, index: list, plan: list, fname: str, path: str) -> str:
+        """Check the saved description of this block and plan its renaming (appended to
+        ``plan``); returns the block's saved name."""
+        key = type(self).__name__.lower() + str(index[0])
+        mdl = structure.get(key) if isinstance(structure, dict) else None
+        if not (
+            isinstance(mdl, dict)
+            and isinstance(mdl.get("orig_name"), str)
+            and isinstance(mdl.get("children"), dict)
+        ):
+            raise ModelFileError(
+                f"Block.load: '{fname}' has no valid entry '{key}' for block {path} "
+                f"({type(self).__name__}, block number {index[0]} of the network). Fix: build "
+                "the network exactly as it was when saved (the same blocks, created in the "
+                "same order)."
+            )
+        name = mdl["orig_name"]
+        old_prefix = self.params.prefix
+        pnames = OrderedDict(
+            (name + "_" + k[len(old_prefix) :], p) for k, p in self.params._params.items()
+        )
+        saved_names = []
+        for ch_name, child in self._children.items():
+            index[0] += 1
+            saved_names.append(child._plan_load(mdl, index, plan, fname, f"{path}.{ch_name}"))
+        table = mdl["children"]
+        children: OrderedDict = OrderedDict()
+        for saved, (ch_name, child) in zip(saved_names, self._children.items()):
+            new = table.get(saved)
+            if not isinstance(new, str) or new in children:
+                raise ModelFileError(
+                    f"Block.load: '{fname}' does not list child '{saved}' of block {path} "
+                    f"(child '{ch_name}', a {type(child).__name__}) once. Fix: build the "
+                    "network exactly as it was when saved."
+                )
+            children[new] = child
+        hybridized = isinstance(self, HybridBlock) and mdl.get("hybridized") is True
+        plan.append((self, name, pnames, children, hybridized))
+        return name
+
     def load_params(
         self,
         filename: str,
@@ -631,6 +792,10 @@ class Block:
         print("-" * 80)
 
 
+def _known(shape: Any) -> bool:
+    return shape is not None and len(shape) > 0 and all(d > 0 for d in shape)
+
+
 def _common_prefix(names: list[str]) -> str:
     if not names:
         return ""
@@ -697,19 +862,29 @@ class HybridBlock(Block):
     def infer_shape(self, *args: Any) -> None:
         """Fill in the unknown (0) dimensions of this block's parameters from the inputs.
 
-        Built-in layers override this. tapegrad has no symbolic graph to infer shapes from,
-        so a custom HybridBlock with deferred shapes must override it too.
+        The default runs ``hybrid_forward`` once on ``args`` (in predict mode, nothing
+        recorded) with the parameters of unknown shape standing in, and takes their shapes
+        from the operators that use them, as MXNet's symbolic inference does (see
+        :mod:`tapegrad.gluon._infer`); they are not initialized. Built-in layers override it
+        with their own rule, and so may custom blocks.
         """
-        unknown = [
-            f"{p.name} {p.shape}"
-            for p in self._reg_params.values()
-            if p.shape is None or 0 in p.shape
-        ]
-        raise NotImplementedError(
-            f"{type(self).__name__} '{self.name}' has parameters of unknown shape "
-            f"({', '.join(unknown)}) and does not define infer_shape(self, x, *args). Fix: give "
-            "each parameter its full shape when creating it, or override infer_shape to set "
-            "param.shape from the input shapes."
+        params = self._deferred_order()
+        resolver = _infer._Resolver(self, params, init=False)
+        values = {}
+        for k, p in self._reg_params.items():
+            if p._data is not None:
+                values[k] = p.data()
+            elif p.shape is not None and p.shape and all(d > 0 for d in p.shape):
+                values[k] = nd.zeros(p.shape, dtype=p.dtype)
+            else:
+                values[k] = _infer.DeferredParam(p, self, resolver)
+        with autograd.pause():
+            self.hybrid_forward(_infer.InferringNamespace(nd, resolver), *args, **values)
+
+    def _deferred_order(self) -> list:
+        """This block's parameters, each once, in MXNet's order (``self.params`` first)."""
+        return list(
+            {id(p): p for p in [*self.params.values(), *self._reg_params.values()]}.values()
         )
 
     def _deferred_infer_shape(self, *args: Any) -> None:
@@ -725,17 +900,21 @@ class HybridBlock(Block):
                 f"{shapes}: {e}"
             ) from e
 
-    def _param_arrays(self, x: Any, args: tuple) -> tuple[dict[str, Any], Callable | None]:
-        """This block's parameter values by attribute name, and None; or, when some were
-        deferred, the values after inferring their shapes and initializing them, and a
-        function that undoes that (registered with the outermost ``__call__`` too)."""
+    def _param_arrays(self, x: Any, args: tuple) -> tuple[dict[str, Any], Callable | None, Any]:
+        """This block's parameter values by attribute name, then None, None; or, when some
+        were deferred: the values (initialized after inferring their shapes), a function
+        that undoes that (registered with the outermost ``__call__`` too), and the ``F`` to
+        run ``hybrid_forward`` with.
+
+        A block with its own ``infer_shape`` (the built-in layers) gets its parameters
+        initialized here. For the others, parameters of unknown shape are passed as
+        :class:`~tapegrad.gluon._infer.DeferredParam` with an ``F`` whose operators infer
+        their shapes and initialize them where they are used."""
         try:
-            return {k: p.data() for k, p in self._reg_params.items()}, None
+            return {k: p.data() for k, p in self._reg_params.items()}, None, None
         except DeferredInitializationError:
             pass
-        params = list(
-            {id(p): p for p in [*self.params.values(), *self._reg_params.values()]}.values()
-        )
+        params = self._deferred_order()
         saved = [(p, p._save_state()) for p in params]
 
         def undo() -> None:
@@ -745,29 +924,43 @@ class HybridBlock(Block):
         if _UNDO.log is not None:
             _UNDO.log.append(undo)
         try:
+            if type(self).infer_shape is HybridBlock.infer_shape:
+                resolver = _infer._Resolver(self, params, init=True)
+                values = {}
+                for k, p in self._reg_params.items():
+                    if p._data is None and p._deferred_init and not _known(p.shape):
+                        values[k] = _infer.DeferredParam(p, self, resolver)
+                    else:
+                        p._finish_deferred_init()
+                        values[k] = p.data()
+                return values, undo, _infer.InferringNamespace(nd, resolver)
             self._deferred_infer_shape(x, *args)
             for p in params:
                 p._finish_deferred_init()
-            return {k: p.data() for k, p in self._reg_params.items()}, undo
+            return {k: p.data() for k, p in self._reg_params.items()}, undo, None
         except BaseException:
             undo()
             raise
 
     def forward(self, x: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call ``hybrid_forward(mx.nd, x, *args, **params)``."""
-        if not isinstance(x, nd.NDArray):
-            raise TypeError(
+        """Call ``hybrid_forward(mx.nd, x, *args, **params)``.
+
+        As in MXNet, the inputs may be NDArrays, (nested) lists of them, Python numbers or
+        None, as long as one NDArray is among them."""
+        if not isinstance(x, nd.NDArray) and not _has_ndarray((x, args)):
+            raise HybridBlockInputError(
                 f"{type(self).__name__} '{self.name}': HybridBlock requires the first argument "
-                f"to forward be an NDArray, but got {type(x).__name__}. Fix: convert it with "
-                "mx.nd.array(...)."
+                "to forward, or one inside the arguments, to be an NDArray, but got "
+                f"{', '.join(type(a).__name__ for a in (x, *args))}. Fix: convert the input "
+                "with mx.nd.array(...)."
             )
-        params, undo = self._param_arrays(x, args)
+        params, undo, F = self._param_arrays(x, args)
         if kwargs:
             params = {**params, **kwargs}
         if undo is None:
             return self.hybrid_forward(nd, x, *args, **params)
         try:  # the first forward of deferred parameters: a failure leaves them deferred
-            return self.hybrid_forward(nd, x, *args, **params)
+            return self.hybrid_forward(F or nd, x, *args, **params)
         except BaseException:
             undo()
             raise

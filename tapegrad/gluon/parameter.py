@@ -141,6 +141,7 @@ class Parameter:
         self._differentiable = differentiable
         self._allow_deferred_init = allow_deferred_init
         self._grad_req: str | None = None
+        self._grad_req_asked = "write"  # what the user asked for (see _effective_req)
         for what, st in (("stype", stype), ("grad_stype", grad_stype)):
             if st != "default":
                 raise ValueError(
@@ -175,6 +176,8 @@ class Parameter:
                 f"Parameter '{self.name}': invalid dtype {dtype!r}; use e.g. "
                 "'float32' or numpy.float64"
             ) from None
+        if self.__dict__.get("_grad_req") is not None and self.__dict__.get("_data") is None:
+            self._grad_req = self._effective_req()  # no value yet: cast() handles the others
 
     @property
     def allow_deferred_init(self) -> bool:
@@ -188,7 +191,11 @@ class Parameter:
     @property
     def grad_req(self) -> str:
         """``'write'``, ``'add'`` or ``'null'``. Setting ``'null'`` drops the gradient buffer
-        and detaches the value from autograd; setting another value re-creates it (zeroed)."""
+        and detaches the value from autograd; setting another value re-creates it (zeroed).
+
+        A parameter of integer (or boolean) dtype cannot be differentiated: its ``grad_req``
+        is ``'null'`` whatever was asked, and the Trainer leaves it alone; cast to a float
+        dtype, it gets the ``grad_req`` that was asked for."""
         return self._grad_req  # type: ignore[return-value]
 
     @grad_req.setter
@@ -198,8 +205,8 @@ class Parameter:
                 f"Parameter '{self.name}': grad_req must be one of 'write', 'add' "
                 f"or 'null', but got {req!r}"
             )
-        if not self._differentiable:
-            req = "null"
+        self._grad_req_asked = req
+        req = self._effective_req()
         if self._grad_req == req:
             return
         self._grad_req = req
@@ -208,6 +215,13 @@ class Parameter:
             self._data = [d.detach() for d in self._data or []]
         elif self._data is not None:
             self._init_grad()
+
+    def _effective_req(self) -> str:
+        """The grad_req asked for, or 'null' when there can be no gradient (not
+        differentiable, or a dtype that is not floating point)."""
+        if not self._differentiable or self._dtype.kind not in "fc":
+            return "null"
+        return self._grad_req_asked
 
     @property
     def shape(self) -> tuple | None:
@@ -413,8 +427,10 @@ class Parameter:
         self._init_grad()
 
     def _init_grad(self) -> None:
-        """Make every value an autograd variable with a zeroed gradient buffer."""
-        if self.grad_req == "null":
+        """Make every value an autograd variable with a zeroed gradient buffer (none for
+        ``grad_req='null'`` and for dtypes that cannot have a gradient)."""
+        self._grad_req = self._effective_req()
+        if self._grad_req == "null":
             self._grad = None
             return
         for d in self._data or []:
@@ -598,7 +614,7 @@ class Constant(Parameter):
     @grad_req.setter
     def grad_req(self, req: str) -> None:
         if self.__dict__.get("_grad_req") is None:
-            self._grad_req = "null"
+            self._grad_req = self._grad_req_asked = "null"
             return
         if req != "null":
             warnings.warn(

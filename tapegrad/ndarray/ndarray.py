@@ -187,6 +187,7 @@ class NDArray:
         """The data for NumPy. Without a copy it is a read-only view: a write through it
         would bypass the version checks that keep gradients right, so NumPy refuses it
         (change the NDArray itself, ``x[:] = v``, or take a copy, ``x.asnumpy()``)."""
+        _read(self, "np.asarray()")
         a = np.asarray(self._data)
         if dtype is not None and np.dtype(dtype) != a.dtype:
             return a.astype(dtype)
@@ -206,6 +207,7 @@ class NDArray:
             yield self[i]
 
     def __bool__(self) -> bool:
+        _read(self, "bool()")
         if self.size == 1:
             return bool(np.asarray(self._data).reshape(-1)[0])
         if self.size == 0:
@@ -220,6 +222,7 @@ class NDArray:
     # ---- conversion -----------------------------------------------------------------
     def asnumpy(self) -> np.ndarray:
         """A NumPy copy of the data."""
+        _read(self, "asnumpy()")
         return np.array(self._data)
 
     def asscalar(self) -> Any:
@@ -230,6 +233,7 @@ class NDArray:
                 "but asscalar needs exactly one. Fix: index or reduce it first, e.g. "
                 "x[0].asscalar() or x.sum().asscalar()."
             )
+        _read(self, "asscalar()")
         return np.asarray(self._data).reshape(-1)[0]
 
     def item(self) -> Any:
@@ -237,6 +241,7 @@ class NDArray:
         return self.asscalar().item()
 
     def tolist(self) -> list:
+        _read(self, "tolist()")
         return np.asarray(self._data).tolist()
 
     def astype(self, dtype: Any, copy: bool = True) -> NDArray:
@@ -279,6 +284,8 @@ class NDArray:
 
     def detach(self) -> NDArray:
         """The same data, cut from the graph (and from forward-mode tangents)."""
+        if STATE.flags.tracing is not None and self._node is not None:
+            return T.stop_gradient(self)  # a compiled function recomputes it each call
         return wrap(self._data)
 
     # ---- autograd ---------------------------------------------------------------------
@@ -313,7 +320,10 @@ class NDArray:
         self._version = note_change(region if type(region) is np.ndarray else self._data)
 
     def _check_inplace(self, what: str) -> None:
-        if STATE.flags.recording and self._node is not None:
+        f = STATE.flags
+        if self._node is not None and f.recording:
+            if f.tracing is not None and f.tracing.writable(self):
+                return  # a traced argument changed in place: replayed by the compiled code
             raise InplaceError(
                 f"NotImplementedError: Inplace operations (+=, -=, x[:]=, etc) are not "
                 f"supported when recording with autograd ({what} on an array of shape "
@@ -342,7 +352,10 @@ class NDArray:
     def __setitem__(self, key: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
         k = _index_key(key, self.shape)
-        if STATE.flags.recording and type(value) is NDArray and value._node is not None:
+        f = STATE.flags
+        if f.tracing is not None and f.tracing.capture_write(self, k, value):
+            return
+        if f.recording and type(value) is NDArray and value._node is not None:
             self._rebind(T.index_update(self._alias(), value, key=k))
             return
         v = _raw(value)
@@ -365,7 +378,10 @@ class NDArray:
     def _inplace(self, op: Any, other: Any) -> NDArray:
         prim = op.prim
         self._check_inplace(f"in-place {prim.name}")
-        if STATE.flags.recording and type(other) is NDArray and other._node is not None:
+        f = STATE.flags
+        if f.tracing is not None and f.tracing.capture_write(self, Ellipsis, None, op, other):
+            return self
+        if f.recording and type(other) is NDArray and other._node is not None:
             return self._rebind(op(self._alias(), other))
         d = self._data
         o = _raw(other)
@@ -534,6 +550,14 @@ _INPLACE_UFUNCS = {
     "multiply": np.multiply,
     "divide": np.divide,
 }
+
+
+def _read(a: NDArray, what: str) -> None:
+    """Python reads ``a``'s value: a function being traced for compilation cannot replay
+    that (data-dependent control flow), so the trace gives up and the function runs eagerly."""
+    t = STATE.flags.tracing
+    if t is not None:
+        t.read(a, what)
 
 
 def head_grad(head: NDArray, g: Any, where: str) -> NDArray:

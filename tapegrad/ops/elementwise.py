@@ -634,6 +634,9 @@ defprim(
     taylor=_cast_rule,
     explain=Formula("{0}", "1"),
 )
+# identity whose derivative is zero: ``stop_gradient``/``BlockGrad``, and ``detach()`` in a
+# function being compiled (the value is recomputed each call, the gradient stays blocked)
+defprim("stop_gradient", lambda x: x, [ZERO], ZERO, explain=Formula("{0}", "0"))
 # identity with its own node: ``x.copy()``
 defprim(
     "copy",

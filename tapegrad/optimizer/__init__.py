@@ -5,22 +5,34 @@
 'Adam'
 """
 
+from . import contrib
 from .optimizer import (
+    DCASGD,
+    FTML,
+    LAMB,
+    LARS,
+    LBSGD,
     NAG,
     SGD,
+    SGLD,
     AdaDelta,
     AdaGrad,
     Adam,
+    Adamax,
     AdamW,
+    Ftrl,
+    Nadam,
     Optimizer,
     OptimizerError,
     RMSProp,
+    Signum,
     Updater,
     ccSGD,
     create,
     get_updater,
     register,
 )
+from .optimizer import Test as Test  # MXNet's 'test' optimizer
 
 __all__ = [
     "Optimizer",
@@ -32,6 +44,18 @@ __all__ = [
     "RMSProp",
     "AdaDelta",
     "ccSGD",
+    "Signum",
+    "FTML",
+    "LARS",
+    "LBSGD",
+    "LAMB",
+    "DCASGD",
+    "SGLD",
+    "Ftrl",
+    "Adamax",
+    "Nadam",
+    "Test",
+    "contrib",
     "Updater",
     "get_updater",
     "create",

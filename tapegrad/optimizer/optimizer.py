@@ -46,6 +46,18 @@ __all__ = [
     "RMSProp",
     "AdaDelta",
     "ccSGD",
+    "Signum",
+    "FTML",
+    "LARS",
+    "LBSGD",
+    "LAMB",
+    "DCASGD",
+    "SGLD",
+    "Ftrl",
+    "Adamax",
+    "Nadam",
+    "Test",
+    "GroupAdaGrad",
     "Updater",
     "get_updater",
     "create",
@@ -175,7 +187,10 @@ class Optimizer:
             ``_gamma`` then get a weight-decay multiplier of 0 (MXNet's rule).
         wd: weight decay (L2 regularization) coefficient.
         clip_gradient: clip the rescaled gradient to ``[-clip_gradient, clip_gradient]``.
-        learning_rate: the learning rate (its scheduler's ``base_lr`` when one is given).
+        learning_rate: the learning rate; 0.01 when neither it nor a scheduler is given. With
+            ``lr_scheduler`` and no ``learning_rate``, the scheduler's ``base_lr`` is used;
+            with both, ``learning_rate`` becomes the scheduler's ``base_lr`` (MXNet warns
+            when they differ, and so does tapegrad).
         lr_scheduler: an :class:`~tapegrad.lr_scheduler.LRScheduler` called with ``num_update``.
         begin_num_update: the update count to start from.
         multi_precision: accepted for MXNet compatibility; updates are computed in the
@@ -201,7 +216,7 @@ class Optimizer:
         param_idx2name: dict | None = None,
         wd: float = 0.0,
         clip_gradient: float | None = None,
-        learning_rate: float = 0.01,
+        learning_rate: float | None = None,
         lr_scheduler: LRScheduler | None = None,
         sym: Any = None,
         begin_num_update: int = 0,
@@ -210,10 +225,20 @@ class Optimizer:
         allow_np: bool = False,
     ) -> None:
         self.rescale_grad = rescale_grad
-        self.lr = learning_rate
         self.lr_scheduler = lr_scheduler
-        if lr_scheduler is not None:
-            self.lr_scheduler.base_lr = learning_rate
+        if lr_scheduler is None and learning_rate is None:
+            learning_rate = 0.01
+        self.lr = learning_rate
+        if lr_scheduler is not None and learning_rate is not None:
+            if lr_scheduler.base_lr != learning_rate:
+                warnings.warn(
+                    f"{type(self).__name__}: the learning rate of the lr_scheduler "
+                    f"(base_lr={lr_scheduler.base_lr}) has been overwritten by learning_rate="
+                    f"{learning_rate} of the optimizer.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                lr_scheduler.base_lr = learning_rate
         self.wd = wd
         self.lr_mult: dict = {}
         self.wd_mult: dict = {}
@@ -416,14 +441,23 @@ class Optimizer:
             "_step(index, lr, wd, weight, grad, states)"
         )
 
+    #: read the learning rate before counting the update (LBSGD does, so a scheduler sees
+    #: the previous ``num_update``)
+    _LR_BEFORE_COUNT = False
+
     def _prepare(
         self, index: int, weight: Any, grad: Any, state: Any
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Count the update and compute the new values without changing anything else.
         The results are checked, so that writing them cannot fail."""
-        self._update_count(index)
-        lr = float(self._get_lr(index))
-        wd = float(self._get_wd(index))
+        if self._LR_BEFORE_COUNT:
+            lr = float(self._get_lr(index))
+            wd = float(self._get_wd(index))
+            self._update_count(index)
+        else:
+            self._update_count(index)
+            lr = float(self._get_lr(index))
+            wd = float(self._get_wd(index))
         w = _raw(weight)
         g = _raw(grad)
         if g.shape != w.shape:
@@ -503,12 +537,27 @@ class Optimizer:
     def update(self, index: Any, weight: Any, grad: Any, state: Any) -> None:
         """Update ``weight`` (and ``state``) in place from ``grad``, as MXNet does.
 
-        ``index``, ``weight``, ``grad`` and ``state`` may also be lists of the same length.
+        ``index``, ``weight``, ``grad`` and ``state`` may also be lists of the same length
+        (one call, as MXNet's aggregated updates).
         """
-        if isinstance(index, (list, tuple)):
-            for i, w, g, s in zip(index, weight, grad, state):
-                self.update(i, w, g, s)
-            return
+        self._begin_call()
+        try:
+            if isinstance(index, (list, tuple)):
+                for i, w, g, s in zip(index, weight, grad, state):
+                    self._update_one(i, w, g, s)
+            else:
+                self._update_one(index, weight, grad, state)
+        finally:
+            self._end_call()
+
+    def _begin_call(self) -> None:
+        """An ``update`` call begins (LARS keeps one learning-rate history entry per call,
+        as MXNet's ``_update_impl`` does)."""
+
+    def _end_call(self) -> None:
+        """The ``update`` call that :meth:`_begin_call` announced has ended."""
+
+    def _update_one(self, index: Any, weight: Any, grad: Any, state: Any) -> None:
         counts = self._index_update_count
         before = (self.num_update, counts.get(index))
         done = [False]
@@ -529,6 +578,10 @@ class Optimizer:
         self.update(index, weight, grad, state)
 
     # ---- snapshots (used by the Trainer to undo a failed step) ----------------------------
+    #: plain (immutable) attributes that updates change besides the counters (Nadam's
+    #: momentum schedule, LARS's learning-rate history): saved and restored with them
+    _STEP_ATTRS: tuple[str, ...] = ()
+
     def _snapshot(self) -> dict:
         return {
             "num_update": self.num_update,
@@ -545,6 +598,7 @@ class Optimizer:
             "sched": copy.deepcopy(self.lr_scheduler.__dict__)
             if self.lr_scheduler is not None
             else None,
+            "step_attrs": {k: getattr(self, k) for k in self._STEP_ATTRS},
         }
 
     def _restore(self, snap: dict) -> None:
@@ -556,6 +610,8 @@ class Optimizer:
         if snap["sched"] is not None and self.lr_scheduler is not None:
             self.lr_scheduler.__dict__.clear()
             self.lr_scheduler.__dict__.update(snap["sched"])
+        for k, v in snap["step_attrs"].items():
+            setattr(self, k, v)
 
     # ---- JSON configuration (Trainer.save_states; never pickle) --------------------------
     _NOT_SAVED = (
@@ -601,7 +657,6 @@ class Optimizer:
     # every weight NaN at the next step)
     _INT_ATTRS = ("num_update", "begin_num_update", "aggregate_num")
     _FINITE_ATTRS = (
-        "lr",
         "wd",
         "rescale_grad",
         "momentum",
@@ -612,6 +667,14 @@ class Optimizer:
         "gamma2",
         "rho",
         "float_stable_eps",
+        "lamda1",
+        "lamda",
+        "beta",
+        "eta",
+        "eps",
+        "wd_lh",
+        "schedule_decay",
+        "m_schedule",
     )
     _CONFIG_KEYS = (
         "optimizer",
@@ -694,6 +757,8 @@ class Optimizer:
         ref = vars(self).get(k, _MISSING)
         if k in self._INT_ATTRS:
             ok, want = _is_index(v), "an int >= 0"
+        elif k == "lr":  # None: the scheduler's base_lr is the learning rate
+            ok, want = v is None or (_is_finite(v) and v >= 0), "a finite number >= 0 or null"
         elif k in self._FINITE_ATTRS:
             ok, want = _is_finite(v) and (k != "lr" or v >= 0), "a finite number"
             want += " >= 0" if k == "lr" else ""
@@ -1127,6 +1192,684 @@ class AdaDelta(Optimizer):
         return weight - (delta + wd * weight), [acc_g, acc_delta]
 
 
+# --------------------------------------------------------------------------- more of MXNet 1.9
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    return np.sign(x).astype(x.dtype, copy=False)
+
+
+def _sgd_core(
+    lr: float,
+    wd: float,
+    weight: np.ndarray,
+    g: np.ndarray,
+    mom: np.ndarray | None,
+    momentum: float,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """MXNet's ``sgd_update`` / ``sgd_mom_update`` on an already rescaled and clipped ``g``."""
+    if mom is None:
+        return (1.0 - lr * wd) * weight - lr * g, []
+    new_mom = momentum * mom - (lr * wd) * weight - lr * g
+    return weight + new_mom, [new_mom]
+
+
+@register
+class Signum(Optimizer):
+    """Signum: steps of the sign of the momentum (signSGD without momentum), Bernstein et
+    al. 2018; MXNet ``signum`` (operators ``signum_update`` and ``signsgd_update``)::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        mom = momentum * mom - (1 - momentum) * (wd * weight + g)
+        weight = (1 - lr * wd_lh) * weight + lr * sign(mom)
+
+    (the state holds ``mom``, the negative of the documented ``state``). With
+    ``momentum=0`` there is no state and MXNet's ``signsgd_update`` runs:
+    ``weight = (1 - lr * wd) * weight - lr * sign(grad)`` (the raw gradient's sign; rescaling
+    and clipping do not change it).
+
+    Args:
+        momentum: the momentum (0.9 by default).
+        wd_lh: decoupled weight decay (Loshchilov & Hutter).
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.Signum(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0, 1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([3.0, -0.5]), s); w.asnumpy().tolist()
+    [0.8999999761581421, 1.100000023841858]
+    """
+
+    def __init__(
+        self, learning_rate: float = 0.01, momentum: float = 0.9, wd_lh: float = 0.0, **kwargs: Any
+    ) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.momentum = momentum
+        self.wd_lh = wd_lh
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return _zeros(weight) if self.momentum != 0.0 else None
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        if not states:
+            return (1.0 - lr * wd) * weight - lr * _sign(grad), []
+        m = float(self.momentum) if self.momentum > 0 else 0.0
+        g = self.rescale_grad * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        mom = m * states[0] - (1.0 - m) * (wd * weight) - (1.0 - m) * g
+        wd_lh = float(self.wd_lh) if self.wd_lh else 0.0
+        return (1.0 - lr * wd_lh) * weight + lr * _sign(mom), [mom]
+
+
+@register
+class FTML(Optimizer):
+    """FTML, Follow The Moving Leader (Zheng & Kwok 2017); MXNet ``ftml``, operator
+    ``ftml_update``, at step ``t`` of this weight::
+
+        g = clip(rescale_grad * grad + wd * weight, clip_gradient)
+        v = beta2 * v + (1 - beta2) * g**2
+        d_t = (1 - beta1**t) / lr * (sqrt(v / (1 - beta2**t)) + epsilon)
+        z = beta1 * z + (1 - beta1) * g - (d_t - beta1 * d) * weight
+        d = d_t
+        weight = -z / d_t
+
+    The state is ``(d, v, z)``.
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.FTML(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([2.0]), s); round(float(w.asscalar()), 4)
+    0.9
+    """
+
+    def __init__(
+        self, beta1: float = 0.6, beta2: float = 0.999, epsilon: float = 1e-8, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight), _zeros(weight))  # d, v, z
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        t = self._index_update_count[index]
+        b1, b2 = float(self.beta1), float(self.beta2)
+        g = self.rescale_grad * grad + wd * weight
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        d, v, z = states
+        v = b2 * v + (1.0 - b2) * (g * g)
+        d_t = (1.0 - b1**t) / lr * (np.sqrt(v / (1.0 - b2**t)) + float(self.epsilon))
+        z = b1 * z + (1.0 - b1) * g - (d_t - b1 * d) * weight
+        return -z / d_t, [d_t, v, z]
+
+
+@register
+class LARS(Optimizer):
+    """LARS, layer-wise adaptive rate scaling (You et al. 2017); MXNet ``lars``: SGD with
+    momentum whose learning rate is scaled per weight::
+
+        lr_w = lr * eta * |weight| / (|rescale_grad * grad| + wd * |weight| + eps)
+
+    (2-norms; ``lr`` unchanged when either norm is 0, and for weights named ``*gamma``,
+    ``*beta`` or ``*bias`` in ``param_idx2name``), followed by MXNet's SGD update with
+    ``lr_w``. With ``momentum_correction`` the momentum is multiplied by
+    ``lr / previous lr`` when the learning rate changes (Goyal et al. 2017): as in MXNet,
+    the ratio applies to the first call of a step (the first ``aggregate_num`` weights of
+    the first dtype in a Trainer step; one ``update`` call otherwise).
+
+    Only names ending in ``_weight`` are weight-decayed when ``param_idx2name`` is given.
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.LARS(learning_rate=1.0, eta=0.5)
+    >>> w = mx.nd.array([3.0, 4.0])
+    >>> opt.update(0, w, mx.nd.array([0.0, 10.0]), None); w.asnumpy().tolist()
+    [3.0, 1.5]
+    """
+
+    _STEP_ATTRS = (
+        "last_lr",
+        "cur_lr",
+        "_lars_step",
+        "_lars_dtype",
+        "_lars_n",
+        "_lars_ratio",
+        "_lars_pending",
+        "_lars_call",
+    )
+    _NOT_SAVED = Optimizer._NOT_SAVED + _STEP_ATTRS[2:]
+
+    def __init__(
+        self,
+        momentum: float = 0.0,
+        lazy_update: bool = True,
+        eta: float = 0.001,
+        eps: float = 0,
+        momentum_correction: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.momentum_correction = momentum_correction
+        self.lazy_update = lazy_update
+        self.aggregate_num = 4
+        self.eta = eta
+        self.eps = eps
+        self.skip = 0
+        self.last_lr: float | None = None
+        self.cur_lr: float | None = None
+        self._lars_step: int | None = None  # Trainer steps: num_update of the step
+        self._lars_dtype: str | None = None  # ... the dtype of its first weight
+        self._lars_n = 0  # ... and how many weights of that dtype it has updated
+        self._lars_ratio = 1.0
+        self._lars_pending = False  # an update() call began: shift the history first
+        self._lars_call = False  # inside an update() call
+
+    def set_wd_mult(self, args_wd_mult: dict) -> None:
+        """As MXNet's LARS: names not ending in ``_weight`` get no weight decay."""
+        self.wd_mult = {n: 0.0 for n in self.idx2name.values() if not n.endswith("_weight")}
+        self.wd_mult.update(args_wd_mult)
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return _zeros(weight) if self.momentum != 0.0 else None
+
+    def _begin_call(self) -> None:
+        self._lars_pending = True
+        self._lars_call = True
+
+    def _end_call(self) -> None:
+        self._lars_pending = False
+        self._lars_call = False
+
+    def _shift(self) -> float:
+        """One entry of MXNet's learning-rate history (its ``_get_lrs``): the ratio of the
+        current base learning rate to the previous one."""
+        lr = self.lr_scheduler(self.num_update) if self.lr_scheduler is not None else self.lr
+        if self.cur_lr is not None:
+            self.last_lr = self.cur_lr
+        else:
+            self.last_lr = lr
+        self.cur_lr = lr
+        if self.momentum_correction and self.last_lr != 0:
+            return float(self.cur_lr) / float(self.last_lr)
+        return 1.0
+
+    def _momentum_ratio(self, dtype: Any) -> float:
+        if self._lars_call:  # one update() call: one history entry, one ratio
+            if self._lars_pending:
+                self._lars_pending = False
+                self._lars_ratio = self._shift()
+            return self._lars_ratio
+        # a Trainer step: MXNet's updater calls in chunks of aggregate_num weights per dtype,
+        # each call one history entry; the rate is the same within a step, so only the first
+        # chunk sees a ratio other than 1
+        dt = np.dtype(dtype).name
+        if self._lars_step != self.num_update:
+            self._lars_step, self._lars_dtype, self._lars_n = self.num_update, dt, 1
+            self._lars_ratio = self._shift()
+            return self._lars_ratio
+        if dt == self._lars_dtype and self._lars_n < self.aggregate_num:
+            self._lars_n += 1
+            return self._lars_ratio
+        self._shift()
+        return 1.0
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        ratio = self._momentum_ratio(weight.dtype)
+        name = self.idx2name.get(index, str(index))
+        if not name.endswith(("gamma", "beta", "bias")):
+            w_sq = float(np.dot(weight.ravel(), weight.ravel()))
+            g_sq = float(np.dot(grad.ravel(), grad.ravel()))
+            if w_sq > 0.0 and g_sq > 0.0:
+                w_norm = math.sqrt(w_sq)
+                g_norm = math.sqrt(g_sq) * self.rescale_grad
+                lr = lr * float(self.eta) * w_norm / (g_norm + wd * w_norm + float(self.eps))
+        g = self.rescale_grad * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        momentum = float(self.momentum) * ratio if self.momentum > 0 else 0.0
+        return _sgd_core(lr, wd, weight, g, states[0] if states else None, momentum)
+
+
+@register
+class LBSGD(Optimizer):
+    """Large-batch SGD (MXNet ``lbsgd``): SGD with momentum whose learning rate is warmed up
+    to ``batch_scale`` times over ``warmup_epochs * updates_per_epoch`` updates
+    (``warmup_strategy`` 'linear', 'power2', 'sqrt'; 'lars' scales it by
+    ``clip(sqrt(|w|^2 / (|g|^2 + wd |w|^2 + 1e-18)), 0.01, 100)``), and that applies
+    gradients accumulated over ``batch_scale`` calls: every ``batch_scale``-th update of a
+    weight uses the mean of the gradients since the previous one; the others leave the
+    weight unchanged. As in MXNet, the learning rate is read before the update is counted.
+
+    The state is the momentum (or None), plus the accumulated gradient when
+    ``batch_scale`` is not 1.
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.LBSGD(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); opt.update(0, w, mx.nd.array([2.0]), opt.create_state(0, w))
+    >>> round(float(w.asscalar()), 4)
+    0.8
+    """
+
+    _LR_BEFORE_COUNT = True
+
+    def __init__(
+        self,
+        momentum: float = 0.0,
+        multi_precision: bool = False,
+        warmup_strategy: str = "linear",
+        warmup_epochs: int = 5,
+        batch_scale: int = 1,
+        updates_per_epoch: int = 32,
+        begin_epoch: int = 0,
+        num_epochs: int = 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(multi_precision=multi_precision, **kwargs)
+        self.momentum = momentum
+        self.warmup_strategy = warmup_strategy
+        self.warmup_epochs = warmup_epochs
+        self.batch_scale = batch_scale
+        self.updates_per_epoch = updates_per_epoch
+        self.init_updates = begin_epoch * updates_per_epoch
+        self.num_epochs = num_epochs
+        self.lbmult = 1
+        self.adaptive = False
+        self.admult = 1
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        mom = _zeros(weight) if self.momentum != 0.0 else None
+        if self.batch_scale == 1:
+            return mom
+        return (mom, _zeros(weight))  # momentum, gradients accumulated since the last update
+
+    def _lbmult(self, nup: int) -> float:
+        nwup = self.warmup_epochs * self.updates_per_epoch
+        maxmult = float(self.batch_scale)
+        if nup >= nwup:
+            return maxmult
+        if nwup <= 1:
+            return 1.0
+        if self.warmup_strategy == "linear":
+            return 1.0 + (maxmult - 1) * nup / nwup
+        if self.warmup_strategy == "power2":
+            return 1.0 + (maxmult - 1) * (nup * nup) / (nwup * nwup)
+        if self.warmup_strategy == "sqrt":
+            return 1.0 + (maxmult - 1) * math.sqrt(float(nup) / nwup)
+        return 1.0
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        if self.batch_scale == 1:
+            mom, acc = (states[0] if states else None), None
+        else:
+            mom, acc = (states[0], states[1]) if len(states) == 2 else (None, states[0])
+        n = self._index_update_count[index] - self.begin_num_update
+        num_cums = self.init_updates + n
+        total = grad if acc is None else acc + grad
+        if num_cums % self.batch_scale != 0:  # accumulate only
+            new = [] if mom is None else [mom.copy()]
+            return weight.copy(), new + [total]
+        grad = total / self.batch_scale
+        if self.warmup_strategy == "lars":
+            w2 = float(np.sum(weight * weight))
+            g2 = float(np.sum(grad * grad))
+            lbmult = min(max(math.sqrt(w2 / (g2 + wd * w2 + 1e-18)), 0.01), 100.0)
+        else:
+            lbmult = self._lbmult(num_cums)
+        g = self.rescale_grad * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        m = float(self.momentum) if self.momentum > 0 else 0.0
+        new_w, new_s = _sgd_core(lr * lbmult, wd, weight, g, mom, m)
+        if acc is not None:
+            new_s = new_s + [np.zeros_like(acc)]
+        return new_w, new_s
+
+
+@register
+class LAMB(Optimizer):
+    """LAMB, layer-wise adaptive moments (You et al. 2019); MXNet ``lamb`` (operators
+    ``lamb_update_phase1`` / ``phase2``), at step ``t`` of this weight::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        r = m_hat / (sqrt(v_hat) + epsilon) + wd * weight
+            (m_hat = m / (1 - beta1**t), v_hat = v / (1 - beta2**t); m and v without
+            bias_correction)
+        r1 = |weight| bounded to [lower_bound, upper_bound] (each when given), r2 = |r|
+        weight = weight - lr * (r1 / r2 if r1 > 0 and r2 > 0 else 1) * r
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.LAMB(learning_rate=0.1)
+    >>> w = mx.nd.array([3.0, 4.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([1.0, 1.0]), s); [round(v, 4) for v in w.asnumpy().tolist()]
+    [2.6464, 3.6464]
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-6,
+        lower_bound: float | None = None,
+        upper_bound: float | None = None,
+        bias_correction: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.lower_bound = lower_bound
+        self.upper_bound = upper_bound
+        self.bias_correction = bias_correction
+        self.aggregate_num = 45
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight))  # mean, variance
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        t = self._index_update_count[index]
+        b1, b2, eps = float(self.beta1), float(self.beta2), float(self.epsilon)
+        g = self.rescale_grad * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        mean = b1 * states[0] + (1.0 - b1) * g
+        var = b2 * states[1] + (1.0 - b2) * (g * g)
+        if self.bias_correction:
+            r = (mean / (1.0 - b1**t)) / (np.sqrt(var / (1.0 - b2**t)) + eps) + wd * weight
+        else:
+            r = mean / (np.sqrt(var) + eps) + wd * weight
+        r1 = math.sqrt(float(np.dot(weight.ravel(), weight.ravel())))
+        if self.lower_bound and self.lower_bound >= 0:
+            r1 = max(r1, float(self.lower_bound))
+        if self.upper_bound and self.upper_bound >= 0:
+            r1 = min(r1, float(self.upper_bound))
+        r2 = math.sqrt(float(np.dot(r.ravel(), r.ravel())))
+        ratio = 1.0 if r1 == 0.0 or r2 == 0.0 else r1 / r2
+        return weight - (lr * ratio) * r, [mean, var]
+
+
+@register
+class DCASGD(Optimizer):
+    """Delay-compensated asynchronous SGD (Zheng et al. 2016); MXNet ``dcasgd``::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        step = -lr * (g + wd * weight + lamda * g**2 * (weight - previous_weight))
+        mom = momentum * mom + step        (step itself without momentum)
+        previous_weight = weight
+        weight = weight + mom
+
+    The state is ``(mom or None, previous_weight)``, the latter starting as a copy of the
+    weight. (MXNet 1.9's own code tests the momentum array's truth value, which fails for
+    arrays of more than one element; tapegrad applies the formula above.)
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.DCASGD(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([2.0]), s); round(float(w.asscalar()), 4)
+    0.8
+    """
+
+    def __init__(self, momentum: float = 0.0, lamda: float = 0.04, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.lamda = lamda
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        from .. import autograd as _ag
+
+        with _ag.pause():
+            prev = weight.copy()
+        return (_zeros(weight) if self.momentum != 0.0 else None, prev)
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        g = self.rescale_grad * grad
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        mom, prev = (states[0], states[1]) if len(states) == 2 else (None, states[0])
+        step = -lr * (g + wd * weight + float(self.lamda) * g * g * (weight - prev))
+        if mom is None:
+            return weight + step, [weight.copy()]
+        mom = float(self.momentum) * mom + step
+        return weight + mom, [mom, weight.copy()]
+
+
+@register
+class SGLD(Optimizer):
+    """Stochastic gradient Langevin dynamics (Welling & Teh 2011); MXNet ``sgld``::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        weight = weight - lr / 2 * (g + wd * weight) + N(0, sqrt(lr))
+
+    The noise is drawn with ``mx.nd.random.normal(0, sqrt(lr), weight.shape)`` (seeded by
+    ``mx.random.seed``).
+    """
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return None
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        from .. import ndarray as nd
+
+        g = self.rescale_grad * grad
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        noise = nd.random.normal(0, math.sqrt(lr), shape=weight.shape, dtype=weight.dtype)
+        return weight - lr / 2 * (g + wd * weight) + np.asarray(noise), []
+
+
+@register
+class Ftrl(Optimizer):
+    """FTRL-Proximal (McMahan et al. 2013); MXNet ``ftrl``, operator ``ftrl_update``::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        z = z + g - (sqrt(n + g**2) - sqrt(n)) * weight / lr
+        n = n + g**2
+        weight = (sign(z) * lamda1 - z) / ((beta + sqrt(n)) / lr + wd) * (|z| > lamda1)
+
+    The state is ``(z, n)``.
+
+    Args:
+        lamda1: L1 regularization coefficient.
+        learning_rate: 0.1 by default.
+        beta: per-coordinate learning-rate parameter.
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.Ftrl(lamda1=0.0, learning_rate=1.0, beta=1.0)
+    >>> w = mx.nd.array([0.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([3.0]), s); w.asscalar()
+    np.float32(-0.75)
+    """
+
+    def __init__(
+        self, lamda1: float = 0.01, learning_rate: float = 0.1, beta: float = 1, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.lamda1 = lamda1
+        self.beta = beta
+        self.lr = learning_rate
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight))  # z, n
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        g = self.rescale_grad * grad
+        if self._clip_on():
+            g = _clip(g, self.clip_gradient)
+        z, n = states
+        g2 = g * g
+        z = z + g - (np.sqrt(n + g2) - np.sqrt(n)) * weight / lr
+        n = n + g2
+        l1 = float(self.lamda1)
+        w = (_sign(z) * l1 - z) / ((float(self.beta) + np.sqrt(n)) / lr + wd) * (np.abs(z) > l1)
+        return w.astype(weight.dtype, copy=False), [z, n]
+
+
+@register
+class Adamax(Optimizer):
+    """AdaMax, Adam with the infinity norm (Kingma & Ba 2015, section 7); MXNet ``adamax``,
+    at step ``t`` of this weight::
+
+        g = clip(rescale_grad * grad + wd * weight, clip_gradient)
+        m = beta1 * m + (1 - beta1) * g
+        u = maximum(beta2 * u, |g|)
+        weight = weight - lr / (1 - beta1**t) * m / u
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.Adamax(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([4.0]), s); round(float(w.asscalar()), 4)
+    0.9
+    """
+
+    def __init__(
+        self, learning_rate: float = 0.002, beta1: float = 0.9, beta2: float = 0.999, **kwargs: Any
+    ) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight))  # m, u
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        t = self._index_update_count[index]
+        b1, b2 = float(self.beta1), float(self.beta2)
+        lr = lr / (1.0 - b1**t)
+        g = self.rescale_grad * grad + wd * weight
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        m = b1 * states[0] + (1.0 - b1) * g
+        u = np.maximum(b2 * states[1], np.abs(g))
+        return weight - lr * m / u, [m, u]
+
+
+@register
+class Nadam(Optimizer):
+    """Nesterov Adam (Dozat 2016); MXNet ``nadam``, at step ``t`` of this weight::
+
+        g = clip(rescale_grad * grad + wd * weight, clip_gradient)
+        mu_t = beta1 * (1 - 0.5 * 0.96**(t * schedule_decay))
+        mu_t1 = beta1 * (1 - 0.5 * 0.96**((t + 1) * schedule_decay))
+        m_schedule = m_schedule * mu_t;  m_schedule_next = m_schedule * mu_t1
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        m_bar = (1 - mu_t) * g / (1 - m_schedule) + mu_t1 * m / (1 - m_schedule_next)
+        weight = weight - lr * m_bar / (sqrt(v / (1 - beta2**t)) + epsilon)
+
+    As in MXNet, ``m_schedule`` is one number for the whole optimizer, multiplied at every
+    update of every weight (it is saved with the trainer states).
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.Nadam(learning_rate=0.1)
+    >>> w = mx.nd.array([1.0]); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([1.0]), s); round(float(w.asscalar()), 4)
+    0.8944
+    """
+
+    _STEP_ATTRS = ("m_schedule",)
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        schedule_decay: float = 0.004,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.schedule_decay = schedule_decay
+        self.m_schedule = 1.0
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return (_zeros(weight), _zeros(weight))  # m, v
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        t = self._index_update_count[index]
+        b1, b2, sd = float(self.beta1), float(self.beta2), float(self.schedule_decay)
+        g = self.rescale_grad * grad + wd * weight
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        mu_t = b1 * (1.0 - 0.5 * 0.96 ** (t * sd))
+        mu_t1 = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * sd))
+        self.m_schedule = self.m_schedule * mu_t  # restored by the Trainer on failure
+        m_next = self.m_schedule * mu_t1
+        m = b1 * states[0] + (1.0 - b1) * g
+        v = b2 * states[1] + (1.0 - b2) * (g * g)
+        m_bar = (1.0 - mu_t) * (g / (1.0 - self.m_schedule)) + mu_t1 * (m / (1.0 - m_next))
+        v_hat = v / (1.0 - b2**t)
+        return weight - lr * m_bar / (np.sqrt(v_hat) + float(self.epsilon)), [m, v]
+
+
+@register
+class Test(Optimizer):
+    """MXNet's ``test`` optimizer: ``weight = weight + rescale_grad * grad``; the state is a
+    copy of the new weight."""
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        return _zeros(weight)
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        new = weight + grad * self.rescale_grad
+        return new, [new.copy()]
+
+
+@register
+class GroupAdaGrad(Optimizer):
+    """AdaGrad with one learning rate per row (MXNet ``optimizer.contrib.GroupAdaGrad``,
+    registered as ``groupadagrad``), for 2-D weights such as embeddings::
+
+        g = clip(rescale_grad * grad, clip_gradient)
+        history = history + mean(g**2, axis=1, keepdims=True)
+        weight = weight - lr * g / sqrt(history + eps)
+
+    The state ``history`` has shape ``(rows, 1)``. Weight decay is not supported.
+
+    >>> import tapegrad as mx
+    >>> opt = mx.optimizer.contrib.GroupAdaGrad(learning_rate=1.0, eps=0.0)
+    >>> w = mx.nd.zeros((1, 2)); s = opt.create_state(0, w)
+    >>> opt.update(0, w, mx.nd.array([[3.0, 4.0]]), s)
+    >>> [round(v, 4) for v in w.asnumpy()[0].tolist()]
+    [-0.8485, -1.1314]
+    """
+
+    def __init__(self, eps: float = 1e-5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.float_stable_eps = eps
+
+    def create_state(self, index: int, weight: Any) -> Any:
+        if len(weight.shape) != 2:
+            raise OptimizerError(
+                f"GroupAdaGrad: weight {self._name(index)} has shape {tuple(weight.shape)}; "
+                "it keeps one learning rate per row of a 2-D weight. Fix: use it for 2-D "
+                "weights (e.g. embeddings) only, and AdaGrad for the others."
+            )
+        from .. import ndarray as nd
+
+        return nd.zeros((weight.shape[0], 1), dtype=weight.dtype)
+
+    def _step(self, index, lr, wd, weight, grad, states):
+        if wd != 0:
+            raise OptimizerError(
+                f"GroupAdaGrad: weight decay is not supported (wd={wd} for weight "
+                f"{self._name(index)}). Fix: pass wd=0 (and wd_mult=0)."
+            )
+        g = self.rescale_grad * grad
+        if self.clip_gradient is not None:
+            g = _clip(g, self.clip_gradient)
+        history = states[0] + np.mean(g * g, axis=1, keepdims=True)
+        return weight - lr * g / np.sqrt(history + float(self.float_stable_eps)), [history]
+
+
 # --------------------------------------------------------------------------- updater
 
 
@@ -1147,13 +1890,28 @@ class Updater:
         self.aggregate_updates = False
 
     def __call__(self, index: Any, grad: Any, weight: Any) -> None:
+        """Update ``weight`` from ``grad`` (each may be a list). As in MXNet, an optimizer
+        with ``aggregate_num > 0`` (SGD, LARS, LAMB) is called with lists of up to that many
+        weights of one dtype at a time."""
         if not isinstance(index, (list, tuple)):
             index, grad, weight = [index], [grad], [weight]
-        for i, g, w in zip(index, grad, weight):
+        opt = self.optimizer
+        for i, w in zip(index, weight):
             if i not in self.states:
-                self.states[i] = self.optimizer.create_state_multi_precision(i, w)
+                self.states[i] = opt.create_state_multi_precision(i, w)
                 self.states_synced[i] = True
-            self.optimizer.update_multi_precision(i, w, g, self.states[i])
+        if opt.aggregate_num <= 0:
+            for i, g, w in zip(index, grad, weight):
+                opt.update_multi_precision(i, w, g, self.states[i])
+            return
+        by_dtype: dict = {}
+        for i, g, w in zip(index, grad, weight):
+            by_dtype.setdefault(np.dtype(w.dtype), []).append((i, w, g))
+        n = opt.aggregate_num
+        for items in by_dtype.values():
+            for k in range(0, len(items), n):
+                idx, ws, gs = (list(t) for t in zip(*items[k : k + n]))
+                opt.update_multi_precision(idx, ws, gs, [self.states[i] for i in idx])
 
     def sync_state_context(self, state: Any, context: Any) -> Any:
         """States live on the CPU: returned unchanged."""
@@ -1235,4 +1993,27 @@ def get_updater(optimizer: Optimizer) -> Updater:
 
 # The _step functions of the optimizers above: each returns fresh arrays of the weight's and
 # the states' shapes (tested), so their results need no checks before they are written.
-_OWN_STEPS = frozenset(k._step for k in (SGD, NAG, Adam, AdamW, AdaGrad, RMSProp, AdaDelta))
+_OWN_STEPS = frozenset(
+    k._step
+    for k in (
+        SGD,
+        NAG,
+        Adam,
+        AdamW,
+        AdaGrad,
+        RMSProp,
+        AdaDelta,
+        Signum,
+        FTML,
+        LARS,
+        LBSGD,
+        LAMB,
+        DCASGD,
+        SGLD,
+        Ftrl,
+        Adamax,
+        Nadam,
+        Test,
+        GroupAdaGrad,
+    )
+)

@@ -1,0 +1,5 @@
+"""``mx.optimizer.contrib``: MXNet's contributed optimizers (``GroupAdaGrad``)."""
+
+from .optimizer import GroupAdaGrad
+
+__all__ = ["GroupAdaGrad"]
