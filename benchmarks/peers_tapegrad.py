@@ -287,11 +287,11 @@ def w9_params_mxnet():
     return p[0], layers, p[-2], p[-1]
 
 
-def make_w9_eager(tok, tgt, lr):
+def make_w9_eager(tok, tgt, lr, compiled=False):
     """W9 through the raw autograd API and MXNet's fused operator ``nd.RNN`` (its flat
     parameter vector concatenated from the parameters inside the recorded step, as Gluon's
     ``_rnn_param_concat`` does; the h2h biases are constant zeros: W9 has one bias per
-    layer). Returns (step, loss_fn)."""
+    layer); ``compiled``: the loss through ``mx.jit``. Returns (step, loss_fn)."""
     E, layers, wo, bo = w9_params_mxnet()
     H, L = common.W9_HIDDEN, common.W9_LAYERS
     params = _params([E] + [a for lay in layers for a in lay] + [wo, bo])
@@ -299,27 +299,29 @@ def make_w9_eager(tok, tgt, lr):
     zero_b = nd.zeros(4 * H)
     h0 = nd.zeros((L, N, H))
 
-    def loss_fn():
-        ws = [params[1 + 3 * k : 4 + 3 * k] for k in range(L)]
+    def loss_of(*ps):
+        ws = [ps[1 + 3 * k : 4 + 3 * k] for k in range(L)]
         flat = nd.concat(
             *[w.reshape(-1) for wi, wh, _ in ws for w in (wi, wh)],
             *[b for _, _, b in ws for b in (b, zero_b)],
             dim=0,
         )
-        x = nd.Embedding(tok, params[0])
+        x = nd.Embedding(tok, ps[0])
         y = nd.RNN(x, flat, h0, h0, state_size=H, num_layers=L, mode="lstm")
-        logits = nd.dot(y.reshape((T * N, H)), params[-2]) + params[-1]
+        logits = nd.dot(y.reshape((T * N, H)), ps[-2]) + ps[-1]
         return xent(logits, tgt)
+
+    loss_f = mx.jit(loss_of) if compiled else loss_of
 
     def step():
         with autograd.record():
-            loss = loss_fn()
+            loss = loss_f(*params)
         loss.backward()
         for p in params:
             p -= lr * p.grad
         return loss
 
-    return step, loss_fn
+    return step, lambda: loss_f(*params)
 
 
 def make_w9_gluon(tok, tgt, lr):
@@ -381,7 +383,12 @@ def w9(res, cfg, quick):
     tok_np, tgt_np = common.w9_data()
     tok = mx.nd.array(tok_np, dtype="int64")
     tgt = tgt_np.reshape(-1)
-    for variant, make in (("eager", make_w9_eager), ("gluon", make_w9_gluon)):
+    variants = (
+        ("eager", make_w9_eager),
+        ("jit", lambda *a: make_w9_eager(*a, compiled=True)),
+        ("gluon", make_w9_gluon),
+    )
+    for variant, make in variants:
         try:
             step, loss_fn = make(tok, tgt, common.W9_LR)
             loss0 = float(step().asscalar())
@@ -390,7 +397,7 @@ def w9(res, cfg, quick):
             lossk = float(loss_fn().asscalar())
             check = {"loss0": loss0, f"loss{common.W9_CHECK_STEPS}": lossk}
             t = common.bench(step, cfg)
-            res.add("W9", variant, t, check=check, mode="eager")
+            res.add("W9", variant, t, check=check, mode="jit" if variant == "jit" else "eager")
         except Exception as exc:  # noqa: BLE001
             res.fail("W9", variant, exc)
 
