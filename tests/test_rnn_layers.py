@@ -414,3 +414,24 @@ def test_nd_rnn_bad_arguments():
         nd.RNN(x, nd.zeros(10), h, state_size=5, num_layers=1, mode="lstm")
     with pytest.raises(ShapeError, match="data must be a 3-D NDArray"):
         nd.RNN(nd.ones((3, 4)), nd.zeros(10), h, state_size=5, num_layers=1, mode="gru")
+
+
+def test_compiled_recurrent_network_gives_the_eager_values_and_derivatives():
+    from tapegrad import functional as F
+
+    layer, _ = make("lstm", hidden=3, layers=2, bidirectional=True, input_size=2)
+    x = nd.array(np.random.default_rng(13).uniform(-1, 1, size=(4, 2, 2)), dtype="float64")
+
+    def f(x):
+        return (layer(x) ** 3).sum()
+
+    compiled = mx.jit(f)
+    for _ in range(2):  # the traced call, then the compiled one
+        np.testing.assert_allclose(compiled(x).asnumpy(), f(x).asnumpy(), rtol=1e-12)
+        np.testing.assert_allclose(
+            F.grad(compiled)(x).asnumpy(), F.grad(f)(x).asnumpy(), rtol=1e-12
+        )
+    v = nd.ones_like(x)
+    np.testing.assert_allclose(
+        F.hvp(compiled, (x,), (v,))[0].asnumpy(), F.hvp(f, (x,), (v,))[0].asnumpy(), rtol=1e-10
+    )
