@@ -275,6 +275,133 @@ def w8(res, cfg, quick):
     res.add("W8-ref", "numpy GEMMs of a step", t, case="GEMM floor")
 
 
+# ---------------------------------------------------------------- W9
+def w9_params_mxnet():
+    """W9's parameters in MXNet's layout: E, per layer (i2h weight (4H, in), h2h weight
+    (4H, H), bias), the output weight (H, V) and bias; float32 NumPy arrays."""
+    p = common.w9_params()
+    layers = [
+        (p[1 + 3 * k].T.copy(), p[2 + 3 * k].T.copy(), p[3 + 3 * k])
+        for k in range(common.W9_LAYERS)
+    ]
+    return p[0], layers, p[-2], p[-1]
+
+
+def make_w9_eager(tok, tgt, lr, compiled=False):
+    """W9 through the raw autograd API and MXNet's fused operator ``nd.RNN`` (its flat
+    parameter vector concatenated from the parameters inside the recorded step, as Gluon's
+    ``_rnn_param_concat`` does; the h2h biases are constant zeros: W9 has one bias per
+    layer); ``compiled``: the loss through ``mx.jit``. Returns (step, loss_fn)."""
+    E, layers, wo, bo = w9_params_mxnet()
+    H, L = common.W9_HIDDEN, common.W9_LAYERS
+    params = _params([E] + [a for lay in layers for a in lay] + [wo, bo])
+    T, N = tok.shape
+    zero_b = nd.zeros(4 * H)
+    h0 = nd.zeros((L, N, H))
+
+    def loss_of(*ps):
+        ws = [ps[1 + 3 * k : 4 + 3 * k] for k in range(L)]
+        flat = nd.concat(
+            *[w.reshape(-1) for wi, wh, _ in ws for w in (wi, wh)],
+            *[b for _, _, b in ws for b in (b, zero_b)],
+            dim=0,
+        )
+        x = nd.Embedding(tok, ps[0])
+        y = nd.RNN(x, flat, h0, h0, state_size=H, num_layers=L, mode="lstm")
+        logits = nd.dot(y.reshape((T * N, H)), ps[-2]) + ps[-1]
+        return xent(logits, tgt)
+
+    loss_f = mx.jit(loss_of) if compiled else loss_of
+
+    def step():
+        with autograd.record():
+            loss = loss_f(*params)
+        loss.backward()
+        for p in params:
+            p -= lr * p.grad
+        return loss
+
+    return step, lambda: loss_f(*params)
+
+
+def make_w9_gluon(tok, tgt, lr):
+    """W9 through Gluon: Embedding, ``rnn.LSTM`` (2 layers), Dense(flatten=False), the
+    softmax cross-entropy loss and an SGD Trainer (h2h biases fixed at zero). Returns
+    (step, loss_fn)."""
+    from tapegrad import gluon
+    from tapegrad.gluon import nn, rnn
+
+    E, layers, wo, bo = w9_params_mxnet()
+    H, L, V = common.W9_HIDDEN, common.W9_LAYERS, common.W9_VOCAB
+
+    class LM(gluon.Block):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            with self.name_scope():
+                self.embed = nn.Embedding(V, E.shape[1])
+                self.lstm = rnn.LSTM(H, num_layers=L, input_size=E.shape[1])
+                self.out = nn.Dense(V, flatten=False, in_units=H)
+
+        def forward(self, x):
+            return self.out(self.lstm(self.embed(x)))
+
+    net = LM()
+    net.initialize()
+    net.embed.weight.set_data(mx.nd.array(E))
+    for k, (wi, wh, b) in enumerate(layers):
+        getattr(net.lstm, f"l{k}_i2h_weight").set_data(mx.nd.array(wi))
+        getattr(net.lstm, f"l{k}_h2h_weight").set_data(mx.nd.array(wh))
+        getattr(net.lstm, f"l{k}_i2h_bias").set_data(mx.nd.array(b))
+        hb = getattr(net.lstm, f"l{k}_h2h_bias")
+        hb.set_data(mx.nd.zeros(4 * H))
+        hb.grad_req = "null"
+    net.out.weight.set_data(mx.nd.array(wo.T))
+    net.out.bias.set_data(mx.nd.array(bo))
+    trainable = {k: p for k, p in net.collect_params().items() if p.grad_req != "null"}
+    trainer = gluon.Trainer(trainable, "sgd", {"learning_rate": lr})
+    loss_f = gluon.loss.SoftmaxCrossEntropyLoss()
+    T, N = tok.shape
+    label = mx.nd.array(tgt, dtype="int64")
+
+    def losses():  # one per (t, n) position
+        return loss_f(net(tok).reshape((T * N, V)), label)
+
+    def loss_fn():
+        return losses().mean()
+
+    def step():
+        with autograd.record():
+            loss = losses()
+        loss.backward()
+        trainer.step(T * N)  # averaged over the positions
+        return loss.mean()
+
+    return step, loss_fn
+
+
+def w9(res, cfg, quick):
+    tok_np, tgt_np = common.w9_data()
+    tok = mx.nd.array(tok_np, dtype="int64")
+    tgt = tgt_np.reshape(-1)
+    variants = (
+        ("eager", make_w9_eager),
+        ("jit", lambda *a: make_w9_eager(*a, compiled=True)),
+        ("gluon", make_w9_gluon),
+    )
+    for variant, make in variants:
+        try:
+            step, loss_fn = make(tok, tgt, common.W9_LR)
+            loss0 = float(step().asscalar())
+            for _ in range(common.W9_CHECK_STEPS - 1):
+                step()
+            lossk = float(loss_fn().asscalar())
+            check = {"loss0": loss0, f"loss{common.W9_CHECK_STEPS}": lossk}
+            t = common.bench(step, cfg)
+            res.add("W9", variant, t, check=check, mode="jit" if variant == "jit" else "eager")
+        except Exception as exc:  # noqa: BLE001
+            res.fail("W9", variant, exc)
+
+
 def _sciml(name):
     def run(res, cfg, quick):
         import tapegrad_sciml_workloads as m
@@ -292,7 +419,7 @@ def main(argv=None):
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
-    impls = {"W1": w1, "W2": w2, "W6": w6, "W8": w8}
+    impls = {"W1": w1, "W2": w2, "W6": w6, "W8": w8, "W9": w9}
     if os.path.exists(os.path.join(_HERE, "tapegrad_sciml_workloads.py")):
         impls.update(
             {"W3": _sciml("w3"), "W4": _sciml("w4"), "W5": _sciml("w5"), "W7": _sciml("w7")}

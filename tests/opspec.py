@@ -393,6 +393,40 @@ SPECS += [
 SPECS.append(Spec("depends_on", lambda a, b: T.depends_on(a * b, b), [U, U], [(2, 3), (2, 3)], 3))
 
 
+# ---- recurrent helpers (tapegrad/ops/rnn.py): a sequence split in one node, read step by
+# step (a step read twice, one never read), and the adjoints (a missing step is zero)
+def _steps(a, axis, order):
+    s = T.unstack(a, axis=axis)
+    return T.stack(*[T.unstack_get(s, index=i) * (i + 1.0) for i in order], axis=0)
+
+
+SPECS += [
+    Spec("unstack", lambda a: _steps(a, 1, (2, 0, 2)) ** 2, [U], [(2, 3, 4)], 3, "axis 1"),
+    Spec("unstack", lambda a: _steps(a * a, -1, (1, 0)), [U], [(3, 2)], 3, "last axis"),
+    Spec(
+        "unstack_get",
+        lambda a, b: T.unstack_get(T.unstack(a * b, axis=0), index=1) ** 3,
+        [U, U],
+        [(3, 2), (3, 2)],
+        3,
+    ),
+    Spec(
+        "unstack_put",
+        lambda a: T.unstack_join(T.unstack_put(a**2, index=1, n=3), axis=1) * a.sum(),
+        [U],
+        [(2, 4)],
+        3,
+    ),
+    Spec(
+        "unstack_join",
+        lambda a: T.unstack_join(T.unstack(T.sin(a), axis=1), axis=0) ** 2,
+        [U],
+        [(2, 3, 2)],
+        3,
+    ),
+]
+
+
 # ---------------------------------------------------------------- the checking machinery
 
 

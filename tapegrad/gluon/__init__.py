@@ -1,7 +1,7 @@
 """``mx.gluon``: parameters, blocks, layers, losses, the Trainer and data loading
 (MXNet 1.x Gluon API)."""
 
-from . import data, loss, nn, utils
+from . import data, loss, nn, rnn, utils
 from .block import Block, HybridBlock
 from .parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from .trainer import Trainer
@@ -14,6 +14,7 @@ __all__ = [
     "Block",
     "HybridBlock",
     "nn",
+    "rnn",
     "loss",
     "Trainer",
     "data",

@@ -5,5 +5,6 @@ from . import random  # noqa: F401
 from .ndarray import InplaceError, NDArray
 from .ndarray_functions import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
+from .rnn_ops import *  # noqa: F401,F403
 
 __all__ = ["NDArray", "InplaceError"]

@@ -7,4 +7,4 @@ Rules use only the ``xp`` namespace they are given (never ``numpy`` directly), s
 is itself differentiable; ``tests/test_engine_rules.py`` enforces it.
 """
 
-from . import conv, elementwise, linalg, nn, reductions, shape  # noqa: F401
+from . import conv, elementwise, linalg, nn, reductions, rnn, shape  # noqa: F401
