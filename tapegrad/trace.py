@@ -169,7 +169,7 @@ def _flatten(out: Any) -> tuple[list, Any]:
             lv, sp = _flatten(o)
             leaves += lv
             specs.append((len(lv), sp))
-        return leaves, (type(out), specs)
+        return leaves, (type(out), tuple(specs))  # hashable: part of a cache key
     return [out], None
 
 

@@ -26,6 +26,10 @@ import numpy as np
 from .. import autograd, serialization
 from .. import ndarray as nd
 from ..base import TapegradError
+from ..core import STATE
+from ..trace import Compiled
+from ..trace import _flatten as _trace_flatten
+from ..trace import _unflatten as _trace_unflatten
 from . import _infer
 from .parameter import (
     DEFAULT_INIT,
@@ -208,6 +212,7 @@ class _UndoLog(threading.local):
 
 
 _UNDO = _UndoLog()
+_EAGER = object()  # "run this call eagerly"
 
 
 def _flat_shapes(x: Any) -> Any:
@@ -834,6 +839,7 @@ class HybridBlock(Block):
         super().__init__(prefix=prefix, params=params)
         self._active = False
         self._flags: list = []
+        self._compiled: Any = None
 
     def register_child(self, block: Block, name: str | None = None) -> None:
         """Register a child; children of a HybridBlock must be HybridBlocks too."""
@@ -845,11 +851,26 @@ class HybridBlock(Block):
             )
         super().register_child(block, name)
 
-    def hybridize(self, active: bool = True, **kwargs: Any) -> None:
-        """Accepted for compatibility: execution stays eager and results are identical.
-        ``static_alloc``/``static_shape`` and other flags are recorded and ignored."""
+    def hybridize(
+        self,
+        active: bool = True,
+        static_alloc: bool = False,
+        static_shape: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Compile this block (``active``): its first call per input shapes and mode traces
+        ``hybrid_forward`` once and later calls run the compiled straight-line code
+        (:mod:`tapegrad.trace`), one node on the tape, differentiable to any order.
+        ``static_alloc``/``static_shape`` are MXNet's flags, accepted; code that reads traced
+        values falls back to eager execution with a warning. ``active=False`` goes back to
+        eager execution."""
+        if static_alloc:
+            kwargs["static_alloc"] = static_alloc
+        if static_shape:
+            kwargs["static_shape"] = static_shape
         self._active = active
         self._flags = list(kwargs.items())
+        self._compiled = None
         if active and (self._forward_hooks or self._forward_pre_hooks):
             warnings.warn(
                 f'"{self.name}" is being hybridized while still having forward '
@@ -954,6 +975,13 @@ class HybridBlock(Block):
                 f"{', '.join(type(a).__name__ for a in (x, *args))}. Fix: convert the input "
                 "with mx.nd.array(...)."
             )
+        if self._active and not kwargs and STATE.flags.tracing is None:
+            out = self._call_compiled(x, args)
+            if out is not _EAGER:
+                return out
+        return self._forward_eager(x, args, kwargs)
+
+    def _forward_eager(self, x: Any, args: tuple, kwargs: dict) -> Any:
         params, undo, F = self._param_arrays(x, args)
         if kwargs:
             params = {**params, **kwargs}
@@ -964,6 +992,31 @@ class HybridBlock(Block):
         except BaseException:
             undo()
             raise
+
+    def _call_compiled(self, x: Any, args: tuple) -> Any:
+        """The hybridized call: the inputs (nested lists flattened) and every parameter's
+        value are the compiled function's arguments, so the plan reads them anew each call
+        and writes back what the block changes in place (BatchNorm's statistics)."""
+        params = list({id(p): p for p in self.collect_params().values()}.values())
+        try:
+            values = [p.data() for p in params]
+        except DeferredInitializationError:
+            return _EAGER  # the first call infers the shapes, eagerly
+        if self._compiled is None:
+            self._compiled = Compiled(self._traced_forward, name=self.name)
+        leaves, spec = _trace_flatten((x, *args))
+        return self._compiled(spec, len(leaves), tuple(params), *leaves, *values)
+
+    def _traced_forward(self, spec: Any, n: int, params: tuple, *arrays: Any) -> Any:
+        x, *args = _trace_unflatten(list(arrays[:n]), spec)
+        saved = [p._data for p in params]
+        try:  # the parameters' values are the traced arguments for the length of the call
+            for p, v in zip(params, arrays[n:]):
+                p._data = [v]
+            return self._forward_eager(x, tuple(args), {})
+        finally:
+            for p, d in zip(params, saved):
+                p._data = d
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
         """Override with the computation; ``F`` is ``mx.nd``."""
