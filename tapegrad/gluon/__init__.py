@@ -1,7 +1,7 @@
 """``mx.gluon``: parameters, blocks, layers, losses, the Trainer and data loading
 (MXNet 1.x Gluon API)."""
 
-from . import data, loss, nn
+from . import contrib, data, loss, nn
 from .block import Block, HybridBlock
 from .parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from .trainer import Trainer
@@ -17,4 +17,5 @@ __all__ = [
     "loss",
     "Trainer",
     "data",
+    "contrib",
 ]
