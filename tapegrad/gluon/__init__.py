@@ -1,7 +1,7 @@
 """``mx.gluon``: parameters, blocks, layers, losses, the Trainer and data loading
 (MXNet 1.x Gluon API)."""
 
-from . import contrib, data, loss, nn
+from . import contrib, data, loss, model_zoo, nn
 from .block import Block, HybridBlock
 from .parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
 from .trainer import Trainer
@@ -17,5 +17,6 @@ __all__ = [
     "loss",
     "Trainer",
     "data",
+    "model_zoo",
     "contrib",
 ]
