@@ -24,7 +24,7 @@ LAYERS = [
     ("transforms", ["autograd", "forward", "engine", "functional", "func", "taylor", "explain",
                     "testing"]),  # fmt: skip
     ("differential operators", ["sciml.operators"]),
-    ("training", ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name"]),
+    ("training", ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name", "symbol"]),
     ("derivative layers", ["sciml"]),
     ("applications", ["demos", "cli", "__main__", ""]),
 ]
