@@ -52,6 +52,8 @@ def __getattr__(name: str):
 
     lazy = {
         "gluon": ".gluon",
+        "sym": ".symbol",
+        "symbol": ".symbol",
         "init": ".initializer",
         "initializer": ".initializer",
         "optimizer": ".optimizer",

@@ -38,7 +38,17 @@ LAYERS = [
     ("differential operators", ["sciml.operators"]),
     (
         "training",
-        ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name", "io", "test_utils"],
+        [
+            "lr_scheduler",
+            "metric",
+            "initializer",
+            "optimizer",
+            "gluon",
+            "name",
+            "io",
+            "test_utils",
+            "symbol",
+        ],
     ),  # fmt: skip
     ("derivative layers", ["sciml"]),
     ("applications", ["demos", "cli", "__main__", ""]),

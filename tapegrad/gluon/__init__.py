@@ -1,9 +1,10 @@
-"""``mx.gluon``: parameters, blocks, layers, losses, the Trainer and data loading
-(MXNet 1.x Gluon API)."""
+"""``mx.gluon``: parameters, blocks, layers, losses, the Trainer, data loading, the model zoo
+and ``SymbolBlock`` for models exported by MXNet (MXNet 1.x Gluon API)."""
 
-from . import data, loss, nn, rnn, utils
+from . import contrib, data, loss, model_zoo, nn, rnn, utils
 from .block import Block, HybridBlock
 from .parameter import Constant, DeferredInitializationError, Parameter, ParameterDict
+from .symbol_block import SymbolBlock
 from .trainer import Trainer
 
 __all__ = [
@@ -13,10 +14,13 @@ __all__ = [
     "DeferredInitializationError",
     "Block",
     "HybridBlock",
+    "SymbolBlock",
     "nn",
     "rnn",
     "loss",
     "Trainer",
     "data",
     "utils",
+    "model_zoo",
+    "contrib",
 ]

@@ -1,5 +1,7 @@
-"""Basic layers (MXNet 1.x ``gluon/nn/basic_layers.py``): Dense, Dropout, BatchNorm,
-LayerNorm, Embedding, Flatten, Lambda, HybridLambda.
+"""Basic layers (MXNet 1.x ``gluon/nn/basic_layers.py`` and ``gluon/contrib/nn``): Dense,
+Dropout, BatchNorm (any number of axes), BatchNormReLU, SyncBatchNorm, InstanceNorm, GroupNorm,
+LayerNorm, Embedding, Flatten, Lambda, HybridLambda, Identity, HybridConcatenate, Concatenate,
+PixelShuffle1D/2D/3D.
 
 Every forward is a composition of differentiable ``mx.nd`` operators, so gradients of any
 order exist with respect to inputs and parameters alike.
@@ -11,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ... import autograd
 from ... import ndarray as nd
-from ...base import ShapeError
+from ...base import ShapeError, TapegradError, fmt_shape
 from ..block import Block, HybridBlock, HybridSequential, Sequential
 from .activations import Activation
 
@@ -24,11 +25,35 @@ __all__ = [
     "Dropout",
     "Embedding",
     "BatchNorm",
+    "BatchNormReLU",
+    "SyncBatchNorm",
+    "InstanceNorm",
+    "GroupNorm",
     "LayerNorm",
     "Flatten",
     "Lambda",
     "HybridLambda",
+    "Identity",
+    "HybridConcatenate",
+    "Concatenate",
+    "PixelShuffle1D",
+    "PixelShuffle2D",
+    "PixelShuffle3D",
+    "LayerArgumentError",
 ]
+
+
+class LayerArgumentError(TapegradError, ValueError, AssertionError):
+    """A layer built with arguments MXNet 1.9 refuses (it raised ``AssertionError``, so this
+    is one too, and a ``ValueError``)."""
+
+
+def _layer_error(layer: Block, e: Exception) -> Exception:
+    """``e`` (an operator's error) with the layer's class and name in front of its message."""
+    try:
+        return type(e)(f"{type(layer).__name__} '{layer.name}': {e}")
+    except Exception:  # an error class with another constructor: keep it as it is
+        return e
 
 
 class Dense(HybridBlock):
@@ -178,7 +203,9 @@ def _bcast_shape(ndim: int, axis: int, size: int) -> tuple:
 
 
 class BatchNorm(HybridBlock):
-    """Batch normalization (Ioffe & Szegedy, 2015) over all axes but ``axis``.
+    """Batch normalization (Ioffe & Szegedy, 2015) over all axes but ``axis``, for inputs
+    with any number of axes (``(N, C)``, ``(N, C, W)``, ``(N, C, H, W)``, ...): MXNet's
+    ``BatchNorm`` operator with ``fix_gamma = not scale``.
 
     In training mode (inside ``autograd.record()``) the batch mean and (biased) variance
     normalize the input, and the running statistics are updated as MXNet does::
@@ -230,6 +257,7 @@ class BatchNorm(HybridBlock):
         self._epsilon = epsilon
         self._scale = scale
         self._use_global_stats = use_global_stats
+        self._fuse_relu = False
         if in_channels != 0:
             self.in_channels = in_channels
         self.gamma = self.params.get(
@@ -290,31 +318,19 @@ class BatchNorm(HybridBlock):
     def hybrid_forward(
         self, F: Any, x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any
     ) -> Any:
-        axis = self._channel_axis(x)
-        channels = x.shape[axis]
-        if gamma.shape != (channels,):
-            raise ShapeError(
-                f"BatchNorm '{self.name}': input of shape {x.shape} has {channels} channels "
-                f"on axis {self._axis} but the layer has {gamma.shape[0]}. Fix: check "
-                "in_channels and axis."
-            )
-        bshape = _bcast_shape(x.ndim, axis, channels)
-        red = tuple(i for i in range(x.ndim) if i != axis)
-        if autograd.is_training() and not self._use_global_stats:
-            mean = F.mean(x, axis=red, keepdims=True)
-            centered = x - mean
-            var = F.mean(F.square(centered), axis=red, keepdims=True)
-            m = self._momentum
-            with autograd.pause():
-                running_mean[:] = running_mean * m + mean.detach().reshape((channels,)) * (1 - m)
-                running_var[:] = running_var * m + var.detach().reshape((channels,)) * (1 - m)
-        else:
-            centered = x - running_mean.reshape(bshape)
-            var = running_var.reshape(bshape)
-        out = centered / F.sqrt(var + self._epsilon)
-        if self._scale:
-            out = out * gamma.reshape(bshape)
-        return out + beta.reshape(bshape)
+        if hasattr(x, "shape"):
+            channels = x.shape[self._channel_axis(x)]
+            if gamma.shape != (channels,):
+                raise ShapeError(
+                    f"{type(self).__name__} '{self.name}': input of shape {x.shape} has "
+                    f"{channels} channels on axis {self._axis} but the layer has "
+                    f"{gamma.shape[0]}. Fix: check in_channels and axis."
+                )
+        try:
+            out = F.BatchNorm(x, gamma, beta, running_mean, running_var, name="fwd", **self._kwargs)
+        except TapegradError as e:
+            raise _layer_error(self, e) from None
+        return F.Activation(out, act_type="relu") if self._fuse_relu else out
 
     def __repr__(self) -> str:
         in_channels = self.gamma.shape[0]
@@ -535,3 +551,366 @@ class HybridLambda(HybridBlock):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._func_name})"
+
+
+class BatchNormReLU(BatchNorm):
+    """:class:`BatchNorm` followed by ReLU (MXNet's fused ``BatchNormReLU``; the same
+    parameters, names ``batchnormrelu<n>_gamma``...).
+
+    >>> import tapegrad as mx
+    >>> bn = mx.gluon.nn.BatchNormReLU(); bn.initialize()
+    >>> [round(v, 3) for v in bn(mx.nd.array([[-1.0], [2.0]])).asnumpy().ravel().tolist()]
+    [0.0, 2.0]
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fuse_relu = True
+
+
+class SyncBatchNorm(BatchNorm):
+    """MXNet's cross-device synchronized BatchNorm (``gluon.contrib.nn.SyncBatchNorm``) over
+    the channel axis 1. tapegrad runs one process on the CPU, where it is :class:`BatchNorm`
+    over the whole batch: ``num_devices`` must be 1 (or None).
+
+    >>> import tapegrad as mx
+    >>> bn = mx.gluon.nn.SyncBatchNorm(in_channels=3); bn.initialize()
+    >>> bn(mx.nd.ones((2, 3, 4, 4))).shape, sorted(bn.collect_params())[0]
+    ((2, 3, 4, 4), 'syncbatchnorm0_beta')
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 0,
+        num_devices: int | None = None,
+        momentum: float = 0.9,
+        epsilon: float = 1e-5,
+        center: bool = True,
+        scale: bool = True,
+        use_global_stats: bool = False,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        running_mean_initializer: Any = "zeros",
+        running_variance_initializer: Any = "ones",
+        **kwargs: Any,
+    ) -> None:
+        if num_devices not in (None, 1):
+            raise LayerArgumentError(
+                f"SyncBatchNorm: num_devices={num_devices!r}, but tapegrad computes on one CPU "
+                "process, whose batch statistics are the whole batch's. Fix: num_devices=1 "
+                "(or leave it out)."
+            )
+        super().__init__(
+            axis=1,
+            momentum=momentum,
+            epsilon=epsilon,
+            center=center,
+            scale=scale,
+            use_global_stats=use_global_stats,
+            beta_initializer=beta_initializer,
+            gamma_initializer=gamma_initializer,
+            running_mean_initializer=running_mean_initializer,
+            running_variance_initializer=running_variance_initializer,
+            in_channels=in_channels,
+            **kwargs,
+        )
+
+
+class InstanceNorm(HybridBlock):
+    """Instance normalization (Ulyanov et al., 2016): each sample's each channel (``axis``)
+    normalized over the remaining axes, ``* gamma + beta``. As in MXNet 1.9, ``scale`` is
+    False by default (gamma stays 1 and is not trained).
+
+    Parameters ``gamma`` (ones), ``beta`` (zeros), shape ``(in_channels,)``.
+
+    >>> import tapegrad as mx
+    >>> layer = mx.gluon.nn.InstanceNorm(); layer.initialize()
+    >>> y = layer(mx.nd.array([[[1.1, 2.2]], [[3.3, 4.4]]]))
+    >>> [round(v, 4) for v in y.asnumpy().ravel().tolist()]
+    [-1.0, 1.0, -1.0, 1.0]
+    """
+
+    def __init__(
+        self,
+        axis: int = 1,
+        epsilon: float = 1e-5,
+        center: bool = True,
+        scale: bool = False,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        in_channels: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._kwargs = {"eps": epsilon, "axis": axis, "center": center, "scale": scale}
+        self._axis = axis
+        self._epsilon = epsilon
+        self.gamma = self.params.get(
+            "gamma",
+            grad_req="write" if scale else "null",
+            shape=(in_channels,),
+            init=gamma_initializer,
+            allow_deferred_init=True,
+        )
+        self.beta = self.params.get(
+            "beta",
+            grad_req="write" if center else "null",
+            shape=(in_channels,),
+            init=beta_initializer,
+            allow_deferred_init=True,
+        )
+
+    def _channel_axis(self, x: Any) -> int:
+        ax = _check_axis(self, x, self._axis, "channel", "pass (N, C, ...) input or set axis.")
+        if x.ndim < 3 or ax == 0:
+            raise ShapeError(
+                f"InstanceNorm '{self.name}': input of shape {fmt_shape(x.shape)} needs a batch "
+                f"axis 0, a channel axis (axis={self._axis}, not 0) and at least one more axis "
+                "to normalize over. Fix: pass (N, C, W), (N, C, H, W), ... inputs."
+            )
+        return ax
+
+    def infer_shape(self, x: Any, *args: Any) -> None:
+        """in_channels is the size of ``axis`` of the input."""
+        c = x.shape[self._channel_axis(x)]
+        self.gamma.shape = (c,)
+        self.beta.shape = (c,)
+
+    def hybrid_forward(self, F: Any, x: Any, gamma: Any, beta: Any) -> Any:
+        ax = self._channel_axis(x) if hasattr(x, "shape") else self._axis
+        try:
+            if ax == 1:
+                return F.InstanceNorm(x, gamma, beta, name="fwd", eps=self._epsilon)
+            x = F.swapaxes(x, dim1=1, dim2=ax)
+            y = F.InstanceNorm(x, gamma, beta, name="fwd", eps=self._epsilon)
+            return F.swapaxes(y, dim1=1, dim2=ax)
+        except TapegradError as e:
+            raise _layer_error(self, e) from None
+
+    def __repr__(self) -> str:
+        content = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
+        return f"{type(self).__name__}({content}, in_channels={self.gamma.shape[0]})"
+
+
+class GroupNorm(HybridBlock):
+    """Group normalization (Wu & He, 2018): the channels of ``(N, C, ...)`` inputs split into
+    ``num_groups`` groups, each normalized over its channels and the spatial axes. As in
+    MXNet 1.x, ``gamma`` and ``beta`` have shape ``(num_groups,)``: one scale and shift per
+    group.
+
+    >>> import tapegrad as mx
+    >>> layer = mx.gluon.nn.GroupNorm(); layer.initialize()
+    >>> y = layer(mx.nd.arange(24).reshape((2, 3, 4)))
+    >>> [round(v, 4) for v in y.asnumpy()[0, 0].tolist()]
+    [-1.5933, -1.3036, -1.0139, -0.7242]
+    """
+
+    def __init__(
+        self,
+        num_groups: int = 1,
+        epsilon: float = 1e-5,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Any = "zeros",
+        gamma_initializer: Any = "ones",
+        prefix: str | None = None,
+        params: Any = None,
+    ) -> None:
+        if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)):
+            raise LayerArgumentError(
+                f"GroupNorm: num_groups={num_groups!r} must be a positive integer. Fix: pass one."
+            )
+        if num_groups < 1:
+            raise LayerArgumentError(
+                f"GroupNorm: num_groups={num_groups} must be a positive integer. Fix: pass one."
+            )
+        super().__init__(prefix=prefix, params=params)
+        self._kwargs = {"eps": epsilon, "num_groups": num_groups, "center": center, "scale": scale}
+        self._num_groups = int(num_groups)
+        self._epsilon = epsilon
+        self._center = center
+        self._scale = scale
+        self.gamma = self.params.get(
+            "gamma",
+            grad_req="write" if scale else "null",
+            shape=(num_groups,),
+            init=gamma_initializer,
+            allow_deferred_init=True,
+        )
+        self.beta = self.params.get(
+            "beta",
+            grad_req="write" if center else "null",
+            shape=(num_groups,),
+            init=beta_initializer,
+            allow_deferred_init=True,
+        )
+
+    def hybrid_forward(self, F: Any, data: Any, gamma: Any, beta: Any) -> Any:
+        try:
+            return F.GroupNorm(
+                data, gamma, beta, num_groups=self._num_groups, eps=self._epsilon, name="fwd"
+            )
+        except TapegradError as e:
+            raise _layer_error(self, e) from None
+
+    def __repr__(self) -> str:
+        content = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
+        return f"{type(self).__name__}({content})"
+
+
+class Identity(HybridBlock):
+    """Returns its input (a branch of a :class:`HybridConcatenate`, a residual path).
+
+    >>> import tapegrad as mx
+    >>> mx.gluon.nn.Identity()(mx.nd.array([1.0, 2.0])).asnumpy().tolist()
+    [1.0, 2.0]
+    """
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
+        return x
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _concat_children(F: Any, block: Block, x: Any, axis: int) -> Any:
+    if not block._children:
+        raise ValueError(
+            f"{type(block).__name__} '{block.name}' has no children to concatenate. Fix: add "
+            "blocks with .add(...) first."
+        )
+    outs = [child(x) for child in block._children.values()]
+    try:
+        return F.concat(*outs, dim=axis)
+    except TapegradError as e:
+        shapes = ", ".join(str(getattr(o, "shape", "?")) for o in outs)
+        err = _layer_error(block, e)
+        raise type(err)(f"{err} (the children's outputs have shapes {shapes})") from None
+
+
+class HybridConcatenate(HybridSequential):
+    """Feeds its input to every child and concatenates their outputs along ``axis``
+    (MXNet 2's ``HybridConcatenate``; MXNet 1.x's ``contrib.nn.HybridConcurrent``).
+
+    >>> import tapegrad as mx
+    >>> net = mx.gluon.nn.HybridConcatenate(axis=1)
+    >>> net.add(mx.gluon.nn.Dense(3), mx.gluon.nn.Identity())
+    >>> net.initialize(); net(mx.nd.ones((2, 4))).shape
+    (2, 7)
+    """
+
+    def __init__(self, axis: int = -1, prefix: str | None = None, params: Any = None) -> None:
+        super().__init__(prefix=prefix, params=params)
+        self.axis = axis
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
+        return _concat_children(F, self, x, self.axis)
+
+
+class Concatenate(Sequential):
+    """Feeds its input to every child Block and concatenates their outputs along ``axis``
+    (MXNet 2's ``Concatenate``; MXNet 1.x's ``contrib.nn.Concurrent``)."""
+
+    def __init__(self, axis: int = -1, prefix: str | None = None, params: Any = None) -> None:
+        super().__init__(prefix=prefix, params=params)
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return _concat_children(nd, self, x, self.axis)
+
+
+def _factors(cls: str, factor: Any, n: int) -> tuple:
+    f = (factor,) * n if isinstance(factor, (int, np.integer)) else factor
+    if (
+        not isinstance(f, (tuple, list))
+        or len(f) != n
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in f)
+        or min(f) < 1
+    ):
+        raise LayerArgumentError(
+            f"{cls}: factor={factor!r} must be a positive integer or {n} of them. Fix: pass "
+            "e.g. factor=2."
+        )
+    return tuple(int(v) for v in f)
+
+
+class _PixelShuffle(HybridBlock):
+    _n = 1
+
+    def __init__(self, factor: Any, **kwargs: Any) -> None:
+        factors = _factors(type(self).__name__, factor, self._n)
+        super().__init__(**kwargs)
+        self._factors = factors
+
+    def _check(self, x: Any) -> None:
+        if not hasattr(x, "shape"):
+            return
+        n, f = self._n, int(np.prod(self._factors))
+        if x.ndim != n + 2 or x.shape[1] % f:
+            raise ShapeError(
+                f"{type(self).__name__} '{self.name}': input of shape {fmt_shape(x.shape)} is "
+                f"not (N, C * {f}, {n} spatial axes) for factors {self._factors}. Fix: give "
+                f"{n + 2}-D input whose channel count is a multiple of {f}."
+            )
+
+    def __repr__(self) -> str:
+        f = self._factors[0] if self._n == 1 else self._factors
+        return f"{type(self).__name__}({f})"
+
+
+class PixelShuffle1D(_PixelShuffle):
+    """Moves channel groups into the width: ``(N, f C, W) -> (N, C, W f)``.
+
+    >>> import tapegrad as mx
+    >>> mx.gluon.nn.PixelShuffle1D(2)(mx.nd.zeros((1, 8, 3))).shape
+    (1, 4, 6)
+    """
+
+    _n = 1
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
+        self._check(x)
+        (f,) = self._factors
+        x = F.reshape(x, shape=(0, -4, -1, f, 0))  # (N, C, f, W)
+        x = F.transpose(x, axes=(0, 1, 3, 2))  # (N, C, W, f)
+        return F.reshape(x, shape=(0, 0, -3))
+
+
+class PixelShuffle2D(_PixelShuffle):
+    """Sub-pixel upsampling (Shi et al., 2016): ``(N, f1 f2 C, H, W) -> (N, C, H f1, W f2)``.
+
+    >>> import tapegrad as mx
+    >>> mx.gluon.nn.PixelShuffle2D((2, 3))(mx.nd.zeros((1, 12, 3, 5))).shape
+    (1, 2, 6, 15)
+    """
+
+    _n = 2
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
+        self._check(x)
+        f1, f2 = self._factors
+        x = F.reshape(x, shape=(0, -4, -1, f1 * f2, 0, 0))  # (N, C, f1 f2, H, W)
+        x = F.reshape(x, shape=(0, 0, -4, f1, f2, 0, 0))  # (N, C, f1, f2, H, W)
+        x = F.transpose(x, axes=(0, 1, 4, 2, 5, 3))  # (N, C, H, f1, W, f2)
+        return F.reshape(x, shape=(0, 0, -3, -3))
+
+
+class PixelShuffle3D(_PixelShuffle):
+    """``(N, f1 f2 f3 C, D, H, W) -> (N, C, D f1, H f2, W f3)``.
+
+    >>> import tapegrad as mx
+    >>> mx.gluon.nn.PixelShuffle3D((2, 3, 4))(mx.nd.zeros((1, 48, 3, 5, 7))).shape
+    (1, 2, 6, 15, 28)
+    """
+
+    _n = 3
+
+    def hybrid_forward(self, F: Any, x: Any) -> Any:
+        self._check(x)
+        f1, f2, f3 = self._factors
+        x = F.reshape(x, shape=(0, -4, -1, f1 * f2 * f3, 0, 0, 0))  # (N, C, f1 f2 f3, D, H, W)
+        x = F.reshape(x, shape=(0, 0, -4, f1, f2 * f3, 0, 0, 0))  # (N, C, f1, f2 f3, D, H, W)
+        x = F.transpose(x, axes=(0, 1, 4, 2, 5, 3, 6))  # (N, C, D, f1, H, f2 f3, W)
+        x = F.reshape(x, shape=(0, 0, 0, 0, 0, -4, f2, f3, 0))  # (N, C, D, f1, H, f2, f3, W)
+        x = F.transpose(x, axes=(0, 1, 2, 3, 4, 5, 7, 6))  # (N, C, D, f1, H, f2, W, f3)
+        return F.reshape(x, shape=(0, 0, -3, -3, -3))
