@@ -301,7 +301,7 @@ class SymbolBlock(HybridBlock):
                     f"SymbolBlock: input '{name}' must be an NDArray, got {type(a).__name__}. "
                     "Fix: convert it with mx.nd.array(...)."
                 )
-        params, undo = self._param_arrays(x, args)
+        params, undo, _ = self._param_arrays(x, args)
         values = {self._full_names[k]: v for k, v in params.items()}
         values.update(zip(self._input_names, inputs))
         try:
