@@ -215,6 +215,28 @@ _UNDO = _UndoLog()
 _EAGER = object()  # "run this call eagerly"
 
 
+class _SymbolPrefix(NameManager):
+    """Names of the operator nodes a block builds: its prefix, then the name it gives
+    (``fwd``) or the operator's hint and a counter (MXNet's ``Prefix`` name manager)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def get(self, name: str | None, hint: str) -> str:
+        return self._prefix + super().get(name, hint)
+
+
+def _is_symbol(x: Any) -> bool:
+    return type(x).__name__ == "Symbol" and type(x).__module__.startswith("tapegrad.symbol")
+
+
+def _has_symbol(obj: Any) -> bool:
+    if isinstance(obj, (list, tuple)):
+        return any(_has_symbol(o) for o in obj)
+    return _is_symbol(obj)
+
+
 def _flat_shapes(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [_flat_shapes(i) for i in x]
@@ -968,6 +990,8 @@ class HybridBlock(Block):
 
         As in MXNet, the inputs may be NDArrays, (nested) lists of them, Python numbers or
         None, as long as one NDArray is among them."""
+        if _is_symbol(x) or _has_symbol(args):
+            return self._forward_symbolic(x, args, kwargs)
         if not isinstance(x, nd.NDArray) and not _has_ndarray((x, args)):
             raise HybridBlockInputError(
                 f"{type(self).__name__} '{self.name}': HybridBlock requires the first argument "
@@ -975,6 +999,7 @@ class HybridBlock(Block):
                 f"{', '.join(type(a).__name__ for a in (x, *args))}. Fix: convert the input "
                 "with mx.nd.array(...)."
             )
+        self._n_inputs = 1 + len(args)
         if self._active and not kwargs and STATE.flags.tracing is None:
             out = self._call_compiled(x, args)
             if out is not _EAGER:
@@ -992,6 +1017,40 @@ class HybridBlock(Block):
         except BaseException:
             undo()
             raise
+
+    def _forward_symbolic(self, x: Any, args: tuple, kwargs: dict) -> Any:
+        """``hybrid_forward(mx.sym, ...)``: called on Symbols, the block builds MXNet's graph
+        (operator nodes named after the block, ``dense0_fwd``; parameters as variables)."""
+        from .. import symbol
+
+        params = {k: p.var() for k, p in self._reg_params.items()}
+        params.update(kwargs)
+        with _SymbolPrefix(self.prefix):
+            return self.hybrid_forward(symbol, x, *args, **params)
+
+    def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> None:
+        """Write ``path-symbol.json`` (MXNet's graph JSON) and ``path-NNNN.params`` (MXNet's
+        format, ``arg:``/``aux:`` names), as MXNet 1.x's ``HybridBlock.export``: real MXNet
+        and :meth:`SymbolBlock.imports` load the model. The graph is built by calling the
+        block on ``mx.sym.var('data')`` (``data0``, ``data1``... for several inputs, as many
+        as the last call had)."""
+        from .. import symbol
+
+        n = getattr(self, "_n_inputs", 1)
+        names = ["data"] if n == 1 else [f"data{i}" for i in range(n)]
+        with NameManager():
+            out = self(*[symbol.var(nm) for nm in names])
+        if isinstance(out, (list, tuple)):
+            out = symbol.Group(list(out))
+        args, aux = set(out.list_arguments()), set(out.list_auxiliary_states())
+        arrays = {}
+        for p in self.collect_params().values():
+            if p.name in args:
+                arrays["arg:" + p.name] = p.data()
+            elif p.name in aux:
+                arrays["aux:" + p.name] = p.data()
+        out.save(f"{path}-symbol.json")
+        nd.save(f"{path}-{epoch:04d}.params", arrays)
 
     def _call_compiled(self, x: Any, args: tuple) -> Any:
         """The hybridized call: the inputs (nested lists flattened) and every parameter's
@@ -1024,12 +1083,6 @@ class HybridBlock(Block):
             f"{type(self).__name__} must implement hybrid_forward(self, F, x, *args, **params)"
         )
 
-    def export(self, path: str, epoch: int = 0, **kwargs: Any) -> None:
-        """Not available: tapegrad has no symbol files. Use save_parameters."""
-        raise NotImplementedError(
-            f"{type(self).__name__}.export: tapegrad has no symbolic graph to export. Fix: use "
-            "save_parameters() and rebuild the network in Python."
-        )
 
 
 def _seq_call(children: Iterator[Block], x: Any, args: tuple) -> Any:

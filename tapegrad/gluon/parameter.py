@@ -562,9 +562,21 @@ class Parameter:
                     g[:] = v.astype(g.dtype)
 
     def var(self) -> Any:
-        """Symbols do not exist in tapegrad (eager only)."""
-        raise NotImplementedError(
-            f"Parameter '{self.name}'.var(): tapegrad has no symbolic API; use data()."
+        """This parameter as a variable of a symbolic graph (``mx.sym.var``), with MXNet's
+        attributes (shape, dtype, learning-rate and weight-decay multipliers, initializer)."""
+        from .. import symbol
+
+        init = self.init
+        if init is not None and not isinstance(init, str):
+            init = init.dumps() if hasattr(init, "dumps") else None
+        return symbol.var(
+            self.name,
+            shape=self.shape,
+            dtype=self.dtype,
+            lr_mult=self.lr_mult,
+            wd_mult=self.wd_mult,
+            init=init,
+            stype="default",
         )
 
 

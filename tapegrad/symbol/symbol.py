@@ -305,6 +305,46 @@ class Symbol:
         ``autograd.record()`` the computation is recorded like any NDArray code."""
         return evaluate(self, kwargs)
 
+    def infer_shape(self, *args: Any, **kwargs: Any) -> tuple:
+        """MXNet's shape inference: from the shapes of some arguments (positional, in
+        :meth:`list_arguments` order, or by name), ``(arg_shapes, out_shapes, aux_shapes)``
+        in the order of :meth:`list_arguments`, :meth:`list_outputs` and
+        :meth:`list_auxiliary_states`. The parameters' shapes follow from the operators that
+        use them; the outputs' from running the graph once on zeros (nothing is recorded).
+        ``(None, None, None)`` when the given shapes do not determine every shape.
+
+        >>> import tapegrad as mx
+        >>> fc = mx.sym.FullyConnected(mx.sym.var('data'), num_hidden=3, name='fc')
+        >>> fc.infer_shape(data=(2, 5))
+        ([(2, 5), (3, 5), (3,)], [(2, 3)], [])
+        """
+        from .. import autograd
+        from .. import ndarray as nd
+        from ..base import ShapeError
+        from ..gluon.symbol_block import SymbolBlock
+
+        arg_names = self.list_arguments()
+        shapes = dict(zip(arg_names, args))
+        shapes.update(kwargs)
+        known = {k: tuple(v) for k, v in shapes.items() if v is not None}
+        given = [k for k in arg_names if k in known]
+        try:
+            blk = SymbolBlock(self, [var(k) for k in given])
+            with autograd.pause(), autograd.predict_mode():
+                blk.infer_shape(*[nd.zeros(known[k]) for k in given])
+                values = {k: nd.zeros(known[k]) for k in given}
+                for key, p in blk._reg_params.items():
+                    values[blk._full_names[key]] = nd.zeros(p.shape, dtype=p.dtype)
+                outs = evaluate(self, values)
+        except (ShapeError, SymbolError, KeyError, TypeError):
+            return None, None, None
+        aux = self.list_auxiliary_states()
+        return (
+            [tuple(values[k].shape) for k in arg_names],
+            [tuple(o.shape) for o in outs],
+            [tuple(values[k].shape) for k in aux],
+        )
+
     # ---------------------------------------------------------------- arithmetic
     def _binary(self, other: Any, op: str, scalar_op: str, hint: str) -> Symbol:
         if isinstance(other, Symbol):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ... import ndarray as nd
+from ...ndarray import NDArray
 from ...base import ShapeError, TapegradError, fmt_shape
 from ..block import Block, HybridBlock, HybridSequential, Sequential
 from .activations import Activation
@@ -119,7 +120,7 @@ class Dense(HybridBlock):
                 self.act = None
 
     def _check_input(self, x: Any) -> None:
-        if len(x.shape) == 0:
+        if isinstance(x, NDArray) and len(x.shape) == 0:
             raise ShapeError(
                 f"Dense '{self.name}': input of shape () is 0-d; Dense needs a batch axis "
                 "(flatten=True: (batch, features...); flatten=False: (..., features)). Fix: "
@@ -137,7 +138,13 @@ class Dense(HybridBlock):
         self._check_input(x)
         try:
             out = F.FullyConnected(
-                x, weight, bias, no_bias=bias is None, num_hidden=self._units, flatten=self._flatten
+                x,
+                weight,
+                bias,
+                no_bias=bias is None,
+                num_hidden=self._units,
+                flatten=self._flatten,
+                name="fwd",
             )
         except ShapeError as e:
             raise ShapeError(f"Dense '{self.name}': {e}") from None
@@ -178,7 +185,7 @@ class Dropout(HybridBlock):
 
     def hybrid_forward(self, F: Any, x: Any) -> Any:
         if self._rate > 0:
-            return F.Dropout(x, p=self._rate, axes=self._axes)
+            return F.Dropout(x, p=self._rate, axes=self._axes, name="fwd")
         return x.copy()
 
     def __repr__(self) -> str:
@@ -186,7 +193,10 @@ class Dropout(HybridBlock):
 
 
 def _check_axis(layer: HybridBlock, x: Any, axis: int, what: str, fix: str) -> int:
-    """``axis`` of ``x`` made non-negative, or a ShapeError naming the layer."""
+    """``axis`` of ``x`` made non-negative, or a ShapeError naming the layer (a Symbol, whose
+    shape is not known, keeps ``axis``)."""
+    if not isinstance(x, NDArray):
+        return axis
     ndim = len(x.shape)
     if not -ndim <= axis < ndim:
         raise ShapeError(
