@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ... import ndarray as nd
-from ...ndarray import NDArray
 from ...base import ShapeError, TapegradError, fmt_shape
+from ...ndarray import NDArray
 from ..block import Block, HybridBlock, HybridSequential, Sequential
 from .activations import Activation
 
