@@ -252,7 +252,17 @@ def _expose(prim: Any, alias: str) -> Any:
     """The ``mx.nd`` function of a primitive declared with ``nd=``: MXNet's argument names
     (``data``, or ``lhs``/``rhs``) and ``out=``, around the primitive's call."""
     call, pname = prim.call, prim.name
-    if prim.nin == 1:
+    # Python's operators (operator.neg, .add, .pow, ...) compute on Python numbers in Python
+    python_op = getattr(prim.impl, "__module__", None) == "_operator"
+    if prim.nin == 1 and not python_op:
+
+        def f(data: Any, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+            if kwargs:
+                raise _unknown(f, kwargs)
+            r = call(data)
+            return r if out is None else _write_out(alias, out, r)
+
+    elif prim.nin == 1:
 
         def f(data: Any, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
             if kwargs:
