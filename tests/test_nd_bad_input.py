@@ -61,7 +61,9 @@ OUT_OF_RANGE_AXES = [
 ]
 
 
-@pytest.mark.parametrize("fn, call, axis, valid", OUT_OF_RANGE_AXES, ids=lambda v: str(v)[:12])
+@pytest.mark.parametrize(
+    "fn, call, axis, valid", OUT_OF_RANGE_AXES, ids=[c[0] for c in OUT_OF_RANGE_AXES]
+)
 def test_out_of_range_axes_raise_axis_error(fn, call, axis, valid) -> None:
     msg = _raises(AxisError, call, f"{fn}: ", axis, "(2,", valid)
     assert "out of range" in msg
@@ -365,3 +367,30 @@ def test_nd_namespace_holds_only_mxnet_names() -> None:
     assert defined <= set(F.__all__), defined - set(F.__all__)
     for name in ("sum", "exp", "broadcast_add", "dot", "FullyConnected", "softmax_ce_loss"):
         assert name in F.__all__
+
+
+def test_mxnet_arguments_that_were_ignored_now_work_or_refuse() -> None:
+    # reshape_like's begin/end (MXNet's documented example: 30x7 like 15x2x4 -> 15x2x7)
+    r = nd.reshape_like(nd.ones((30, 7)), nd.ones((15, 2, 4)), lhs_end=1, rhs_begin=0, rhs_end=2)
+    assert r.shape == (15, 2, 7)
+    assert nd.reshape_like(nd.ones((2, 3, 4)), nd.ones((6,)), lhs_end=-1).shape == (6, 4)
+    _raises(AxisError, lambda: nd.reshape_like(A, A, lhs_begin=5), "lhs_begin=5", "[-2, 2]")
+    # broadcast_like over chosen axes
+    b = nd.broadcast_like(nd.ones((1, 3)), nd.ones((4, 5)), lhs_axes=(0,), rhs_axes=(0,))
+    assert b.shape == (4, 3)
+    # L2Normalization's modes: norms over all but axis 0, over axis 1, over the axes after 1
+    x = np.random.default_rng(2).normal(size=(2, 3, 4))
+    for mode, axes in (("instance", (1, 2)), ("channel", (1,)), ("spatial", (2,))):
+        got = nd.L2Normalization(nd.array(x, dtype="float64"), mode=mode).asnumpy()
+        want = x / np.sqrt((x * x).sum(axis=axes, keepdims=True) + 1e-10)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    _raises(ArgumentValueError, lambda: nd.linalg_gemm2(A, A.T, axis=-3), "axis=-3", "-2")
+    np.testing.assert_allclose(
+        nd.linalg_gemm2(A, A, transpose_b=True, alpha=2.0, axis=-2).asnumpy(),
+        2 * A.asnumpy() @ A.asnumpy().T,
+    )
+    # MXNet's 0/1 flags
+    assert nd.sum(A, axis=0, keepdims=1).shape == (1, 3)
+    np.testing.assert_array_equal(
+        nd.topk(A, k=2, is_ascend=1, ret_typ="value").asnumpy(), np.sort(A.asnumpy())[:, :2]
+    )

@@ -24,6 +24,7 @@ from .. import random as _random
 from ..base import (
     ArgumentError,
     ArgumentValueError,
+    AxisError,
     IndexingError,
     LabelError,
     ShapeError,
@@ -755,21 +756,61 @@ def reshape(
     return r if out is None else _write_out("reshape", out, r)
 
 
-def reshape_like(lhs: NDArray, rhs: NDArray, out: Any = None, name: Any = None, **kwargs: Any):
-    """Reshape ``lhs`` to the shape of ``rhs``."""
+def reshape_like(
+    lhs: NDArray,
+    rhs: NDArray,
+    lhs_begin: Any = None,
+    lhs_end: Any = None,
+    rhs_begin: Any = None,
+    rhs_end: Any = None,
+    out: Any = None,
+    name: Any = None,
+    **kwargs: Any,
+) -> NDArray:
+    """Reshape ``lhs`` to the shape of ``rhs``; with MXNet's begin/end arguments, only the
+    axes ``lhs_begin:lhs_end`` of ``lhs`` are replaced by the axes ``rhs_begin:rhs_end`` of
+    ``rhs`` (None: from the first / to the last axis)."""
     if kwargs:
         raise _unknown(reshape_like, kwargs)
-    if type(rhs) is not NDArray:
-        rhs = _bad_nd("reshape_like", "rhs", rhs)
     if type(lhs) is not NDArray:
         lhs = _bad_nd("reshape_like", "lhs", lhs)
-    if lhs.size != rhs.size:
+    if type(rhs) is not NDArray:
+        rhs = _bad_nd("reshape_like", "rhs", rhs)
+    lb, le = _span("reshape_like", lhs, lhs_begin, lhs_end, "lhs")
+    rb, re = _span("reshape_like", rhs, rhs_begin, rhs_end, "rhs")
+    shape = lhs.shape[:lb] + rhs.shape[rb:re] + lhs.shape[le:]
+    if math.prod(shape) != lhs.size:
         raise ShapeError(
-            f"reshape_like: lhs of shape {fmt_shape(lhs.shape)} has {lhs.size} elements, rhs "
-            f"of shape {fmt_shape(rhs.shape)} has {rhs.size}. Fix: the sizes must match."
+            f"reshape_like: lhs of shape {fmt_shape(lhs.shape)} ({lhs.size} elements) cannot "
+            f"take the shape {fmt_shape(shape)} from rhs of shape {fmt_shape(rhs.shape)}. Fix: "
+            "the sizes must match (choose the begin/end axes accordingly)."
         )
-    r = T.reshape(lhs, shape=rhs.shape)
+    r = T.reshape(lhs, shape=shape)
     return r if out is None else _write_out("reshape_like", out, r)
+
+
+def _span(fn: str, x: NDArray, begin: Any, end: Any, which: str) -> tuple:
+    """MXNet's ``*_begin``/``*_end`` axes (negative ones count from the end) as a slice
+    ``[b, e)`` of ``x``'s axes."""
+    n = x.ndim
+    pos = []
+    for arg, v, default in ((f"{which}_begin", begin, 0), (f"{which}_end", end, n)):
+        if v is None:
+            pos.append(default)
+            continue
+        v = _int(fn, arg, v)
+        if not -n <= v <= n:
+            raise AxisError(
+                f"{fn}: {arg}={v} is out of range for {which} of shape {fmt_shape(x.shape)}. "
+                f"Fix: use {arg} in [{-n}, {n}]."
+            )
+        pos.append(v + n if v < 0 else v)
+    if pos[0] > pos[1]:
+        raise ArgumentValueError(
+            f"{fn}: {which}_begin={begin} comes after {which}_end={end} for an array of shape "
+            f"{fmt_shape(x.shape)}. Fix: pass begin <= end."
+        )
+    return pos[0], pos[1]
 
 
 def transpose(
@@ -1570,13 +1611,20 @@ def linalg_gemm2(
     transpose_a: bool = False,
     transpose_b: bool = False,
     alpha: float = 1.0,
+    axis: int = -2,
     out: Any = None,
     name: Any = None,
     **kwargs: Any,
 ) -> NDArray:
-    """``alpha * op(A) @ op(B)`` over the last two axes (batched for N-D)."""
+    """``alpha * op(A) @ op(B)`` over the last two axes (batched for N-D); MXNet's ``axis``
+    (the axis of the matrices' rows) must be -2 here."""
     if kwargs:
         raise _unknown(linalg_gemm2, kwargs)
+    if axis != -2 or type(axis) is not int:
+        raise ArgumentValueError(
+            f"linalg_gemm2: axis={axis!r} is not supported (only -2: the matrices are the "
+            "last two axes). Fix: move the row axis with swapaxes/transpose first."
+        )
     if type(A) is not NDArray:
         A = _bad_nd("linalg_gemm2", "A", A)
     if type(B) is not NDArray:
