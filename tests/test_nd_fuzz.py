@@ -133,6 +133,36 @@ def test_bad_input_raises_only_typed_errors(name: str) -> None:
     check()
 
 
+SLICES = st.builds(slice, st.none() | SMALL, st.none() | SMALL, st.none() | SMALL)
+KEYS = st.one_of(
+    SMALL, HUGE, ODD, SLICES, arrays(), st.just(Ellipsis),
+    st.tuples(st.one_of(SMALL, SLICES, st.none(), arrays()), st.one_of(SMALL, SLICES, ODD)),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=16 * EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(arrays(), KEYS, VALUES, st.booleans())
+def test_indexing_raises_only_typed_errors(x: nd.NDArray, key: object, value: object, setting):
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if setting:
+                x[key] = value
+            else:
+                x[key]  # noqa: B018
+    except TapegradError as e:
+        assert "Fix" in str(e), f"a typed error without a fix: {e}"
+    except Exception as e:  # noqa: BLE001 - anything else is the failure reported
+        op = f"x[{key!r}] = {value!r}" if setting else f"x[{key!r}]"
+        raise AssertionError(f"{op} on shape {x.shape} raised a raw {type(e).__name__}: {e}") from e
+
+
 def test_every_function_is_fuzzed() -> None:
     # the enumeration itself: the composites and the primitives' functions are all here
     for name in ("sum", "topk", "pick", "FullyConnected", "exp", "broadcast_add", "where"):

@@ -59,7 +59,7 @@ def _unknown(fn: Any, kwargs: dict) -> ArgumentError:
     parts, hints = [], []
     for k, v in kwargs.items():
         parts.append(f"{k}={_given(v)}")
-        close = [v for v in valid if v.lower() == str(k).lower()]
+        close = [p for p in valid if p.lower() == str(k).lower()]
         close = close or difflib.get_close_matches(str(k), valid, n=1, cutoff=0.6)
         if close:
             hints.append(f"'{close[0]}'" + (f" for '{k}'" if len(kwargs) > 1 else ""))
@@ -225,14 +225,15 @@ def _ctx(fn: str, ctx: Any) -> Any:
         ) from None
 
 
-def _make(fn: str, make: Any, *args: Any) -> np.ndarray:
+def _make(fn: str, make: Any, *args: Any, fix: str = "") -> np.ndarray:
     """Run a NumPy constructor; its errors (negative or huge sizes, bad values) become ours."""
     try:
         return make(*args)
     except (TypeError, ValueError, OverflowError, ArithmeticError, IndexError) as e:
+        given = ", ".join(str(a) if isinstance(a, np.dtype) else _given(a) for a in args)
+        fix = fix or "pass non-negative sizes that fit in memory and numbers the dtype holds."
         raise ArgumentValueError(
-            f"{fn}: cannot build the array from the arguments {args!r}: {e}. Fix: pass "
-            "non-negative sizes, a non-zero step and numbers of the dtype's range."
+            f"{fn}: cannot build the array from ({given}): {str(e).rstrip('.')}. Fix: {fix}"
         ) from None
 
 
@@ -268,8 +269,9 @@ def _write_out(name: str, out: Any, result: Any) -> Any:
 
 def _numbers_to_numpy(x: Any, fn: str) -> Any:
     """A Python number as a NumPy scalar, so that an operator given no array computes in
-    NumPy's fixed widths (``nd.power(2, 2**63)`` overflows at once instead of building a
-    2**63-bit integer) and returns a 0-d NDArray."""
+    NumPy's fixed widths and returns a 0-d NDArray: ``nd.power(2, 2**63)`` overflows at once
+    instead of building a 2**63-bit integer, and ``nd.abs(2**64)`` is not a Python int left
+    in an NDArray (NumPy's object loops return Python objects)."""
     if isinstance(x, (int, float, complex)):
         a = np.asarray(x)
         if a.dtype.kind == "O":  # an int beyond 64 bits: as a float, like nd.array would
@@ -328,7 +330,7 @@ def _indices(indices: Any, n: int, mode: str, fn: str, arg: str = "indices") -> 
     """Integer positions along an axis of length ``n`` (floats are rounded; ``mode``:
     'clip' to the ends, 'wrap' around, or 'raise' for out-of-range ones). A copy: a recorded
     gather must not change when ``indices`` is changed afterwards."""
-    if mode not in _MODES:
+    if type(mode) is not str or mode not in _MODES:
         _choice(fn, "mode", mode, _MODES)
     idx = _index_array(indices, fn, arg)
     if n == 0 and idx.size:

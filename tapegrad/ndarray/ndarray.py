@@ -539,9 +539,13 @@ def _setitem_error(x: NDArray, key: Any, v: Any, e: Exception) -> Exception:
             f"{fmt_shape(x.shape)}: {e}. Fix: use integers within the bounds, slices, or "
             "integer/boolean arrays."
         )
-    if isinstance(e, ValueError) and "shape" in str(e):
+    try:
+        vshape = np.shape(v)
+    except ValueError:  # a ragged list
+        vshape = None
+    if isinstance(e, ValueError) and "shape" in str(e) and vshape is not None:
         return ShapeError(
-            f"__setitem__: cannot assign a value of shape {fmt_shape(np.shape(v))} to "
+            f"__setitem__: cannot assign a value of shape {fmt_shape(vshape)} to "
             f"{where}: {e}. Fix: give a value that broadcasts to the selection."
         )
     return ArgumentError(

@@ -84,7 +84,8 @@ def array(source_array: Any, ctx: Any = None, dtype: Any = None, **kwargs: Any) 
             f"array, got {_short(source_array)}. Fix: pass e.g. nd.array([1, 2, 3])."
         )
     dt = _dt("array", dtype)
-    return NDArray(_make("array", np.array, source_array, dt), ctx)
+    fix = "pass numbers, or (nested) lists of numbers with equal lengths at each level."
+    return NDArray(_make("array", np.array, source_array, dt, fix=fix), ctx)
 
 
 def zeros(
@@ -253,17 +254,7 @@ def _expose(prim: Any, alias: str) -> Any:
     """The ``mx.nd`` function of a primitive declared with ``nd=``: MXNet's argument names
     (``data``, or ``lhs``/``rhs``) and ``out=``, around the primitive's call."""
     call, pname = prim.call, prim.name
-    # Python's operators (operator.neg, .add, .pow, ...) compute on Python numbers in Python
-    python_op = getattr(prim.impl, "__module__", None) == "_operator"
-    if prim.nin == 1 and not python_op:
-
-        def f(data: Any, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
-            if kwargs:
-                raise _unknown(f, kwargs)
-            r = call(data)
-            return r if out is None else _write_out(alias, out, r)
-
-    elif prim.nin == 1:
+    if prim.nin == 1:
 
         def f(data: Any, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
             if kwargs:
