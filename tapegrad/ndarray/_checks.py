@@ -257,21 +257,24 @@ def _write_out(name: str, out: Any, result: Any) -> Any:
             f"array (got out={_short(out)}, result of type {type(result).__name__}). Fix: drop "
             "out= and assign the result, out[:] = result."
         )
-    if out.shape != result.shape:
+    shape = np.shape(result._data)
+    if out.shape != shape:
         raise ShapeError(
             f"operator '{name}': out= has shape {fmt_shape(out.shape)} but the result has "
-            f"shape {fmt_shape(result.shape)}. Fix: pass an out array of shape "
-            f"{fmt_shape(result.shape)}."
+            f"shape {fmt_shape(shape)}. Fix: pass an out array of shape {fmt_shape(shape)}."
         )
     out[...] = result
     return out
 
 
-def _numbers_to_numpy(x: Any, fn: str) -> Any:
-    """A Python number as a NumPy scalar, so that an operator given no array computes in
-    NumPy's fixed widths and returns a 0-d NDArray: ``nd.power(2, 2**63)`` overflows at once
-    instead of building a 2**63-bit integer, and ``nd.abs(2**64)`` is not a Python int left
-    in an NDArray (NumPy's object loops return Python objects)."""
+def _plain_operand(x: Any, fn: str, arg: str) -> Any:
+    """An operand that is not an NDArray, for NumPy: a number as a NumPy scalar, a list as
+    an array, an array as is; anything else raises. So an operator given no NDArray computes
+    in NumPy's fixed widths and returns an NDArray: ``nd.power(2, 2**63)`` overflows at once
+    instead of building a 2**63-bit integer, ``nd.add([1], [2])`` is ``[3]``, not the list
+    ``[1, 2]``, and ``nd.abs(2**64)`` leaves no Python int in an NDArray."""
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x
     if isinstance(x, (int, float, complex)):
         a = np.asarray(x)
         if a.dtype.kind == "O":  # an int beyond 64 bits: as a float, like nd.array would
@@ -283,7 +286,20 @@ def _numbers_to_numpy(x: Any, fn: str) -> Any:
                     "any dtype. Fix: pass a smaller number or an NDArray."
                 ) from None
         return a[()]
-    return x
+    if isinstance(x, (list, tuple)):
+        try:
+            a = np.asarray(x)
+        except ValueError as e:
+            raise ArgumentValueError(
+                f"{fn}: {arg} {_short(x)} is not an array of numbers ({e}). Fix: pass an "
+                "NDArray (nd.array(...))."
+            ) from None
+        if a.dtype.kind in "biufc":
+            return a
+    raise ArgumentError(
+        f"{fn}: argument '{arg}' must be an NDArray or a number, got {_short(x)}. Fix: pass "
+        "an NDArray (nd.array(...))."
+    )
 
 
 def _number_or_nd(fn: str, arg: str, v: Any) -> Any:

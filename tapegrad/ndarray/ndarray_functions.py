@@ -47,7 +47,7 @@ from ._checks import (
     _make,
     _number,
     _number_or_nd,
-    _numbers_to_numpy,
+    _plain_operand,
     _shape_arg,
     _short,
     _unknown,
@@ -260,7 +260,7 @@ def _expose(prim: Any, alias: str) -> Any:
             if kwargs:
                 raise _unknown(f, kwargs)
             if type(data) is not NDArray:
-                data = _numbers_to_numpy(data, alias)
+                data = _plain_operand(data, alias, "data")
             r = call(data)
             return r if out is None else _write_out(alias, out, r)
 
@@ -270,7 +270,7 @@ def _expose(prim: Any, alias: str) -> Any:
             if kwargs:
                 raise _unknown(f, kwargs)
             if type(lhs) is not NDArray and type(rhs) is not NDArray:
-                lhs, rhs = _numbers_to_numpy(lhs, alias), _numbers_to_numpy(rhs, alias)
+                lhs, rhs = _plain_operand(lhs, alias, "lhs"), _plain_operand(rhs, alias, "rhs")
             r = call(lhs, rhs)
             return r if out is None else _write_out(alias, out, r)
 
@@ -329,7 +329,7 @@ def _elemwise(prim: Any, name: str):
         r = prim(lhs, rhs)
         return r if out is None else _write_out(fname, out, r)
 
-    fname = name
+    fname = name  # the function's name (inside f, `name` is MXNet's node-name argument)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"``{name}``: elementwise on equal shapes (no broadcasting), as in MXNet."
     return f
@@ -504,7 +504,7 @@ def _reduction(prim: Any, name: str):
         r = data if ax == () else prim(data, axis=ax, keepdims=keepdims)
         return r if out is None else _write_out(fname, out, r)
 
-    fname = name
+    fname = name  # the function's name (inside f, `name` is MXNet's node-name argument)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = (
         f"``{name}`` over ``axis`` (all axes by default; the result then has shape "
@@ -612,7 +612,7 @@ def _arg(prim: Any, name: str):
         r = prim(data, axis=axis, keepdims=keepdims)
         return r if out is None else _write_out(fname, out, r)
 
-    fname = name
+    fname = name  # the function's name (inside f, `name` is MXNet's node-name argument)
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"Indices of the {name[3:]} along ``axis`` (float32, as in MXNet)."
     return f
