@@ -1805,15 +1805,11 @@ def _check_labels(fn: str, data: NDArray, label: Any, ax: int) -> None:
     if not raw.size:
         return
     kind = raw.dtype.kind
-    if kind == "f":
-        lo, hi = (
-            np.rint(np.minimum.reduce(raw, axis=None)),
-            np.rint(np.maximum.reduce(raw, axis=None)),
-        )
-        if lo >= 0 and hi < n:  # (False for NaN)
-            return
-    elif kind in "iu":
-        if np.minimum.reduce(raw, axis=None) >= 0 and np.maximum.reduce(raw, axis=None) < n:
+    if kind in "fiu":
+        # float labels are rounded: all that round into [0, n) pass (NaN fails; an exact
+        # n - 0.5 takes the exact path below); for integers the bounds are the same test
+        lo, hi = (-0.5, n - 0.5) if kind == "f" else (0, n)
+        if np.minimum.reduce(raw, axis=None) >= lo and np.maximum.reduce(raw, axis=None) < hi:
             return
     if kind not in "biuf":
         _index_array(label, fn, "label")  # raises: not numbers
