@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -15,6 +17,13 @@ __all__ = [
     "GraphError",
     "VersionError",
     "DeferredInitializationError",
+    "AxisError",
+    "ArgumentError",
+    "DTypeError",
+    "ArgumentValueError",
+    "IndexingError",
+    "NumericError",
+    "LabelError",
 ]
 
 
@@ -48,6 +57,39 @@ class DeferredInitializationError(TapegradError):
     first forward pass, which infers the shapes, has not run yet)."""
 
 
+class AxisError(ShapeError, np.exceptions.AxisError):
+    """An axis outside ``[-ndim, ndim)`` (or an axis of a 0-d array). Also NumPy's
+    ``AxisError``, hence both a ``ValueError`` and an ``IndexError``."""
+
+
+class ArgumentError(TapegradError, TypeError):
+    """An argument of the wrong kind: an unknown keyword, or None, a string or a list where
+    the function needs an NDArray or a number."""
+
+
+class DTypeError(ArgumentError):
+    """An operator given a dtype it has no implementation for (``sign`` of bool, a string
+    operand, ``log_softmax`` of integers), or a dtype name NumPy does not know."""
+
+
+class ArgumentValueError(TapegradError, ValueError):
+    """An argument of the right kind with a value the function cannot use: ``k`` beyond the
+    axis, an unknown ``mode``, a negative size, ``p`` outside ``[0, 1]``."""
+
+
+class IndexingError(TapegradError, IndexError):
+    """An index outside an axis's range, or a key NumPy cannot index with."""
+
+
+class NumericError(TapegradError, ArithmeticError):
+    """An arithmetic failure inside an operator: an integer too large for its dtype, a
+    division by zero."""
+
+
+class LabelError(TapegradError, ValueError):
+    """Class labels outside ``[0, classes)`` (or not whole numbers)."""
+
+
 MXNetError = TapegradError
 
 
@@ -56,18 +98,63 @@ def fmt_shape(shape: tuple) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def op_error(name: str, data: list, kwargs: dict, e: Exception) -> Exception:
-    """Turn a NumPy error raised inside operator ``name`` into one that names the operator,
-    the inputs' shapes and dtypes, and a fix (a :class:`ShapeError` for shape problems)."""
-    shapes = ", ".join(f"{fmt_shape(np.shape(d))} {np.asarray(d).dtype}" for d in data)
-    msg = str(e)
-    fix = ""
-    err: type = type(e) if isinstance(e, (ValueError, IndexError, TypeError)) else ValueError
-    if "broadcast" in msg or "shape" in msg or "aligned" in msg or "mismatch" in msg:
-        fix = (
-            " Fix: make the shapes compatible (NumPy broadcasting rules: trailing "
-            "dimensions must be equal or 1), e.g. with reshape/expand_dims/transpose."
-        )
+def _describe(d: Any) -> str:
+    """``(2, 3) float32`` for an array, the type (and a short repr) for anything else."""
+    shape, dtype = getattr(d, "shape", None), getattr(d, "dtype", None)
+    if isinstance(shape, tuple) and dtype is not None:
+        return f"{fmt_shape(shape)} {dtype}"
+    if isinstance(d, (bool, int, float, complex, np.generic)):
+        return f"{type(d).__name__} {d!r}"
+    r = repr(d)
+    return f"{type(d).__name__} {r if len(r) <= 40 else r[:37] + '...'}"
+
+
+_SHAPE_WORDS = ("broadcast", "shape", "aligned", "mismatch", "dimension")
+_DTYPE_WORDS = ("loop", "cast", "dtype", "input types", "data type")
+
+
+def op_error(name: str, data: Any, kwargs: dict, e: Exception) -> TapegradError:
+    """Turn an error raised inside operator ``name`` (by NumPy, on the error path only) into
+    a typed :class:`TapegradError` that names the operator, the inputs' shapes and dtypes,
+    NumPy's reason, and a fix. The class keeps the builtin kind of ``e``: an
+    :class:`AxisError` or :class:`IndexingError` is an ``IndexError``, a
+    :class:`DTypeError`/:class:`ArgumentError` a ``TypeError``, a :class:`ShapeError` or
+    :class:`ArgumentValueError` a ``ValueError``, a :class:`NumericError` an
+    ``ArithmeticError``."""
+    try:
+        inputs = ", ".join(_describe(d) for d in data)
+    except Exception:  # a message must never fail to build
+        inputs = "?"
+    msg = str(e).rstrip(".")
+    low = msg.lower()
+    err: type
+    if isinstance(e, np.exceptions.AxisError):
+        err, fix = AxisError, "pass an axis in [-ndim, ndim) of the input."
+    elif isinstance(e, (TypeError, AttributeError)):  # AttributeError: NumPy's object loops
+        if any(w in low for w in _DTYPE_WORDS):
+            err = DTypeError
+            fix = (
+                "pass numeric NDArrays (or numbers) of a dtype the operator supports, e.g. "
+                "x.astype('float32')."
+            )
+        else:
+            err, fix = ArgumentError, "pass NDArrays or numbers of the right kind."
+    elif isinstance(e, IndexError):
+        err = IndexingError
+        if "only integers" in low:
+            fix = "index with integers, slices, None, ... or integer/boolean arrays."
+        else:
+            fix = "use indices within the array's bounds."
+    elif isinstance(e, ArithmeticError):
+        err = NumericError
+        fix = "use values the dtype can hold (e.g. convert to float64), and no zero divisor."
+    elif any(w in low for w in _SHAPE_WORDS):
         err = ShapeError
+        fix = (
+            "make the shapes compatible (NumPy broadcasting rules: trailing dimensions must "
+            "be equal or 1), e.g. with reshape/expand_dims/transpose."
+        )
+    else:
+        err, fix = ArgumentValueError, "check the values of the arguments."
     kw = f" with {kwargs}" if kwargs else ""
-    return err(f"operator '{name}' failed on inputs [{shapes}]{kw}: {msg}.{fix}")
+    return err(f"operator '{name}' failed on inputs [{inputs}]{kw}: {msg}. Fix: {fix}")

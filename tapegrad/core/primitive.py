@@ -266,7 +266,7 @@ def _caller(prim: Primitive) -> Callable:
             d = a._data
             try:
                 out = impl(d, **kwargs) if kwargs else impl(d)
-            except (ValueError, IndexError, TypeError, ArithmeticError) as e:
+            except (ValueError, IndexError, TypeError, ArithmeticError, AttributeError) as e:
                 raise op_error(name, [d], kwargs, e) from None
             r = _new(box)
             r._data = out
@@ -326,7 +326,7 @@ def _caller(prim: Primitive) -> Callable:
                 out = impl(da, db)  # spelled out: a *data call costs more
             else:
                 out = impl(*data)
-        except (ValueError, IndexError, TypeError, ArithmeticError) as e:
+        except (ValueError, IndexError, TypeError, ArithmeticError, AttributeError) as e:
             raise op_error(name, data, kwargs, e) from None
         r = _new(box)
         r._data = out
@@ -377,7 +377,7 @@ def _forward_call(prim: Primitive, args: tuple, data: Any, kwargs: dict) -> Any:
     )
     try:
         out = prim.impl(*data, **kwargs)
-    except (ValueError, IndexError, TypeError, ArithmeticError) as e:
+    except (ValueError, IndexError, TypeError, ArithmeticError, AttributeError) as e:
         raise op_error(prim.name, list(data), kwargs, e) from None
     parents = tuple(a._node if type(a) is box else None for a in args)
     node = None

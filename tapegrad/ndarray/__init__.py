@@ -1,10 +1,11 @@
 """``mx.nd``: the NDArray and its operators (MXNet 1.x names and signatures)."""
 
-from .. import ops  # noqa: F401  (declares the primitives the functions below expose)
+from .. import ops as _ops  # noqa: F401  (declares the primitives the functions below expose)
+from . import ndarray_functions as _functions
 from . import random  # noqa: F401
 from .ndarray import InplaceError, NDArray
 from .ndarray_functions import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
 from .rnn_ops import *  # noqa: F401,F403
 
-__all__ = ["NDArray", "InplaceError"]
+__all__ = ["NDArray", "InplaceError", *_functions.__all__]

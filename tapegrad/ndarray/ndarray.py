@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from ..base import ShapeError, TapegradError, fmt_shape
+from ..base import (
+    ArgumentError,
+    ArgumentValueError,
+    IndexingError,
+    ShapeError,
+    TapegradError,
+    fmt_shape,
+)
 from ..context import Context, current_context
 from ..core import (
     PRIMITIVES,
@@ -65,7 +72,7 @@ def _index_key(key: Any, shape: tuple) -> Any:
             # every axis indexed by an integer: MXNet 1.x gives shape (1,), not a 0-d array
             n, i = shape[-1], int(key[-1])
             if not -n <= i < n:
-                raise IndexError(
+                raise IndexingError(
                     f"index {i} is out of bounds for axis {len(shape) - 1} of an NDArray of "
                     f"shape {fmt_shape(shape)}. Fix: use an index in [{-n}, {n - 1}]."
                 )
@@ -77,14 +84,21 @@ def _index_key(key: Any, shape: tuple) -> Any:
         n = shape[0]
         i = int(key)
         if not -n <= i < n:
-            raise IndexError(
+            raise IndexingError(
                 f"index {i} is out of bounds for an NDArray of shape {fmt_shape(shape)}. "
                 f"Fix: use an index in [{-n}, {n - 1}]."
             )
         i %= n
         return slice(i, i + 1)
     if isinstance(key, list):
-        return np.asarray(key)
+        try:
+            return np.asarray(key)
+        except ValueError as e:  # a ragged list
+            raise IndexingError(
+                f"cannot index an NDArray of shape {fmt_shape(shape)} with the list {key!r}: "
+                f"{str(e).rstrip('.')}. Fix: index with a list of integers, or a tuple for "
+                "several axes."
+            ) from None
     return key
 
 
@@ -212,7 +226,7 @@ class NDArray:
             return bool(np.asarray(self._data).reshape(-1)[0])
         if self.size == 0:
             return False
-        raise ValueError(
+        raise ArgumentValueError(
             f"The truth value of an NDArray of shape {fmt_shape(self.shape)} is ambiguous. "
             "Fix: reduce it first, e.g. (x > 0).sum() or x.asnumpy().any()."
         )
@@ -362,15 +376,17 @@ class NDArray:
             self._rebind(T.index_update(self._alias(), value, key=k))
             return
         v = _raw(value)
+        if v is None:
+            raise ArgumentError(
+                f"__setitem__: cannot assign None to the selection {key!r} of an array of "
+                f"shape {fmt_shape(self.shape)}. Fix: assign a number or an array "
+                "(float('nan') for a missing value)."
+            )
         d = self._writable()
         try:
             d[k] = v
-        except ValueError as e:
-            raise ShapeError(
-                f"__setitem__: cannot assign a value of shape {fmt_shape(np.shape(v))} to "
-                f"the selection {key!r} of an array of shape {fmt_shape(self.shape)}: {e}. "
-                "Fix: give a value that broadcasts to the selection."
-            ) from None
+        except (ValueError, TypeError, IndexError, OverflowError) as e:
+            raise _setitem_error(self, key, v, e) from None
         # a basic key selects a view: only that region changed (saved disjoint parts stay valid)
         self._bump_version(d[k] if _is_basic_key(k) else None)
 
@@ -531,6 +547,31 @@ class NDArray:
 
     def ones_like(self) -> NDArray:
         return NDArray(np.ones(self.shape, self.dtype))
+
+
+def _setitem_error(x: NDArray, key: Any, v: Any, e: Exception) -> Exception:
+    """The typed error of a failed ``x[key] = v``."""
+    where = f"the selection {key!r} of an array of shape {fmt_shape(x.shape)}"
+    if isinstance(e, IndexError):
+        return IndexingError(
+            f"__setitem__: the key {key!r} does not index an array of shape "
+            f"{fmt_shape(x.shape)}: {e}. Fix: use integers within the bounds, slices, or "
+            "integer/boolean arrays."
+        )
+    try:
+        vshape = np.shape(v)
+    except ValueError:  # a ragged list
+        vshape = None
+    if isinstance(e, ValueError) and "shape" in str(e) and vshape is not None:
+        return ShapeError(
+            f"__setitem__: cannot assign a value of shape {fmt_shape(vshape)} to "
+            f"{where}: {e}. Fix: give a value that broadcasts to the selection."
+        )
+    return ArgumentError(
+        f"__setitem__: cannot assign {type(v).__name__} {v!r:.40} to {where} of dtype "
+        f"{x.dtype}: {str(e).rstrip('.')}. Fix: assign a number, an NDArray or a NumPy array "
+        "of numbers."
+    )
 
 
 def _is_basic_key(key: Any) -> bool:
