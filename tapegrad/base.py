@@ -120,7 +120,10 @@ def op_error(name: str, data: Any, kwargs: dict, e: Exception) -> TapegradError:
     :class:`AxisError` or :class:`IndexingError` is an ``IndexError``, a
     :class:`DTypeError`/:class:`ArgumentError` a ``TypeError``, a :class:`ShapeError` or
     :class:`ArgumentValueError` a ``ValueError``, a :class:`NumericError` an
-    ``ArithmeticError``."""
+    ``ArithmeticError``. One of tapegrad's own errors, raised with its own context inside an
+    operator (a deferred parameter standing in for an array), is returned unchanged."""
+    if isinstance(e, TapegradError):
+        return e
     try:
         inputs = ", ".join(_describe(d) for d in data)
     except Exception:  # a message must never fail to build

@@ -81,7 +81,7 @@ def test_every_layer_hybridized_gives_the_eager_results_and_gradients(name):
     hyb = make()
     hyb.initialize()
     hyb(x)
-    for (k, p), q in zip(eager.collect_params().items(), hyb.collect_params().values()):
+    for p, q in zip(eager.collect_params().values(), hyb.collect_params().values()):
         q.set_data(p.data())
     hyb.hybridize()
     for _ in range(3):  # traced, then compiled
@@ -102,7 +102,7 @@ def test_batchnorm_statistics_match_eager_after_several_steps():
         net.initialize(mx.init.One())
         nets.append(net)
     nets[1].hybridize()
-    for step in range(5):
+    for _ in range(5):
         x = nd.array(RNG.normal(size=(4, 2, 5, 5)))
         for net in nets:
             with autograd.record():

@@ -357,10 +357,12 @@ def test_nd_namespace_holds_only_mxnet_names() -> None:
                    "STATE", "PRIMITIVES", "ops"):  # fmt: skip
         assert leaked not in public, leaked
     from tapegrad.ndarray import ndarray_functions as F
+    from tapegrad.ndarray import nn_ops, rnn_ops
 
-    submodules = {"ndarray", "ndarray_functions", "random"}
-    assert public == set(F.__all__) | {"NDArray", "InplaceError"} | submodules
-    assert set(nd.__all__) == set(F.__all__) | {"NDArray", "InplaceError"}
+    submodules = {"ndarray", "ndarray_functions", "random", "nn_ops", "rnn_ops"}
+    names = set(F.__all__) | set(nn_ops.__all__) | set(rnn_ops.__all__)
+    assert public == names | {"NDArray", "InplaceError"} | submodules
+    assert set(nd.__all__) == names | {"NDArray", "InplaceError"}
     # every public function of the module is exported (nothing forgotten in __all__)
     defined = {n for n, v in vars(F).items() if callable(v) and getattr(v, "__module__", "")
                == F.__name__ and not n.startswith("_")}  # fmt: skip

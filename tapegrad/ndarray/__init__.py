@@ -5,7 +5,15 @@ from . import ndarray_functions as _functions
 from . import random  # noqa: F401
 from .ndarray import InplaceError, NDArray
 from .ndarray_functions import *  # noqa: F401,F403
+from . import nn_ops as _nn_ops
+from . import rnn_ops as _rnn_ops
 from .nn_ops import *  # noqa: F401,F403
 from .rnn_ops import *  # noqa: F401,F403
 
-__all__ = ["NDArray", "InplaceError", *_functions.__all__]
+__all__ = [
+    "NDArray",
+    "InplaceError",
+    *_functions.__all__,
+    *_nn_ops.__all__,
+    *_rnn_ops.__all__,
+]

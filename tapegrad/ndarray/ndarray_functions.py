@@ -88,6 +88,12 @@ def array(source_array: Any, ctx: Any = None, dtype: Any = None, **kwargs: Any) 
     return NDArray(_make("array", np.array, source_array, dt, fix=fix), ctx)
 
 
+def _unknown_attrs(kwargs: dict) -> bool:
+    """Keywords other than MXNet's graph attributes (``__layout__``: begin_state passes it to
+    the creation functions, which MXNet accepts and keeps as an attribute)."""
+    return any(not (k.startswith("__") and k.endswith("__")) for k in kwargs)
+
+
 def zeros(
     shape: Any,
     ctx: Any = None,
@@ -98,7 +104,7 @@ def zeros(
     **kwargs: Any,
 ) -> NDArray:
     """An array of zeros (float32 by default)."""
-    if kwargs:
+    if kwargs and _unknown_attrs(kwargs):  # (MXNet's ``__layout__``-style attributes pass)
         raise _unknown(zeros, kwargs)
     _dense("zeros", stype)
     shp = _shape_arg("zeros", shape)
@@ -110,7 +116,7 @@ def ones(
     shape: Any, ctx: Any = None, dtype: Any = None, out: Any = None, name: Any = None, **kwargs: Any
 ) -> NDArray:
     """An array of ones (float32 by default)."""
-    if kwargs:
+    if kwargs and _unknown_attrs(kwargs):  # (MXNet's ``__layout__``-style attributes pass)
         raise _unknown(ones, kwargs)
     shp = _shape_arg("ones", shape)
     r = NDArray(_make("ones", np.ones, shp, _dt("ones", dtype)), _ctx("ones", ctx))
@@ -127,7 +133,7 @@ def full(
     **kwargs: Any,
 ) -> NDArray:
     """An array filled with ``val``."""
-    if kwargs:
+    if kwargs and _unknown_attrs(kwargs):  # (MXNet's ``__layout__``-style attributes pass)
         raise _unknown(full, kwargs)
     shp = _shape_arg("full", shape)
     val = _number("full", "val", val)
@@ -139,7 +145,7 @@ def empty(
     shape: Any, ctx: Any = None, dtype: Any = None, stype: Any = None, **kwargs: Any
 ) -> NDArray:
     """An uninitialised array (zeros here: NumPy memory is not left undefined)."""
-    if kwargs:
+    if kwargs and _unknown_attrs(kwargs):  # (MXNet's ``__layout__``-style attributes pass)
         raise _unknown(empty, kwargs)
     _dense("empty", stype)
     shp = _shape_arg("empty", shape)

@@ -22,7 +22,7 @@ from ..base import ShapeError, TapegradError, fmt_shape
 from ..core import STATE, TAPE
 from ..ops.conv import conv_out_size
 from .ndarray import NDArray
-from .ndarray_functions import write_out
+from .ndarray_functions import _write_out as write_out
 
 __all__ = [
     "Convolution",

@@ -22,7 +22,9 @@ import numpy as np
 from ..base import ShapeError, TapegradError, fmt_shape
 from ..core import STATE, TAPE
 from .ndarray import NDArray, _raw
-from .ndarray_functions import Dropout, write_out
+from ._checks import _bad_nd
+from .ndarray_functions import Dropout
+from .ndarray_functions import _write_out as write_out
 
 __all__ = ["RNN", "SequenceMask", "SequenceLast", "SequenceReverse"]
 
@@ -77,6 +79,7 @@ def _lengths(op: str, sequence_length: Any, batch: int, steps: int, minimum: int
 
 
 def _seq_axes(op: str, data: NDArray, axis: int, allowed: tuple) -> tuple:
+    _bad_nd(op, "data", data)
     if data.ndim < 2:
         raise ShapeError(
             f"{op}: data of shape {fmt_shape(data.shape)} needs at least 2 axes (sequence "
