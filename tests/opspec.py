@@ -473,3 +473,7 @@ def check_order(f, arrays, order, rng, rtol=1e-5, atol=1e-7):
 # its derivative is zero by declaration, not the identity's: no finite differences (its own
 # test checks it); the adjoint and Taylor checks apply
 SPECS.append(Spec("stop_gradient", lambda a: T.stop_gradient(a) * a, [U], UNARY, 3, fd=False))
+
+# ---- random: the dropout mask (p = 0 keeps every element, so it is deterministic here; the
+# randomness itself is tested with Dropout)
+SPECS.append(Spec("dropout_mask", lambda a: T.dropout_mask(a, p=0.0, shape=a.shape) * a, [U]))

@@ -30,7 +30,7 @@ from ..base import (
     ShapeError,
     fmt_shape,
 )
-from ..core import PRIMITIVES, STATE, TAPE
+from ..core import PRIMITIVES, STATE, TAPE, ZERO, Formula, defprim
 from ._checks import (
     _ax,
     _axes,
@@ -1891,6 +1891,25 @@ def stop_gradient(data: NDArray, out: Any = None, name: Any = None, **kwargs: An
 BlockGrad = stop_gradient
 
 
+def _dropout_mask(x: Any, p: float, shape: tuple) -> np.ndarray:
+    """0 with probability ``p``, else ``1 / (1 - p)``, in ``x``'s dtype, of ``shape``."""
+    dt = np.result_type(x)
+    keep = _random.generator().random(shape) >= p
+    return keep.astype(dt) * dt.type(1.0 / (1.0 - p))
+
+
+# a new mask at every call (impure: a compiled function draws it anew each time); its
+# derivative with respect to the data it is drawn for is zero
+defprim(
+    "dropout_mask",
+    _dropout_mask,
+    [ZERO],
+    ZERO,
+    impure=True,
+    explain=Formula("mask({0})", "0"),
+)
+
+
 def Dropout(
     data: NDArray,
     p: float = 0.5,
@@ -1920,9 +1939,7 @@ def Dropout(
         r = data
     else:
         shp = tuple(1 if i in shared else s for i, s in enumerate(data.shape))
-        keep = _random.generator().random(shp) >= p
-        mask = keep.astype(data.dtype) * np.asarray(1.0 / (1.0 - p), dtype=data.dtype)
-        r = data * mask
+        r = data * T.dropout_mask(data, p=p, shape=shp)
     return r if out is None else _write_out("Dropout", out, r)
 
 
