@@ -2,11 +2,11 @@
 
 from .. import ops as _ops  # noqa: F401  (declares the primitives the functions below expose)
 from . import ndarray_functions as _functions
+from . import nn_ops as _nn_ops
 from . import random  # noqa: F401
+from . import rnn_ops as _rnn_ops
 from .ndarray import InplaceError, NDArray
 from .ndarray_functions import *  # noqa: F401,F403
-from . import nn_ops as _nn_ops
-from . import rnn_ops as _rnn_ops
 from .nn_ops import *  # noqa: F401,F403
 from .rnn_ops import *  # noqa: F401,F403
 

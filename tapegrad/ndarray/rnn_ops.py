@@ -21,8 +21,8 @@ import numpy as np
 
 from ..base import ShapeError, TapegradError, fmt_shape
 from ..core import STATE, TAPE
-from .ndarray import NDArray, _raw
 from ._checks import _bad_nd
+from .ndarray import NDArray, _raw
 from .ndarray_functions import Dropout
 from .ndarray_functions import _write_out as write_out
 
