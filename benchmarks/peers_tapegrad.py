@@ -63,12 +63,36 @@ def make_w1_step():
     return step
 
 
+def make_w1_jit_step():
+    """W1 through ``mx.jit``: the six operations compiled (traced on the first call)."""
+    x = mx.nd.array(common.W1_X, dtype="float64")
+    x.attach_grad()
+    exp, sin = nd.exp, nd.sin
+
+    @mx.jit
+    def f(x):
+        a = exp(x)
+        p = a**2
+        c = a + p
+        return exp(c) + sin(c)
+
+    def step():
+        with autograd.record():
+            y = f(x)
+        y.backward()
+        return x.grad
+
+    return step
+
+
 def w1(res, cfg, quick):
     exact = common.w1_closed_form()
-    step = make_w1_step()
-    t = common.bench(step, cfg)
-    g = float(step().asscalar())
-    res.add("W1", "eager", t, check={"dfdx": g, "abs_err": abs(g - exact)})
+    for variant, make in (("eager", make_w1_step), ("jit", make_w1_jit_step)):
+        step = make()
+        t = common.bench(step, cfg)
+        g = float(step().asscalar())
+        res.add("W1", variant, t, check={"dfdx": g, "abs_err": abs(g - exact)},
+                mode="jit" if variant == "jit" else "eager")  # fmt: skip
 
 
 # ---------------------------------------------------------------- W2 / W6
@@ -87,10 +111,14 @@ def xent(logits, y):
     return nd.softmax_cross_entropy(logits, y) / logits.shape[0]
 
 
-def make_sgd_step(params, x, y, act, lr):
+def make_sgd_step(params, x, y, act, lr, compiled=False):
+    loss_of = lambda *a: xent(mlp_logits(a[:-2], a[-2], act), a[-1])  # noqa: E731
+    if compiled:
+        loss_of = mx.jit(loss_of)
+
     def step():
         with autograd.record():
-            loss = xent(mlp_logits(params, x, act), y)
+            loss = loss_of(*params, x, y)
         loss.backward()
         for p in params:
             p -= lr * p.grad
@@ -102,23 +130,25 @@ def make_sgd_step(params, x, y, act, lr):
 def classifier_workload(res, cfg, wid, data, init, act, lr, check_steps, flops=None):
     x_np, y_np = data
     x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
-    try:
-        params = _params(init)
-        step = make_sgd_step(params, x, y, act, lr)
-        loss0 = float(step().asscalar())
-        for _ in range(check_steps - 1):
-            step()
-        lossk = float(xent(mlp_logits(params, x, act), y).asscalar())
-        check = {"loss0": loss0, f"loss{check_steps}": lossk}
-        t = common.bench(step, cfg)
-        extra = {"GFLOP/s": flops / t.median / 1e9} if flops else {}
-        res.add(wid, "eager", t, check=check, extra=extra)
-    except Exception as exc:  # noqa: BLE001
-        res.fail(wid, "eager", exc)
-    try:
-        gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops)
-    except Exception as exc:  # noqa: BLE001
-        res.fail(wid, "gluon", exc)
+    for variant in ("eager", "jit"):
+        try:
+            params = _params(init)
+            step = make_sgd_step(params, x, y, act, lr, compiled=variant == "jit")
+            loss0 = float(step().asscalar())
+            for _ in range(check_steps - 1):
+                step()
+            lossk = float(xent(mlp_logits(params, x, act), y).asscalar())
+            check = {"loss0": loss0, f"loss{check_steps}": lossk}
+            t = common.bench(step, cfg)
+            extra = {"GFLOP/s": flops / t.median / 1e9} if flops else {}
+            res.add(wid, variant, t, check=check, extra=extra, mode=variant)
+        except Exception as exc:  # noqa: BLE001
+            res.fail(wid, variant, exc)
+    for variant in ("gluon", "gluon hybridized"):
+        try:
+            gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops, variant)
+        except Exception as exc:  # noqa: BLE001
+            res.fail(wid, variant, exc)
 
 
 def make_gluon_step(x, y, init, act, lr):
@@ -151,8 +181,10 @@ def make_gluon_step(x, y, init, act, lr):
     return step, net, loss_fn
 
 
-def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
+def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops, variant="gluon"):
     step, net, loss_fn = make_gluon_step(x, y, init, act, lr)
+    if variant == "gluon hybridized":
+        net.hybridize()
     loss0 = float(step().mean().asscalar())
     for _ in range(check_steps - 1):
         step()
@@ -160,7 +192,8 @@ def gluon_workload(res, cfg, wid, x, y, init, act, lr, check_steps, flops):
     check = {"loss0": loss0, f"loss{check_steps}": lossk}
     t = common.bench(step, cfg)
     extra = {"GFLOP/s": flops / t.median / 1e9} if flops else {}
-    res.add(wid, "gluon", t, check=check, extra=extra, mode="eager")
+    mode = "jit" if "hybrid" in variant else "eager"
+    res.add(wid, variant, t, check=check, extra=extra, mode=mode)
 
 
 def w2(res, cfg, quick):

@@ -114,12 +114,17 @@ def w3_loss_grad(params, x):
     return (r * r).mean()
 
 
-def make_adam_step(loss_fn, params, lr):
+def make_adam_step(loss_fn, params, lr, compiled=False):
     opt = Adam(params, lr)
+    if compiled:  # the loss and its input derivatives compiled by mx.jit, params as arguments
+        jl = mx.jit(lambda *ps: loss_fn(list(ps)))
+        loss_of = lambda p: jl(*p)  # noqa: E731
+    else:
+        loss_of = loss_fn
 
     def step():
         with autograd.record():
-            loss = loss_fn(params)
+            loss = loss_of(params)
         loss.backward()
         opt.step()
         return loss
@@ -135,11 +140,17 @@ def w3(res, cfg, quick):
 
     def run(name, loss_fn):
         xx = xv if loss_fn is w3_loss_grad else x
+        jit = name.startswith("jit")
         params = mlp_params(common.w3_params())
-        step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
-        loss0 = float(step().asscalar())
+        with common.Stopwatch() as first:
+            step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR, jit)
+            loss0 = float(step().asscalar())
         t = common.bench(step, cfg, sync=sync)
-        res.add("W3", name, t, check={"loss0": loss0})
+        extra = {"first_call_s": first.seconds} if jit else {}
+        res.add("W3", name, t, check={"loss0": loss0}, extra=extra,
+                mode="jit" if jit else "eager")  # fmt: skip
+        if jit:
+            return
         steps = benchkit.SMOKE_W3_TRAIN_STEPS if benchkit.smoke() else common.W3_TRAIN_STEPS
         params = mlp_params(common.w3_params())
         step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
@@ -159,7 +170,12 @@ def w3(res, cfg, quick):
             extra={"steps": steps, "per_step_s": sw.seconds / steps},
         )
 
-    for name, fn in [("eager", w3_loss_taylor), ("eager autograd.grad", w3_loss_grad)]:
+    for name, fn in [
+        ("eager", w3_loss_taylor),
+        ("eager autograd.grad", w3_loss_grad),
+        ("jit", w3_loss_taylor),
+        ("jit autograd.grad", w3_loss_grad),
+    ]:
         try:
             run(name, fn)
         except Exception as exc:
@@ -250,14 +266,22 @@ def w5_loss_grad(params, xi, f, xb):
 def w5(res, cfg, quick):
     xi_np, f_np, xb_np = common.w5_data()
     f, xb = nd.array(f_np), nd.array(xb_np)
-    for name, loss_fn in [("eager", w5_loss_laplacian), ("eager autograd.grad", w5_loss_grad)]:
+    for name, loss_fn in [
+        ("eager", w5_loss_laplacian),
+        ("eager autograd.grad", w5_loss_grad),
+        ("jit", w5_loss_laplacian),
+        ("jit autograd.grad", w5_loss_grad),
+    ]:
         xi = nd.array(xi_np)
         if loss_fn is w5_loss_grad:
             xi.attach_grad()  # nested reverse mode differentiates w.r.t. this variable
         try:
             params = mlp_params(common.w5_params())
             step = make_adam_step(
-                lambda p, fn=loss_fn, xi=xi: fn(p, xi, f, xb), params, common.W5_LR
+                lambda p, fn=loss_fn, xi=xi: fn(p, xi, f, xb),
+                params,
+                common.W5_LR,
+                name.startswith("jit"),
             )
             loss0 = float(step().asscalar())
             for _ in range(common.W5_CHECK_STEPS - 1):
@@ -265,7 +289,8 @@ def w5(res, cfg, quick):
             with autograd.record():  # the nested-reverse loss needs a graph to differentiate
                 lossk = float(loss_fn(params, xi, f, xb).asscalar())
             t = common.bench(step, cfg, sync=sync)
-            res.add("W5", name, t, check={"loss0": loss0, f"loss{common.W5_CHECK_STEPS}": lossk})
+            res.add("W5", name, t, check={"loss0": loss0, f"loss{common.W5_CHECK_STEPS}": lossk},
+                    mode="jit" if name.startswith("jit") else "eager")  # fmt: skip
         except Exception as exc:
             res.fail("W5", name, exc)
 
