@@ -872,6 +872,7 @@ class HybridBlock(Block):
                 "instead."
             )
         super().register_child(block, name)
+        self._compiled = None  # a new child: its parameters join the compiled function's
 
     def hybridize(
         self,
@@ -1056,15 +1057,18 @@ class HybridBlock(Block):
         """The hybridized call: the inputs (nested lists flattened) and every parameter's
         value are the compiled function's arguments, so the plan reads them anew each call
         and writes back what the block changes in place (BatchNorm's statistics)."""
-        params = list({id(p): p for p in self.collect_params().values()}.values())
+        comp = self._compiled
+        if comp is None:
+            comp = Compiled(self._traced_forward, name=self.name)
+            comp.params = tuple({id(p): p for p in self.collect_params().values()}.values())
+            self._compiled = comp
+        params = comp.params
         try:
             values = [p.data() for p in params]
         except DeferredInitializationError:
             return _EAGER  # the first call infers the shapes, eagerly
-        if self._compiled is None:
-            self._compiled = Compiled(self._traced_forward, name=self.name)
         leaves, spec = _trace_flatten((x, *args))
-        return self._compiled(spec, len(leaves), tuple(params), *leaves, *values)
+        return comp(spec, len(leaves), params, *leaves, *values)
 
     def _traced_forward(self, spec: Any, n: int, params: tuple, *arrays: Any) -> Any:
         x, *args = _trace_unflatten(list(arrays[:n]), spec)
