@@ -338,7 +338,9 @@ def _dot_text(info: dict, steps: list, children: dict) -> str:
     return "\n".join(lines)
 
 
-def explain(f: Callable, *inputs: Any, file: TextIO | None = None) -> Explanation:
+def explain(
+    f: Callable, *inputs: Any, file: TextIO | None = None, compiled: bool = False
+) -> Explanation:
     """Print the forward trace and the adjoint trace of ``f`` at ``inputs``.
 
     Args:
@@ -347,6 +349,9 @@ def explain(f: Callable, *inputs: Any, file: TextIO | None = None) -> Explanatio
         inputs: the arguments; float NDArrays (or Python numbers) become the variables
             named after ``f``'s parameters (``x``, ``y``, ... otherwise).
         file: where to print (default ``sys.stdout``).
+        compiled: print instead the straight-line code ``mx.jit`` compiles ``f`` to (or ``f``
+            itself is a compiled function): its forward program and its adjoint program, one
+            line per primitive -- the same two traces, as the machine runs them.
 
     Returns:
         An :class:`Explanation` with the lines, the steps and the DOT text.
@@ -356,10 +361,47 @@ def explain(f: Callable, *inputs: Any, file: TextIO | None = None) -> Explanatio
     ``a = exp(x), b = a², c = a + b, ...`` and ``df/dc = df/dd·exp(c) + df/de·cos(c)``;
     see ``docs/explain.md``.
     """
+    if compiled:
+        return _explain_compiled(f, inputs, file)
     info = _analyse(f, inputs)
     forward, adjoint, steps, children = _build(info)
     dot = _dot_text(info, steps, children)
     e = Explanation(forward, adjoint, steps, dot)
+    print(e.text, file=file if file is not None else sys.stdout)
+    return e
+
+
+def _explain_compiled(f: Callable, inputs: tuple, file: TextIO | None) -> Explanation:
+    from . import autograd
+    from .trace import Compiled
+
+    comp = f if isinstance(f, Compiled) else Compiled(f)
+    args = []
+    for a in inputs:
+        if not isinstance(a, NDArray) and isinstance(a, (int, float, np.ndarray, list)):
+            a = NDArray(np.asarray(a, dtype=np.float64))
+        if isinstance(a, NDArray) and a.dtype.kind == "f":
+            a = a.copy().detach()
+            a.attach_grad()
+        args.append(a)
+    for _ in range(2):  # the first backward learns the shapes, the second is the final code
+        with autograd.record():
+            out = comp(*args)
+        if not isinstance(out, NDArray):
+            raise TapegradError(
+                "explain(compiled=True): the function must return one NDArray. Fix: return "
+                "the quantity whose gradient you want, e.g. the loss."
+            )
+        out.backward()
+    if not comp.plans:
+        raise TapegradError(
+            f"explain(compiled=True): {comp.name} could not be compiled (it runs eagerly; "
+            "see the warning). Fix: explain it without compiled=True."
+        )
+    src = comp.plans[-1].source
+    forward = ["Compiled forward program:"] + src["forward (recording)"].rstrip().splitlines()
+    adjoint = ["Compiled adjoint program (reverse mode):"] + src["backward"].rstrip().splitlines()
+    e = Explanation(forward, adjoint, [], "")
     print(e.text, file=file if file is not None else sys.stdout)
     return e
 
@@ -412,8 +454,10 @@ def render(f: Callable, *inputs: Any, path: str) -> str:
 # the package attribute is the module; make both spellings work: the module is callable, and
 # the function carries the module's other entry points.
 class _CallableModule(types.ModuleType):
-    def __call__(self, f: Callable, *inputs: Any, file: TextIO | None = None) -> Explanation:
-        return explain(f, *inputs, file=file)
+    def __call__(
+        self, f: Callable, *inputs: Any, file: TextIO | None = None, compiled: bool = False
+    ) -> Explanation:
+        return explain(f, *inputs, file=file, compiled=compiled)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -170,3 +170,31 @@ def test_dot_text_of_blocks_and_indexing_is_valid_graphviz(tmp_path):
         path = tmp_path / "g.svg"
         render(f, x, path=str(path))
         assert "<svg" in path.read_text()
+
+
+def test_compiled_programs_list_the_primitives_forward_then_reversed():
+    out = io.StringIO()
+    e = mx.explain(notes_f, 1.5, file=out, compiled=True)
+    fwd_ops = re.findall(r"# (\w+)$", "\n".join(e.forward), flags=re.M)
+    adj_ops = re.findall(r"# (\w+)$", "\n".join(e.adjoint), flags=re.M)
+    assert fwd_ops == ["exp", "power", "add", "exp", "sin", "add"]
+    # the adjoint program runs the rules of the non-linear primitives in reverse order;
+    # the additions only route cotangents (g4 = g6, g3 = g3 + t)
+    assert adj_ops == ["sin", "exp", "power", "exp"]
+    assert out.getvalue().startswith("Compiled forward program:")
+    # the program explained is the program run: its gradient is Eq. 2.1's derivative
+    f = mx.jit(notes_f)
+    x = nd.array([1.5], dtype="float64")
+    x.attach_grad()
+    with mx.autograd.record():
+        y = f(x)
+    y.backward()
+    a = math.exp(1.5)
+    c = a + a * a
+    expected = (math.exp(c) + math.cos(c)) * (a + 2 * a * a)
+    np.testing.assert_allclose(x.grad.asnumpy(), [expected], rtol=1e-12)
+
+
+def test_compiled_explain_needs_one_ndarray_output():
+    with pytest.raises(mx.TapegradError, match="must return one NDArray"):
+        mx.explain(lambda x: (x * 2, x * 3), 1.0, compiled=True, file=io.StringIO())
