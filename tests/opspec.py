@@ -470,6 +470,8 @@ def check_order(f, arrays, order, rng, rtol=1e-5, atol=1e-7):
     assert abs(analytic - numeric) <= atol + rtol * max(abs(numeric), abs(analytic)), (
         f"order {order}: autograd {analytic!r} vs finite differences {numeric!r}"
     )
+
+
 # its derivative is zero by declaration, not the identity's: no finite differences (its own
 # test checks it); the adjoint and Taylor checks apply
 SPECS.append(Spec("stop_gradient", lambda a: T.stop_gradient(a) * a, [U], UNARY, 3, fd=False))

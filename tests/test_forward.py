@@ -96,5 +96,3 @@ def test_reverse_over_forward_inside_record_trains():
     t_ = wa * (1 - th**2)
     dt = (1 - th**2) + wa * (-2 * th * (1 - th**2) * xa)
     np.testing.assert_allclose(w.grad.asnumpy(), 2 * t_ * dt, rtol=1e-12)
-
-

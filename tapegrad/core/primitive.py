@@ -55,6 +55,7 @@ def set_array_type(cls: type) -> None:
     _box = cls
     graph.set_array_type(cls)
 
+
 __all__ = [
     "Primitive",
     "defprim",

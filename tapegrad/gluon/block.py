@@ -1088,7 +1088,6 @@ class HybridBlock(Block):
         )
 
 
-
 def _seq_call(children: Iterator[Block], x: Any, args: tuple) -> Any:
     for block in children:
         x = block(x, *args)
