@@ -22,6 +22,16 @@ LAYERS = [
     ("primitives", ["ops"]),
     ("arrays", ["ndarray", "random", "serialization"]),
     (
+        "communication",
+        [
+            "distributed.comm",
+            "distributed.reducer",
+            "distributed.collectives",
+            "distributed.kvstore",
+            "distributed.launcher",
+        ],
+    ),  # fmt: skip
+    (
         "transforms",
         [
             "autograd",
@@ -36,7 +46,10 @@ LAYERS = [
         ],
     ),  # fmt: skip
     ("differential operators", ["sciml.operators"]),
-    ("training", ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name"]),
+    (
+        "training",
+        ["lr_scheduler", "metric", "initializer", "optimizer", "gluon", "name", "distributed"],
+    ),
     ("derivative layers", ["sciml"]),
     ("applications", ["demos", "cli", "__main__", ""]),
 ]
