@@ -249,8 +249,20 @@ def sc_agree(hvd, r, n) -> dict:
     backward(float("inf") if r == 1 else 1.0)
     out["non_finite"] = outcome(lambda: tr.step(4))
     out["update_first"] = outcome(lambda: tr.update(4))
+    # computing the update fails on rank 1 only (after the gradients were summed)
+    backward()
+    if r == 1:
+
+        def broken(*args):
+            raise MemoryError("simulated, while computing the update on rank 1")
+
+        tr.optimizer._step = broken
+    out["phase1"] = outcome(lambda: tr.step(4))
+    if r == 1:
+        del tr.optimizer._step
     out["unchanged"] = values(net) == before
     out["steps_done"] = tr._dist_steps
+    out["updates_counted"] = tr.optimizer.num_update
     # the refused steps left the gradients as they were: this one goes through
     backward()
     tr.allreduce_grads()

@@ -218,7 +218,10 @@ def test_refusals_are_agreed_and_leave_every_rank_unchanged(two):
     r0, r1 = two["agree"]
     assert r1["bad_batch"].startswith("TrainerError: Trainer.step: batch_size must be")
     assert r0["bad_batch"].startswith("TrainerError") and "rank(s) [1]" in r0["bad_batch"]
+    assert r1["phase1"].startswith("MemoryError: simulated")
+    assert r0["phase1"].startswith("RemoteError") and "failed on rank(s) [1]" in r0["phase1"]
     for rec in (r0, r1):
+        assert rec["updates_counted"] == 0  # undone everywhere
         assert rec["non_finite"].startswith("NonFiniteGradientError")
         assert "summed over 2 ranks" in rec["non_finite"]
         assert rec["update_first"].startswith("TrainerError: Trainer.update")

@@ -151,7 +151,7 @@ def allgather(
     layout = comm.layout_hash(None if arr is None else (arr.shape[1:], arr.dtype.str))
     rows = 0 if arr is None else arr.shape[0]
     table = comm.agree(6, layout, [rows], error=error)
-    counts = table[:, 3].astype(np.int64).tolist()
+    counts = [int(row[3]) for row in table]
     out = comm.allgatherv_rows(arr, counts, "allgather")
     return nd.array(out, dtype=arr.dtype)
 

@@ -255,7 +255,7 @@ def wait(requests: Sequence[Any], what: str) -> None:
     """Wait for MPI requests, at most ``timeout()`` seconds."""
     MPI = _S.mpi
     reqs = list(requests)
-    if MPI.Request.Testall(reqs):
+    if reqs[0].Test() if len(reqs) == 1 else MPI.Request.Testall(reqs):
         return
     start = time.monotonic()
     limit = _S.timeout or DEFAULT_TIMEOUT
@@ -312,10 +312,10 @@ def agree(
     layout: float,
     values: Sequence[float] = (),
     error: BaseException | None = None,
-) -> np.ndarray:
-    """Gather ``[op, layout, error flag, *values]`` from every rank (a ``(size, HEADER)``
-    array; ``values`` start at column 3), after checking that every rank is in the same
-    operation, that none had an error, and that their data have the same layout.
+) -> list[list[float]]:
+    """Gather ``[op, layout, error flag, *values]`` from every rank (one row per rank;
+    ``values`` start at column 3), after checking that every rank is in the same operation,
+    that none had an error, and that their data have the same layout.
 
     Args:
         error: this rank's own error (bad input): it is raised here, after the other ranks
@@ -326,15 +326,16 @@ def agree(
     """
     comm = _comm()
     rec = np.zeros(HEADER, dtype=np.float64)
-    rec[0], rec[1], rec[2] = op, layout, 0.0 if error is None else 1.0
-    vals = list(values)
-    rec[3 : 3 + len(vals)] = vals
+    head = [op, layout, 0.0 if error is None else 1.0, *values]
+    rec[: len(head)] = head
     table = np.empty((_S.size, HEADER), dtype=np.float64)
     what = OPS.get(op, "a collective operation")
     wait([comm.Iallgather(rec, table)], what)
-    if not (table[:, 0] == op).all():
+    rows = table.tolist()
+    if any(row[0] != op for row in rows):
         calls = ", ".join(
-            f"rank {r}: {OPS.get(int(c), f'operation {int(c)}')}" for r, c in enumerate(table[:, 0])
+            f"rank {r}: {OPS.get(int(row[0]), f'operation {int(row[0])}')}"
+            for r, row in enumerate(rows)
         )
         raise CollectiveMismatchError(
             f"tapegrad.distributed: the ranks called different collective operations at the "
@@ -345,22 +346,22 @@ def agree(
         )
     if error is not None:
         raise error
-    failed = [r for r in range(_S.size) if table[r, 2]]
+    failed = [r for r, row in enumerate(rows) if row[2]]
     if failed:
         raise RemoteError(
             f"tapegrad.distributed: {what} failed on rank(s) {failed} (bad input there; see "
             f"its error); rank {_S.rank} stopped at the same call. Fix: the error printed by "
             f"rank {failed[0]}."
         )
-    if not (table[:, 1] == layout).all():
-        odd = [r for r in range(_S.size) if table[r, 1] != table[0, 1]]
+    if any(row[1] != layout for row in rows):
+        odd = [r for r, row in enumerate(rows) if row[1] != rows[0][1]]
         raise CollectiveMismatchError(
             f"tapegrad.distributed: {what} was called on data of a different layout (shapes, "
             f"dtypes, root, operation, parameters) on rank(s) {odd} than on rank 0. Fix: "
             "build the same network, in the same order, on every rank, and pass arrays of "
             "the same shape and dtype (and the same root and operation)."
         )
-    return table
+    return rows
 
 
 # ------------------------------------------------------------------------- payloads

@@ -262,6 +262,7 @@ class Trainer:
         self._distributed = kv is not None
         self._dist_steps = 0  # steps done, compared across ranks at every step
         self._reduced: Any = None  # after allreduce_grads(): which gradients any rank wrote
+        self._layout_cache: Any = None
         self._check_finite = bool(check_finite)
         optimizer_params = optimizer_params if optimizer_params else {}
         self._init_optimizer(optimizer, optimizer_params)
@@ -347,7 +348,8 @@ class Trainer:
         from ..distributed import comm
 
         entries, grads, fresh = self._dist_entries()
-        comm.agree(3, self._dist_layout(3), [self._dist_steps, 0, 0, fresh.count(False), 0])
+        layout = self._dist_layout(grads) + 3
+        comm.agree(3, layout, [self._dist_steps, 0, 0, fresh.count(False), 0])
         any_stale = fresh.count(False) > 0
         flags = np.array(fresh, dtype=np.int32)
         sums, counts = self._kvstore.reducer.sum(
@@ -489,17 +491,22 @@ class Trainer:
             fresh.append(_is_fresh(datas[0]))
         return entries, grads, fresh
 
-    def _dist_layout(self, op: int) -> float:
-        from ..distributed import comm
+    def _dist_layout(self, grads: list) -> float:
+        """A number equal on every rank that trains the same network the same way."""
+        key = tuple((g.shape, g.dtype.char) for g in grads)
+        cached = self._layout_cache
+        if cached is None or cached[0] != key:
+            from ..distributed import comm
 
-        return comm.layout_hash(
-            op,
-            self._kvstore.average,
-            [
-                (key, tuple(p.shape or ()), np.dtype(p.dtype).str, p.grad_req)
-                for key, p in zip(self._keys, self._params)
-            ],
-        )
+            layout = comm.layout_hash(
+                self._kvstore.average,
+                [
+                    (k, tuple(p.shape or ()), np.dtype(p.dtype).str, p.grad_req)
+                    for k, p in zip(self._keys, self._params)
+                ],
+            )
+            cached = self._layout_cache = (key, layout * 16)
+        return cached[1]
 
     def _dist_update(self, batch_size: Any, ignore_stale_grad: bool, reduce: bool) -> None:
         """A step (``reduce``: sum the gradients first) or an update (after
@@ -523,9 +530,10 @@ class Trainer:
                 "the ranks before the update, or the ranks' parameters drift apart. Fix: call "
                 "trainer.allreduce_grads() before trainer.update(), or trainer.step() (both)."
             )
+        base = self._dist_layout(grads)
         table = comm.agree(
             op,
-            self._dist_layout(op),
+            base + op,
             [
                 self._dist_steps,
                 float("nan") if bad_batch is not None else float(batch_size),
@@ -535,9 +543,9 @@ class Trainer:
             ],
             error=error,
         )
-        ranks = range(table.shape[0])
-        steps = table[:, 3]
-        if not (steps == steps[0]).all():
+        ranks = range(len(table))
+        steps = [row[3] for row in table]
+        if any(c != steps[0] for c in steps):
             done = ", ".join(f"rank {r}: {int(steps[r])}" for r in ranks)
             raise comm.CollectiveMismatchError(
                 f"{who}: the ranks are at different steps of this Trainer (steps done: {done}); "
@@ -548,13 +556,13 @@ class Trainer:
                 "batches unless len(dataset) % (num_parts * batch_size) is between 1 and "
                 "num_parts - 1 (then pick another batch size)."
             )
-        if not (table[:, 7] == table[0, 7]).all():
+        if any(row[7] != table[0][7] for row in table):
             raise comm.CollectiveMismatchError(
                 f"{who}: ignore_stale_grad differs between the ranks "
-                f"({[bool(v) for v in table[:, 7]]}); nothing was updated on any rank. Fix: "
+                f"({[bool(row[7]) for row in table]}); nothing was updated on any rank. Fix: "
                 "pass the same ignore_stale_grad on every rank."
             )
-        bad = [r for r in ranks if table[r, 5]]
+        bad = [r for r in ranks if table[r][5]]
         if bad:
             if bad_batch is not None:
                 raise bad_batch
@@ -562,7 +570,7 @@ class Trainer:
                 f"{who}: rank(s) {bad} passed an invalid batch_size (see their error); no rank "
                 "changed anything. Fix: pass the number of samples in the batch on every rank."
             )
-        stale_ranks = [r for r in ranks if table[r, 6]]
+        stale_ranks = [r for r in ranks if table[r][6]]
         if stale_ranks and not ignore_stale_grad:
             if n_stale:
                 k = fresh.index(False)
@@ -579,7 +587,9 @@ class Trainer:
             )
         if reduce:
             flags = np.array(fresh, dtype=np.int32) if stale_ranks else None
-            sums, counts = kv.reducer.sum(grads, fresh if n_stale else None, who, counts=flags)
+            sums, counts = kv.reducer.sum(
+                grads, fresh if n_stale else None, who, counts=flags, key=self._layout_cache[0]
+            )
             updated = counts > 0 if counts is not None else [True] * len(entries)
         else:
             sums = grads
@@ -587,14 +597,12 @@ class Trainer:
         todo = [(i, p, d, sums[k]) for k, (i, p, d, _) in enumerate(entries) if updated[k]]
         if self._check_finite:
             _check_finite([(p, g) for _, p, _, g in todo], f" (summed over {len(steps)} ranks)")
-        batches = table[:, 4]
-        total = float(batches.sum())
-        rescale = self._scale / (total if kv.average else total / len(batches))
-        layout = self._dist_layout(14)
+        total = sum(row[4] for row in table)
+        rescale = self._scale / (total if kv.average else total / len(table))
 
         def vote(error: BaseException | None) -> None:
-            result = comm.agree(14, layout, [0.0 if error is None else 1.0])
-            failed = [r for r in ranks if result[r, 3]]
+            result = comm.agree(14, base + 14, [0.0 if error is None else 1.0])
+            failed = [r for r in ranks if result[r][3]]
             if failed:
                 raise comm.RemoteError(
                     f"{who}: computing the update failed on rank(s) {failed} (see their "
