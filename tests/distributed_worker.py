@@ -248,6 +248,7 @@ def sc_agree(hvd, r, n) -> dict:
     out["bad_batch"] = outcome(lambda: tr.step(4 if r == 0 else float("nan")))
     backward(float("inf") if r == 1 else 1.0)
     out["non_finite"] = outcome(lambda: tr.step(4))
+    out["retry"] = outcome(lambda: tr.step(4))  # the sums are not summed again
     out["update_first"] = outcome(lambda: tr.update(4))
     # computing the update fails on rank 1 only (after the gradients were summed)
     backward()

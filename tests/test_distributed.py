@@ -224,6 +224,7 @@ def test_refusals_are_agreed_and_leave_every_rank_unchanged(two):
         assert rec["updates_counted"] == 0  # undone everywhere
         assert rec["non_finite"].startswith("NonFiniteGradientError")
         assert "summed over 2 ranks" in rec["non_finite"]
+        assert rec["retry"].startswith("StaleGradientError")
         assert rec["update_first"].startswith("TrainerError: Trainer.update")
         assert "allreduce_grads()" in rec["update_first"]
         assert rec["unchanged"] and rec["steps_done"] == 0

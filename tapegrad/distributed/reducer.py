@@ -1,12 +1,14 @@
 """Summing many arrays (a network's gradients) over the ranks in few MPI calls.
 
-Arrays of up to ``fuse_bytes`` bytes are packed into one buffer per dtype and reduced in one
-call; larger ones are reduced in a call of their own, straight from their memory (a copy
-of a large gradient costs about as much as the transfer saved by fusing it). All calls are
-started at once (non-blocking) and waited for together. ``fuse_bytes`` comes from
-``TAPEGRAD_DIST_FUSE_BYTES`` (default 64 KiB, measured in benchmarks/distributed_scaling.py:
-one call for every parameter and one fused buffer for all of them were both slower on the
-W2 and W6 networks); 0 reduces every array in its own call, a huge value fuses them all.
+Arrays of up to ``fuse_bytes`` bytes are packed into one buffer per dtype and summed in one
+call (in place in that buffer). Larger ones are summed in a call of their own, from their own
+memory: in place when the caller allows it (the Trainer does for ``grad_req='write'``
+gradients, which the next backward pass overwrites anyway), since a copy of a large gradient
+costs a good part of what its transfer does. The calls are made one after the other: MPICH
+progresses several outstanding collectives much more slowly than the same calls in sequence.
+``fuse_bytes`` comes from ``TAPEGRAD_DIST_FUSE_BYTES`` (default 64 KiB; 0 sums every array in
+its own call, a huge value packs them all into one buffer); benchmarks/distributed_scaling.py
+measures the three.
 """
 
 from __future__ import annotations
@@ -58,7 +60,6 @@ class _Plan:
         self.send = {
             dt: np.empty(g[-1][1] + g[-1][2], dtype=np.dtype(dt)) for dt, g in self.fused.items()
         }
-        self.recv = {dt: np.empty_like(buf) for dt, buf in self.send.items()}
         self.large_recv = {i: np.empty(arrays[i].shape, arrays[i].dtype) for i in self.large}
         self.zeros: dict[int, np.ndarray] = {}
         self.calls = len(self.fused) + len(self.large)
@@ -93,18 +94,22 @@ class GradientReducer:
         what: str,
         counts: np.ndarray | None = None,
         key: Any = None,
+        inplace: Sequence[bool] | None = None,
     ) -> tuple[list[np.ndarray], np.ndarray | None]:
         """The sums over the ranks of ``arrays`` (this rank adds zeros for an array whose
-        ``contribute`` is False), as arrays owned by the reducer that stay valid until its
-        next call; and, when given, ``counts`` (an int32 vector) summed alongside.
+        ``contribute`` is False); and, when given, ``counts`` (an int32 vector) summed
+        alongside.
 
-        Every rank must pass arrays of the same shapes and dtypes (checked before, by the
-        caller's header). ``key``: a hashable description of those shapes and dtypes, when
-        the caller has one (saves building it).
+        A large array whose ``inplace`` is True (it must be writable and C-contiguous) is
+        summed in its own memory and returned; the other sums are arrays owned by the
+        reducer, valid until its next call. Every rank must pass arrays of the same shapes
+        and dtypes (checked before, by the caller's header). ``key``: a hashable
+        description of those shapes and dtypes, when the caller has one.
         """
         t0 = time.perf_counter()
         mpi_comm = comm._comm()
         SUM = comm.mpi_op("sum")
+        IN_PLACE = comm._S.mpi.IN_PLACE
         plan = self._plan(arrays, key)
         calls = []  # (send, receive) pairs, reduced one after the other
         for dt, group in plan.fused.items():
@@ -114,14 +119,22 @@ class GradientReducer:
                     send[start : start + n] = arrays[i].reshape(-1)
                 else:
                     send[start : start + n] = 0
-            calls.append((send, plan.recv[dt]))
+            calls.append((IN_PLACE, send))
+        out: list = [None] * len(arrays)
         for i in plan.large:
             src = arrays[i]
+            if inplace is not None and inplace[i]:
+                if contribute is not None and not contribute[i]:
+                    src[...] = 0
+                calls.append((IN_PLACE, src))
+                out[i] = src
+                continue
             if contribute is not None and not contribute[i]:
                 src = plan.zeros.get(i)
                 if src is None:
                     src = plan.zeros[i] = np.zeros(arrays[i].shape, arrays[i].dtype)
             calls.append((np.ascontiguousarray(src), plan.large_recv[i]))
+            out[i] = plan.large_recv[i]
         total = None
         if counts is not None:
             total = np.empty_like(counts)
@@ -130,13 +143,10 @@ class GradientReducer:
         # than the same calls in sequence (3x on W2's four gradients, measured)
         for send, recv in calls:
             comm.wait([mpi_comm.Iallreduce(send, recv, op=SUM)], what)
-        out: list = [None] * len(arrays)
         for dt, group in plan.fused.items():
-            recv = plan.recv[dt]
+            buf = plan.send[dt]
             for i, start, n in group:
-                out[i] = recv[start : start + n].reshape(arrays[i].shape)
-        for i in plan.large:
-            out[i] = plan.large_recv[i]
+                out[i] = buf[start : start + n].reshape(arrays[i].shape)
         st = self.stats
         st["reductions"] += 1
         st["calls"] += len(calls)

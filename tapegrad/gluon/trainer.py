@@ -125,6 +125,17 @@ def _stale_message(p: Any, d: Any) -> str:
     )
 
 
+def _in_place_ok(g: Any) -> bool:
+    """The gradient's memory can be summed over the ranks in place."""
+    d = getattr(g, "_data", None)
+    return (
+        type(d) is np.ndarray
+        and d.flags.writeable
+        and d.flags.c_contiguous
+        and hasattr(g, "_bump_version")
+    )
+
+
 def _check_finite(pairs: list, where: str) -> None:
     bad = [p.name for p, g in pairs if not np.isfinite(g).all()]
     if bad:
@@ -585,18 +596,53 @@ class Trainer:
                 "ignore_stale_grad=True (a parameter is then updated when any rank wrote its "
                 "gradient, with zeros from the others)."
             )
+        in_place = False
         if reduce:
             flags = np.array(fresh, dtype=np.int32) if stale_ranks else None
+            # 'write' gradients are summed in their own buffers (backward overwrites them
+            # next time): no copy of a large gradient; 'add' buffers keep their local sums
+            writable = [p.grad_req == "write" and _in_place_ok(g) for _, p, _, g in entries]
+            in_place = any(writable)
+            arrays = [_raw(g) if w else a for (_, _, _, g), w, a in zip(entries, writable, grads)]
             sums, counts = kv.reducer.sum(
-                grads, fresh if n_stale else None, who, counts=flags, key=self._layout_cache[0]
+                arrays,
+                fresh if n_stale else None,
+                who,
+                counts=flags,
+                key=self._layout_cache[0],
+                inplace=writable,
             )
+            for (_, _, _, g), w in zip(entries, writable):
+                if w:
+                    g._bump_version()
             updated = counts > 0 if counts is not None else [True] * len(entries)
         else:
             sums = grads
             updated = self._reduced
         todo = [(i, p, d, sums[k]) for k, (i, p, d, _) in enumerate(entries) if updated[k]]
-        if self._check_finite:
-            _check_finite([(p, g) for _, p, _, g in todo], f" (summed over {len(steps)} ranks)")
+        steps_before = self._dist_steps
+        try:
+            if self._check_finite:
+                where = f" (summed over {len(steps)} ranks)"
+                _check_finite([(p, g) for _, p, _, g in todo], where)
+            self._run_dist_apply(todo, table, base, who, steps, kv)
+        except BaseException as e:
+            if in_place and self._dist_steps == steps_before:
+                for _, _, d, _ in entries:  # they hold sums now: a retry needs a backward
+                    _set_stale(d)
+                if hasattr(e, "add_note"):
+                    e.add_note(
+                        f"{who}: the gradients were summed over the ranks in place, so they "
+                        "are marked stale: run backward again before the next step."
+                    )
+            raise
+
+    def _run_dist_apply(
+        self, todo: list, table: list, base: float, who: str, steps: list, kv: Any
+    ) -> None:
+        from ..distributed import comm
+
+        ranks = range(len(table))
         total = sum(row[4] for row in table)
         rescale = self._scale / (total if kv.average else total / len(table))
 
