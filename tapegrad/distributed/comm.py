@@ -247,8 +247,10 @@ def _install_excepthook() -> None:
 
 
 # ------------------------------------------------------------------------- waiting
-_SPIN_S = 2e-4  # busy-wait this long (a peer is usually just behind), then yield the CPU
-_YIELD_S = 2e-2  # then sleep between polls (a peer that is evaluating, saving, ...)
+# poll without sleeping this long (yielding the CPU between polls: a peer is usually just
+# behind), then sleep between polls, longer and longer up to 1 ms (a peer that is evaluating
+# or saving alone; a machine with more processes than cores)
+_SPIN_S = 2e-3
 
 
 def wait(requests: Sequence[Any], what: str) -> None:
@@ -274,11 +276,10 @@ def wait(requests: Sequence[Any], what: str) -> None:
                 "tapegrad.distributed.init(timeout=SECONDS)."
             )
         if waited < _SPIN_S:
+            if sched_yield is not None:
+                sched_yield()
             continue
-        if waited < _YIELD_S and sched_yield is not None:
-            sched_yield()
-        else:
-            time.sleep(1e-4)
+        time.sleep(min(1e-3, 0.05 * waited))
 
 
 # ------------------------------------------------------------------------- agreement
