@@ -196,7 +196,7 @@ def worker_torch(case, wid, rounds, per_round, out, rank, world, port):
 
     check = {}
     if case != "nosync":
-        check["loss0"] = global_mean(float(step()))
+        check["loss0"] = global_mean(float(step().detach()))
         for _ in range(check_steps - 1):
             step()
         with torch.no_grad():
@@ -258,6 +258,15 @@ def _run(cmd, env, what, timeout):
     return None
 
 
+def _free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on now (gloo's rendezvous)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def run_case(framework, case, wid, rounds, per_round, tmp, fusion=None, torch_python=None):
     out = os.path.join(tmp, f"{framework}-{case}-{wid}-{fusion or 'x'}")
     n = 1 if case == "single" else 2
@@ -275,7 +284,7 @@ def run_case(framework, case, wid, rounds, per_round, tmp, fusion=None, torch_py
             cmd = [launcher.find_mpiexec(), "-n", "2", *worker]
             err = _run(cmd, _env(threads, extra), out, timeout)
     else:
-        port = str(29500 + (os.getpid() % 1000))
+        port = str(_free_port())
         procs = []
         for r in range(n):
             cmd = [
