@@ -158,15 +158,11 @@ def _make_kvstore(kvstore: Any) -> Any:
             f"Trainer: kvstore must be a string, a KVStore or None, got "
             f"{type(kvstore).__name__}. Fix: pass e.g. kvstore='dist_sync'."
         )
-    from ..distributed.kvstore import LOCAL_TYPES
+    from ..distributed import comm
+    from ..distributed.kvstore import LOCAL_TYPES, KVStore
 
     if kvstore.lower() in LOCAL_TYPES:
         return None
-    try:
-        from ..distributed import comm
-        from ..distributed.kvstore import KVStore
-    except ImportError as e:  # pragma: no cover  (our own package)
-        raise TrainerError(f"Trainer: kvstore={kvstore!r}: {e}") from e
     try:
         return KVStore(kvstore)
     except comm.DistributedUnavailableError as e:
