@@ -1,4 +1,5 @@
-"""Command line: ``tapegrad demo NAME`` runs a demo from :mod:`tapegrad.demos`.
+"""Command line: ``tapegrad demo NAME`` runs a demo from :mod:`tapegrad.demos`;
+``tapegrad run -n N script.py`` runs a script on N processes (MPI, :mod:`tapegrad.distributed`).
 
 Each demo is a module ``tapegrad/demos/NAME.py`` with ``DESCRIPTION``,
 ``add_arguments(parser)`` and ``run(args) -> int``; new demos appear here by themselves.
@@ -41,7 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         p = dsub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
         mod.add_arguments(p)
     sub.add_parser("version", help="print the version")
+    from .distributed import launcher
+
+    launcher.add_arguments(sub.add_parser("run", help="run a script on N processes (MPI)"))
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return launcher.run(args)
     if args.command == "version":
         from . import __version__
 

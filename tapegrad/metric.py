@@ -166,19 +166,47 @@ class EvalMetric:
         self.num_inst = 0
         self.sum_metric = 0.0
 
-    def get(self) -> tuple[Any, Any]:
-        """``(name, value)``; the value is NaN when nothing was accumulated."""
+    def get(self, all_ranks: bool = False) -> tuple[Any, Any]:
+        """``(name, value)``; the value is NaN when nothing was accumulated.
+
+        Args:
+            all_ranks: in distributed training (:mod:`tapegrad.distributed`), the value over
+                the samples of every rank: the totals are summed over the ranks before the
+                division. A collective call: every rank must make it.
+        """
+        if all_ranks:
+            return self._over_ranks(False)
         if self.num_inst == 0:
             return (self.name, float("nan"))
         return (self.name, float(self.sum_metric / self.num_inst))
 
-    def get_global(self) -> tuple[Any, Any]:
-        """``(name, value)`` over everything since the last :meth:`reset`."""
+    def get_global(self, all_ranks: bool = False) -> tuple[Any, Any]:
+        """``(name, value)`` over everything since the last :meth:`reset` (``all_ranks``:
+        over every rank's samples, as in :meth:`get`)."""
+        if all_ranks:
+            return self._over_ranks(True)
         if self._has_global_stats:
             if self.global_num_inst == 0:
                 return (self.name, float("nan"))
             return (self.name, float(self.global_sum_metric / self.global_num_inst))
         return self.get()
+
+    def _totals(self, global_: bool) -> list[tuple[str, float, float]]:
+        """``[(name, sum, count)]``: what :meth:`get` (or :meth:`get_global`) divides."""
+        if global_ and self._has_global_stats:
+            return [(self.name, float(self.global_sum_metric), float(self.global_num_inst))]
+        return [(self.name, float(self.sum_metric), float(self.num_inst))]
+
+    def _over_ranks(self, global_: bool) -> tuple[Any, Any]:
+        from .distributed.collectives import sum_over_ranks
+
+        totals = self._totals(global_)
+        summed = sum_over_ranks(np.array([[s, n] for _, s, n in totals], dtype=np.float64), 9)
+        names = [name for name, _, _ in totals]
+        values = [float(s / n) if n else float("nan") for s, n in summed]
+        if isinstance(self, CompositeEvalMetric):
+            return names, values
+        return names[0], values[0]
 
     def get_name_value(self) -> list[tuple[str, float]]:
         """``[(name, value), ...]``."""
@@ -293,11 +321,18 @@ class CompositeEvalMetric(EvalMetric):
             values.extend(value if isinstance(value, list) else [value])
         return names, values
 
-    def get(self) -> tuple[list, list]:
+    def get(self, all_ranks: bool = False) -> tuple[list, list]:
+        if all_ranks:
+            return self._over_ranks(False)
         return self._collect("get")
 
-    def get_global(self) -> tuple[list, list]:
+    def get_global(self, all_ranks: bool = False) -> tuple[list, list]:
+        if all_ranks:
+            return self._over_ranks(True)
         return self._collect("get_global")
+
+    def _totals(self, global_: bool) -> list[tuple[str, float, float]]:
+        return [t for metric in self.metrics for t in metric._totals(global_)]
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -22,6 +22,16 @@ LAYERS = [
     ("primitives", ["ops"]),
     ("arrays", ["ndarray", "random", "serialization"]),
     (
+        "communication",
+        [
+            "distributed.comm",
+            "distributed.reducer",
+            "distributed.collectives",
+            "distributed.kvstore",
+            "distributed.launcher",
+        ],
+    ),  # fmt: skip
+    (
         "transforms",
         [
             "autograd",
@@ -48,6 +58,7 @@ LAYERS = [
             "io",
             "test_utils",
             "symbol",
+            "distributed",
         ],
     ),  # fmt: skip
     ("derivative layers", ["sciml"]),

@@ -1,5 +1,6 @@
 """Trainer.step is all or nothing even when interrupted (a fault injected at every line of a
-step); bad batch sizes; the message for distributed kvstores."""
+step); bad batch sizes; the message for asynchronous kvstores (tests/test_distributed.py
+covers the distributed steps)."""
 
 from __future__ import annotations
 
@@ -182,11 +183,10 @@ def test_step_refuses_a_bad_batch_size(bad):
     assert not _same(_snapshot(tr, params), before)
 
 
-def test_distributed_kvstore_is_not_supported_yet():
+def test_asynchronous_kvstore_is_refused_with_the_fix():
     p = gluon.Parameter("w", shape=(1,))
     p.initialize()
     with pytest.raises(TrainerError) as info:
-        gluon.Trainer([p], "sgd", kvstore="dist_sync")
+        gluon.Trainer([p], "sgd", kvstore="dist_async")
     msg = str(info.value)
-    assert "not supported yet" in msg and "dist_sync" in msg and "kvstore='device'" in msg
-    assert "tapegrad.distributed" not in msg
+    assert "not supported" in msg and "dist_async" in msg and "Fix: use 'dist_sync'" in msg

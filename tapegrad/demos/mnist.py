@@ -4,6 +4,12 @@
 MNIST copy bundled with tapegrad. Prints a progress bar (loss, samples/s) to stderr, the test
 accuracy after each epoch, and the final test accuracy on the 10,000 test images. With its
 defaults it reaches about 97.5-97.8% in 10 epochs.
+
+``tapegrad run -n 2 tapegrad demo mnist --distributed`` trains the same network on two
+processes: each takes its shard of every epoch (``gluon.data.SplitSampler``) and half of each
+batch of ``--batch-size``, and a ``DistributedTrainer`` averages their gradients, so a step is
+the single process's step on the whole batch. The test accuracy is computed on a shard per
+rank and reduced over the ranks (``metric.get(all_ranks=True)``); rank 0 prints and saves.
 """
 
 from __future__ import annotations
@@ -54,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar, only one line per epoch"
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training on the processes of `tapegrad run -n N` (MPI): each "
+        "rank trains on its shard with batch-size/N samples a step, gradients averaged",
     )
 
 
@@ -129,6 +141,28 @@ def run(args: argparse.Namespace) -> int:
     from tapegrad import autograd, gluon, nd
     from tapegrad.gluon import nn
 
+    rank, size = 0, 1
+    if args.distributed:
+        import tapegrad.distributed as dist
+
+        try:
+            dist.init()
+        except dist.DistributedUnavailableError as e:
+            print(f"tapegrad demo mnist --distributed: {e}", file=sys.stderr)
+            return 2
+        rank, size = dist.rank(), dist.size()
+        if args.batch_size % size:
+            print(
+                f"tapegrad demo mnist: --batch-size {args.batch_size} does not split evenly "
+                f"over {size} processes. Fix: pass a multiple of {size}.",
+                file=sys.stderr,
+            )
+            return 2
+
+    def say(*a: object) -> None:
+        if rank == 0:
+            print(*a)
+
     mx.random.seed(args.seed)
     t0 = time.perf_counter()
     train = gluon.data.vision.MNIST(root=args.data, train=True)
@@ -137,9 +171,9 @@ def run(args: argparse.Namespace) -> int:
     y_train = train._label
     if args.limit is not None:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
-    x_test = nd.array(test._data.asnumpy().reshape(-1, 784).astype(np.float32) / 255)
+    x_test = test._data.asnumpy().reshape(-1, 784).astype(np.float32) / 255
     y_test = test._label
-    print(
+    say(
         f"MNIST: {len(y_train)} training and {len(y_test)} test images "
         f"(loaded in {time.perf_counter() - t0:.1f} s)"
     )
@@ -149,27 +183,35 @@ def run(args: argparse.Namespace) -> int:
     net.initialize(mx.init.Xavier())
     net.hybridize()
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(
-        net.collect_params(), "sgd", {"learning_rate": args.lr, "momentum": args.momentum}
-    )
-    loader = gluon.data.DataLoader(
-        gluon.data.ArrayDataset(nd.array(x_train), nd.array(y_train, dtype="int32")),
-        batch_size=args.batch_size,
-        shuffle=True,
-    )
-    print(
+    sgd = {"learning_rate": args.lr, "momentum": args.momentum}
+    dataset = gluon.data.ArrayDataset(nd.array(x_train), nd.array(y_train, dtype="int32"))
+    if args.distributed:
+        # every rank starts from rank 0's weights; gradients are averaged over the ranks
+        trainer = dist.DistributedTrainer(net.collect_params(), "sgd", sgd)
+        sampler = gluon.data.SplitSampler(len(dataset), size, rank, seed=args.seed)
+        loader = gluon.data.DataLoader(dataset, batch_size=args.batch_size // size, sampler=sampler)
+        x_test, y_test = x_test[rank::size], y_test[rank::size]  # each rank tests a shard
+    else:
+        trainer = gluon.Trainer(net.collect_params(), "sgd", sgd)
+        loader = gluon.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True)
+    x_test = nd.array(x_test)
+    where = f" on {size} processes ({args.batch_size // size} samples each)" if size > 1 else ""
+    say(
         f"network 784-72-10 (tanh), SGD lr={args.lr} momentum={args.momentum}, "
-        f"batch {args.batch_size}, {args.epochs} epochs"
+        f"batch {args.batch_size}{where}, {args.epochs} epochs"
     )
 
     def accuracy() -> float:
-        pred = net(x_test).asnumpy().argmax(axis=1)
-        return float((pred == y_test).mean())
+        metric = mx.metric.Accuracy()
+        metric.update(nd.array(y_test), net(x_test))
+        return metric.get(all_ranks=args.distributed)[1]
 
     epoch_times = []
     acc = 0.0
     for epoch in range(1, args.epochs + 1):
-        bar = _Progress(len(loader), f"epoch {epoch}/{args.epochs}", not args.no_progress)
+        bar = _Progress(
+            len(loader), f"epoch {epoch}/{args.epochs}", not args.no_progress and rank == 0
+        )
         start = time.perf_counter()
         total_loss = 0.0
         seen = 0
@@ -180,20 +222,25 @@ def run(args: argparse.Namespace) -> int:
             trainer.step(xb.shape[0])
             total_loss += float(loss.asnumpy().sum())
             seen += xb.shape[0]
-            bar.update(i, total_loss / seen, seen / (time.perf_counter() - start))
+            bar.update(i, total_loss / seen, size * seen / (time.perf_counter() - start))
+        if args.distributed:  # the epoch's loss and sample count over every rank
+            totals = dist.allreduce(nd.array([total_loss, seen], dtype="float64"), op=dist.Sum)
+            total_loss, seen = float(totals[0].asscalar()), int(totals[1].asscalar())
         elapsed = time.perf_counter() - start
         bar.close()
         epoch_times.append(elapsed)
         acc = accuracy()
-        print(
+        say(
             f"epoch {epoch:2d}: train loss {total_loss / max(seen, 1):.4f}, test accuracy "
             f"{100 * acc:.2f}%, {elapsed:.2f} s ({seen / elapsed:,.0f} samples/s)"
         )
 
-    print(
-        f"test accuracy: {100 * acc:.2f}% on {len(y_test):,} test images "
+    say(
+        f"test accuracy: {100 * acc:.2f}% on {len(test._label):,} test images "
         f"(mean {sum(epoch_times) / len(epoch_times):.2f} s per epoch)"
     )
+    if rank != 0:
+        return 0
     if args.save:
         net.save_parameters(args.save)
         print(f"parameters saved to {args.save}")

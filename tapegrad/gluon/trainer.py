@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import ndarray as nd
 from .. import optimizer as opt
 from .. import serialization
 from ..base import TapegradError
@@ -114,6 +115,64 @@ def _check_batch_size(batch_size: Any, who: str) -> None:
         )
 
 
+def _stale_message(p: Any, d: Any) -> str:
+    return (
+        f"Gradient of Parameter `{p.name}` on context {d.context} has not been updated by "
+        "backward since last `step`. This could mean a bug in your model that made it only "
+        "use a subset of the Parameters (Blocks) for this iteration. If you are intentionally "
+        "only using a subset, call step with ignore_stale_grad=True to suppress this warning "
+        "and skip updating of Parameters with stale gradient"
+    )
+
+
+def _in_place_ok(g: Any) -> bool:
+    """The gradient's memory can be summed over the ranks in place."""
+    d = getattr(g, "_data", None)
+    return (
+        type(d) is np.ndarray
+        and d.flags.writeable
+        and d.flags.c_contiguous
+        and hasattr(g, "_bump_version")
+    )
+
+
+def _check_finite(pairs: list, where: str) -> None:
+    bad = [p.name for p, g in pairs if not np.isfinite(g).all()]
+    if bad:
+        raise NonFiniteGradientError(
+            f"Trainer.step: the gradient of parameter(s) {', '.join(bad)}{where} holds NaN or "
+            "infinity; nothing was updated. Fix: lower the learning rate, clip "
+            "gradients (optimizer_params={'clip_gradient': ...}) or check the loss "
+            "for log(0) / division by zero."
+        )
+
+
+def _make_kvstore(kvstore: Any) -> Any:
+    """None for one process; a distributed KVStore for ``'dist_sync'`` & co."""
+    if kvstore is None:
+        return None
+    if getattr(kvstore, "_tapegrad_kvstore", False):
+        return kvstore if kvstore.distributed else None
+    if not isinstance(kvstore, str):
+        raise TypeError(
+            f"Trainer: kvstore must be a string, a KVStore or None, got "
+            f"{type(kvstore).__name__}. Fix: pass e.g. kvstore='dist_sync'."
+        )
+    from ..distributed import comm
+    from ..distributed.kvstore import LOCAL_TYPES, KVStore
+
+    if kvstore.lower() in LOCAL_TYPES:
+        return None
+    try:
+        return KVStore(kvstore)
+    except comm.DistributedUnavailableError as e:
+        raise comm.DistributedUnavailableError(
+            f"Trainer: kvstore={kvstore!r} trains over several processes, with MPI: {e}"
+        ) from None
+    except ValueError as e:
+        raise TrainerError(f"Trainer: {e}") from None
+
+
 class Trainer:
     """Applies an :class:`~tapegrad.optimizer.Optimizer` to a set of Parameters.
 
@@ -124,14 +183,30 @@ class Trainer:
         optimizer_params: keyword arguments of the optimizer, e.g.
             ``{'learning_rate': 0.1, 'momentum': 0.9}``; must be empty when ``optimizer`` is
             an instance.
-        kvstore, compression_params, update_on_kvstore: accepted for MXNet compatibility;
-            with one device there is nothing to reduce, so updates happen locally.
+        kvstore: ``'device'``/``'local'`` (default; one process), or ``'dist_sync'`` (also
+            ``'dist'``, ``'dist_sync_device'``, ``'dist_device_sync'``): gradients are
+            **summed** over the processes started by ``tapegrad run`` / ``mpiexec`` before
+            every update, as in MXNet 1.9 (a worker's ``step(batch_size)`` rescales the sum by
+            ``rescale_grad / batch_size``); ``'horovod'``: averaged, as Horovod does. A
+            :class:`tapegrad.distributed.kvstore.KVStore` is accepted too. Needs the ``mpi``
+            extra (``pip install 'tapegrad[mpi]'``); see docs/distributed.md.
+        compression_params, update_on_kvstore: accepted for MXNet compatibility; every rank
+            updates its own copy of the parameters (with the same summed gradients).
         check_finite: tapegrad's addition: refuse a step whose gradients hold NaN or
             infinity (raises :class:`NonFiniteGradientError`, nothing is changed).
 
     ``step(batch_size)`` rescales gradients by ``rescale_grad / batch_size`` (``rescale_grad``
     from ``optimizer_params``, default 1) before the update, so a loss summed over a batch
     gives a mean-gradient step.
+
+    With a distributed kvstore, a step is a transaction across the ranks too: the ranks agree
+    on the batch sizes, the stale gradients, the step count and the finite-gradient check
+    before anything changes, and on the success of every rank's computation before any
+    rank writes, so no rank updates while another refuses. The parameters are broadcast from
+    rank 0 when the Trainer is created (a parameter initialised later, in the first forward
+    pass, right after its initialisation). If the ranks pass different batch sizes (a last
+    batch that does not split evenly), the sum is rescaled by their mean (``'dist_sync'``)
+    or by their total (``'horovod'``), the same number on every rank.
     """
 
     def __init__(
@@ -181,22 +256,28 @@ class Trainer:
             while key in self._keys:
                 key += "'"
             self._keys.append(key)
-        if isinstance(kvstore, str) and kvstore.startswith("dist"):
-            raise TrainerError(
-                f"Trainer: kvstore={kvstore!r} (distributed training over several processes) "
-                "is not supported yet. Fix: train in one process with kvstore='device' (the "
-                "default) or 'local'."
-            )
+        if getattr(type(optimizer), "_tapegrad_average", False):  # DistributedOptimizer
+            optimizer = optimizer.optimizer
+            if kvstore is None or (isinstance(kvstore, str) and kvstore in ("device", "local")):
+                kvstore = "horovod"
+        kv = _make_kvstore(kvstore)
         self._compression_params = compression_params
         self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
-        self._kvstore = None
-        self._update_on_kvstore = None
+        self._kvstore = kv
+        self._update_on_kvstore = False if kv is not None else None
         self._kv_initialized = True
-        self._distributed = False
+        self._distributed = kv is not None
+        self._dist_steps = 0  # steps done, compared across ranks at every step
+        self._reduced: Any = None  # after allreduce_grads(): which gradients any rank wrote
+        self._layout_cache: Any = None
         self._check_finite = bool(check_finite)
         optimizer_params = optimizer_params if optimizer_params else {}
         self._init_optimizer(optimizer, optimizer_params)
         self._scale = self._optimizer.rescale_grad
+        if kv is not None:
+            if compression_params:
+                kv.set_gradient_compression(compression_params)
+            self._dist_setup()
 
     def __repr__(self) -> str:
         return (
@@ -221,7 +302,18 @@ class Trainer:
         self._updaters = [opt.get_updater(self._optimizer)]
 
     def _reset_kvstore(self) -> None:
-        """No kvstore on one device: nothing to reset."""
+        """Nothing to reset: parameters live on each rank, not in the kvstore."""
+
+    def _dist_setup(self) -> None:
+        """Every rank starts from rank 0's values: initialised parameters now, deferred ones
+        right after their initialisation (collective calls)."""
+        from ..distributed import collectives
+
+        ready = [p for p in self._params if collectives._initialised(p)]
+        later = [p for p in self._params if not collectives._initialised(p)]
+        collectives._broadcast_values(ready, 0, 13, "Trainer (creation)")
+        for p in later:
+            collectives._hook_deferred(p, 0)
 
     @property
     def learning_rate(self) -> float:
@@ -249,15 +341,37 @@ class Trainer:
             ignore_stale_grad: skip (instead of refusing) parameters whose gradient was not
                 written by ``backward`` since the last step.
         """
-        self._update(batch_size, ignore_stale_grad)
+        if self._kvstore is not None:
+            self._dist_update(batch_size, ignore_stale_grad, reduce=True)
+        else:
+            self._update(batch_size, ignore_stale_grad)
 
     def allreduce_grads(self) -> None:
-        """Sum gradients over devices: a no-op with one device (kept for MXNet code that
-        calls ``allreduce_grads()`` then ``update()``, e.g. to clip gradients in between)."""
+        """Sum gradients over the processes into the gradient buffers (a no-op in one
+        process). With :meth:`update` it splits :meth:`step` in two, e.g. to clip the summed
+        gradients in between. A collective call with a distributed kvstore."""
+        if self._kvstore is None:
+            return
+        from ..distributed import comm
+
+        entries, grads, fresh = self._dist_entries()
+        layout = self._dist_layout(grads) + 3
+        comm.agree(3, layout, [self._dist_steps, 0, 0, fresh.count(False), 0])
+        any_stale = fresh.count(False) > 0
+        flags = np.array(fresh, dtype=np.int32)
+        sums, counts = self._kvstore.reducer.sum(
+            grads, fresh if any_stale else None, "Trainer.allreduce_grads", counts=flags
+        )
+        for (_, _, _, g), total in zip(entries, sums):
+            _opt._write(g, total)
+        self._reduced = counts > 0
 
     def update(self, batch_size: int | float, ignore_stale_grad: bool = False) -> None:
         """The update part of :meth:`step` (after :meth:`allreduce_grads`)."""
-        self._update(batch_size, ignore_stale_grad)
+        if self._kvstore is not None:
+            self._dist_update(batch_size, ignore_stale_grad, reduce=False)
+        else:
+            self._update(batch_size, ignore_stale_grad)
 
     def _collect(self, ignore_stale_grad: bool) -> list:
         """(index, parameter, data, grad) of every parameter to update; raises on a stale
@@ -271,14 +385,7 @@ class Trainer:
             if not ignore_stale_grad:
                 for d in datas:
                     if not _is_fresh(d):
-                        raise StaleGradientError(
-                            f"Gradient of Parameter `{p.name}` on context {d.context} has not "
-                            "been updated by backward since last `step`. This could mean a bug "
-                            "in your model that made it only use a subset of the Parameters "
-                            "(Blocks) for this iteration. If you are intentionally only using "
-                            "a subset, call step with ignore_stale_grad=True to suppress this "
-                            "warning and skip updating of Parameters with stale gradient"
-                        )
+                        raise StaleGradientError(_stale_message(p, d))
             for d, g in zip(datas, grads):
                 if not ignore_stale_grad or _is_fresh(d):
                     todo.append((i, p, d, g))
@@ -286,26 +393,28 @@ class Trainer:
 
     def _update(self, batch_size: int | float, ignore_stale_grad: bool) -> None:
         _check_batch_size(batch_size, "Trainer.step")
-        optim = self._optimizer
-        updater = self._updaters[0]
         todo = self._collect(ignore_stale_grad)
         if self._check_finite:
-            bad = [p.name for _, p, _, g in todo if not np.isfinite(_raw(g)).all()]
-            if bad:
-                raise NonFiniteGradientError(
-                    f"Trainer.step: the gradient of parameter(s) {', '.join(bad)} holds NaN or "
-                    "infinity; nothing was updated. Fix: lower the learning rate, clip "
-                    "gradients (optimizer_params={'clip_gradient': ...}) or check the loss "
-                    "for log(0) / division by zero."
-                )
-        # phase 1: compute every new value; an exception undoes the counters (nothing else
-        # has changed, except for optimizers that update in place, which are undone too)
+            _check_finite([(p, _raw(g)) for _, p, _, g in todo], "")
+        self._apply(todo, self._scale / batch_size)
+
+    def _apply(self, todo: list, rescale: float, vote: Any = None, on_finish: Any = None) -> None:
+        """Phase 1 (compute every new value) and phase 2 (write them) of a step.
+
+        ``vote(error)``, in distributed training, tells the other ranks whether this rank's
+        phase 1 succeeded (``error`` is None) and raises if another rank's failed: either
+        every rank writes or none does.
+        """
+        optim = self._optimizer
+        updater = self._updaters[0]
         snap = optim._snapshot()
         new_states: dict = {}
         writes: list = []
         backups: list = []
         current = None
         done = [False]
+        voted = [False]  # this rank's vote was cast (it is cast once)
+        agreed = [False]  # every rank computed its update: this rank writes, come what may
 
         def finish() -> None:  # bookkeeping of the write phase; safe to run twice
             updater.states.update(new_states)
@@ -313,12 +422,14 @@ class Trainer:
                 updater.states_synced[i] = True
             for _, _, d, _ in todo:
                 _set_stale(d)
+            if on_finish is not None:
+                on_finish()
             done[0] = True
 
         try:
             # phase 1: compute every new value (nothing but the counters changes, except
             # for optimizers that update in place, which are undone from copies)
-            optim.rescale_grad = self._scale / batch_size
+            optim.rescale_grad = rescale
             pure = optim._has_pure_step()
             for i, p, d, g in todo:
                 current = p
@@ -331,24 +442,220 @@ class Trainer:
                 else:
                     arrays = [d, *_opt._leaves(state)]
                     backups.append([(a, _raw(a).copy()) for a in arrays])
+                    if isinstance(g, np.ndarray):  # a gradient summed over the ranks
+                        g = nd.array(g, dtype=g.dtype)
                     optim.update_multi_precision(i, d, g, state)
             current = None
+            if vote is not None:
+                voted[0] = True
+                vote(None)
+                agreed[0] = True
             # phase 2: write; once it has begun it runs to the end, even when an exception
             # arrives meanwhile (that exception is raised afterwards, with done[0] set)
             _opt._commit_writes(writes, finish, "Trainer.step")
         except BaseException as e:
             if done[0]:
                 raise  # the step is complete; the exception arrived while it was written
-            optim._restore(snap)
-            for saved in reversed(backups):
-                for a, val in saved:
-                    _opt._write(a, val)
+            if agreed[0]:  # the other ranks write: so does this one, then raises
+                _opt._commit_writes(writes, finish, "Trainer.step")
+                raise
+            try:
+                if vote is not None and not voted[0]:
+                    voted[0] = True
+                    try:
+                        vote(e)  # tell the other ranks, which then refuse the step too
+                    except Exception:  # noqa: BLE001  (they know now, or they are gone)
+                        pass
+            finally:
+                optim._restore(snap)
+                for saved in reversed(backups):
+                    for a, val in saved:
+                        _opt._write(a, val)
             if current is not None and hasattr(e, "add_note"):
                 e.add_note(
                     f"Trainer.step: updating parameter '{current.name}' failed; no "
                     "parameter or optimizer state was changed."
                 )
             raise
+
+    # ---- distributed steps --------------------------------------------------------------
+    def _dist_entries(self) -> tuple[list, list, list]:
+        """(index, parameter, data, grad) of the parameters with gradients, their gradients
+        as NumPy arrays, and whether backward wrote each since the last step (this rank)."""
+        entries, grads, fresh = [], [], []
+        for i, p in enumerate(self._params):
+            if p.grad_req == "null":
+                continue
+            datas, gs = p.list_data(), p.list_grad()
+            if len(datas) != 1:
+                raise TrainerError(
+                    f"Trainer: parameter '{p.name}' lives on {len(datas)} contexts; with "
+                    f"kvstore={self._kvstore.type!r} each process holds one copy. Fix: "
+                    "initialize the network on one context per process (the default)."
+                )
+            entries.append((i, p, datas[0], gs[0]))
+            grads.append(np.asarray(gs[0]))
+            fresh.append(_is_fresh(datas[0]))
+        return entries, grads, fresh
+
+    def _dist_layout(self, grads: list) -> float:
+        """A number equal on every rank that trains the same network the same way."""
+        key = tuple((g.shape, g.dtype.char) for g in grads)
+        cached = self._layout_cache
+        if cached is None or cached[0] != key:
+            from ..distributed import comm
+
+            layout = comm.layout_hash(
+                self._kvstore.average,
+                [
+                    (k, tuple(p.shape or ()), np.dtype(p.dtype).str, p.grad_req)
+                    for k, p in zip(self._keys, self._params)
+                ],
+            )
+            cached = self._layout_cache = (key, layout * 16)
+        return cached[1]
+
+    def _dist_update(self, batch_size: Any, ignore_stale_grad: bool, reduce: bool) -> None:
+        """A step (``reduce``: sum the gradients first) or an update (after
+        allreduce_grads) that every rank takes or none does."""
+        from ..distributed import comm
+
+        kv = self._kvstore
+        who = "Trainer.step" if reduce else "Trainer.update"
+        op = 1 if reduce else 2
+        bad_batch = None
+        try:
+            _check_batch_size(batch_size, who)
+        except TrainerError as e:
+            bad_batch = e
+        entries, grads, fresh = self._dist_entries()
+        n_stale = fresh.count(False)
+        error = None
+        if not reduce and self._reduced is None:
+            error = TrainerError(
+                f"Trainer.update: with kvstore={kv.type!r} the gradients must be summed over "
+                "the ranks before the update, or the ranks' parameters drift apart. Fix: call "
+                "trainer.allreduce_grads() before trainer.update(), or trainer.step() (both)."
+            )
+        base = self._dist_layout(grads)
+        table = comm.agree(
+            op,
+            base + op,
+            [
+                self._dist_steps,
+                float("nan") if bad_batch is not None else float(batch_size),
+                0.0 if bad_batch is None else 1.0,
+                n_stale,
+                1.0 if ignore_stale_grad else 0.0,
+            ],
+            error=error,
+        )
+        ranks = range(len(table))
+        steps = [row[3] for row in table]
+        if any(c != steps[0] for c in steps):
+            done = ", ".join(f"rank {r}: {int(steps[r])}" for r in ranks)
+            raise comm.CollectiveMismatchError(
+                f"{who}: the ranks are at different steps of this Trainer (steps done: {done}); "
+                "nothing was updated on any rank. Every rank must take the same number of "
+                "steps. Fix: give every rank the same number of batches: shard the data with "
+                "gluon.data.SplitSampler(len(dataset), num_parts, part_index); its shards "
+                "differ by at most one sample, which gives every rank the same number of "
+                "batches unless len(dataset) % (num_parts * batch_size) is between 1 and "
+                "num_parts - 1 (then pick another batch size)."
+            )
+        if any(row[7] != table[0][7] for row in table):
+            raise comm.CollectiveMismatchError(
+                f"{who}: ignore_stale_grad differs between the ranks "
+                f"({[bool(row[7]) for row in table]}); nothing was updated on any rank. Fix: "
+                "pass the same ignore_stale_grad on every rank."
+            )
+        bad = [r for r in ranks if table[r][5]]
+        if bad:
+            if bad_batch is not None:
+                raise bad_batch
+            raise TrainerError(
+                f"{who}: rank(s) {bad} passed an invalid batch_size (see their error); no rank "
+                "changed anything. Fix: pass the number of samples in the batch on every rank."
+            )
+        stale_ranks = [r for r in ranks if table[r][6]]
+        if stale_ranks and not ignore_stale_grad:
+            if n_stale:
+                k = fresh.index(False)
+                raise StaleGradientError(
+                    _stale_message(entries[k][1], entries[k][2])
+                    + f" (rank {comm.rank()}; every rank refused this step)"
+                )
+            raise StaleGradientError(
+                f"{who}: a gradient on rank(s) {stale_ranks} has not been updated by backward "
+                "since the last step (see their error); every rank refused this step. If you "
+                "are intentionally only using a subset of the Parameters, call step with "
+                "ignore_stale_grad=True (a parameter is then updated when any rank wrote its "
+                "gradient, with zeros from the others)."
+            )
+        in_place = False
+        if reduce:
+            flags = np.array(fresh, dtype=np.int32) if stale_ranks else None
+            # 'write' gradients are summed in their own buffers (backward overwrites them
+            # next time): no copy of a large gradient; 'add' buffers keep their local sums
+            writable = [p.grad_req == "write" and _in_place_ok(g) for _, p, _, g in entries]
+            in_place = any(writable)
+            arrays = [_raw(g) if w else a for (_, _, _, g), w, a in zip(entries, writable, grads)]
+            sums, counts = kv.reducer.sum(
+                arrays,
+                fresh if n_stale else None,
+                who,
+                counts=flags,
+                key=self._layout_cache[0],
+                inplace=writable,
+            )
+            for (_, _, _, g), w in zip(entries, writable):
+                if w:
+                    g._bump_version()
+            updated = counts > 0 if counts is not None else [True] * len(entries)
+        else:
+            sums = grads
+            updated = self._reduced
+        todo = [(i, p, d, sums[k]) for k, (i, p, d, _) in enumerate(entries) if updated[k]]
+        steps_before = self._dist_steps
+        try:
+            if self._check_finite:
+                where = f" (summed over {len(steps)} ranks)"
+                _check_finite([(p, g) for _, p, _, g in todo], where)
+            self._run_dist_apply(todo, table, base, who, steps, kv)
+        except BaseException as e:
+            if in_place and self._dist_steps == steps_before:
+                for _, _, d, _ in entries:  # they hold sums now: a retry needs a backward
+                    _set_stale(d)
+                if hasattr(e, "add_note"):
+                    e.add_note(
+                        f"{who}: the gradients were summed over the ranks in place, so they "
+                        "are marked stale: run backward again before the next step."
+                    )
+            raise
+
+    def _run_dist_apply(
+        self, todo: list, table: list, base: float, who: str, steps: list, kv: Any
+    ) -> None:
+        from ..distributed import comm
+
+        ranks = range(len(table))
+        total = sum(row[4] for row in table)
+        rescale = self._scale / (total if kv.average else total / len(table))
+
+        def vote(error: BaseException | None) -> None:
+            result = comm.agree(14, base + 14, [0.0 if error is None else 1.0])
+            failed = [r for r in ranks if result[r][3]]
+            if failed:
+                raise comm.RemoteError(
+                    f"{who}: computing the update failed on rank(s) {failed} (see their "
+                    "error); no rank changed anything."
+                )
+
+        def on_finish() -> None:
+            self._dist_steps = int(steps[0]) + 1
+            self._reduced = None
+
+        self._apply(todo, rescale, vote=vote, on_finish=on_finish)
 
     # ---- states -------------------------------------------------------------------------
     def save_states(self, fname: str | os.PathLike) -> None:
@@ -359,7 +666,16 @@ class Trainer:
         its structural name (automatic numbers counted from the first block of the network,
         see :meth:`load_states`) and shape. ``lr_mult``/``wd_mult`` of the Parameters are not
         saved (they belong to the Parameters), as in MXNet.
+
+        With a distributed kvstore only rank 0 writes the file (every rank holds the same
+        states); the others return at once (this is no collective call, so ``if rank == 0:
+        trainer.save_states(...)`` works too). Every rank can then :meth:`load_states` it.
         """
+        if self._kvstore is not None:
+            from ..distributed import comm
+
+            if not comm.is_writer():
+                return
         meta = {
             "optimizer_config": self._optimizer._get_config(),
             "params": [

@@ -10,7 +10,14 @@
 from . import vision
 from .dataloader import DataLoader, default_batchify_fn
 from .dataset import ArrayDataset, Dataset, SimpleDataset
-from .sampler import BatchSampler, IntervalSampler, RandomSampler, Sampler, SequentialSampler
+from .sampler import (
+    BatchSampler,
+    IntervalSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SplitSampler,
+)
 
 __all__ = [
     "Dataset",
@@ -21,6 +28,7 @@ __all__ = [
     "RandomSampler",
     "BatchSampler",
     "IntervalSampler",
+    "SplitSampler",
     "DataLoader",
     "default_batchify_fn",
     "vision",

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Sampler", "SequentialSampler", "RandomSampler", "BatchSampler", "IntervalSampler"]
+__all__ = [
+    "Sampler",
+    "SequentialSampler",
+    "RandomSampler",
+    "BatchSampler",
+    "IntervalSampler",
+    "SplitSampler",
+]
 
 
 def _check_count(who: str, name: str, value: Any) -> int:
@@ -108,6 +115,89 @@ class IntervalSampler(Sampler):
 
     def __len__(self) -> int:
         return len(list(iter(self)))
+
+
+def _check_index(who: str, name: str, value: Any, bound: int) -> int:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or not 0 <= value < bound:
+        raise ValueError(
+            f"{who}: {name} must be an int in [0, {bound}), got {value!r}. Fix: pass the "
+            "rank of this process (tapegrad.distributed.rank(), or kvstore.rank)."
+        )
+    return int(value)
+
+
+class SplitSampler(Sampler):
+    """The shard of part ``part_index`` of ``num_parts`` (a rank's share of the data set, in
+    data-parallel training), drawn anew each epoch.
+
+    Each epoch, the indices ``0 .. length-1`` are shuffled with a generator seeded by
+    ``(seed, epoch)``, so every rank draws the same permutation, and part ``k`` takes the
+    ``k``-th of ``num_parts`` consecutive pieces of it. The parts cover the data set once
+    per epoch, without overlap; their sizes differ by at most one (the first
+    ``length % num_parts`` parts have one more). With ``DataLoader(..., last_batch='keep')``
+    every rank then gets the same number of batches, except when ``length % (num_parts *
+    batch_size)`` is between 1 and ``num_parts - 1`` (a distributed Trainer reports it).
+
+    The epoch advances at every iteration (``iter()``), or is set by :meth:`set_epoch`.
+    MXNet's examples defined a ``SplitSampler(length, num_parts, part_index)`` of their own
+    that kept the same part every epoch and dropped the remainder; this one has the same
+    arguments.
+
+    Args:
+        length: the data set's length.
+        num_parts: the number of parts (ranks).
+        part_index: which part (this rank).
+        shuffle: shuffle each epoch (False: part ``k`` is a fixed range of indices).
+        seed: the shuffle's seed; it must be the same on every rank.
+
+    >>> import tapegrad as mx
+    >>> parts = [mx.gluon.data.SplitSampler(10, 3, k) for k in range(3)]
+    >>> [len(p) for p in parts]
+    [4, 3, 3]
+    >>> sorted(i for p in parts for i in p)
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+
+    def __init__(
+        self,
+        length: int,
+        num_parts: int = 1,
+        part_index: int = 0,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
+        who = "SplitSampler"
+        self._length = _check_count(who, "length", length)
+        if isinstance(num_parts, bool) or not isinstance(num_parts, (int, np.integer)):
+            num_parts = -1
+        if num_parts < 1:
+            raise ValueError(
+                f"{who}: num_parts must be a positive int, got {num_parts!r}. Fix: pass the "
+                "number of processes (tapegrad.distributed.size(), or kvstore.num_workers)."
+            )
+        self._parts = int(num_parts)
+        self._index = _check_index(who, "part_index", part_index, self._parts)
+        self._seed = _check_count(who, "seed", seed)
+        self._shuffle = bool(shuffle)
+        base, extra = divmod(self._length, self._parts)
+        self._start = self._index * base + min(self._index, extra)
+        self._size = base + (1 if self._index < extra else 0)
+        self._epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of ``epoch`` at the next iteration (then ``epoch + 1``...)."""
+        self._epoch = _check_count("SplitSampler.set_epoch", "epoch", epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, self._epoch = self._epoch, self._epoch + 1
+        if not self._shuffle:
+            return iter(range(self._start, self._start + self._size))
+        perm = np.random.default_rng([self._seed, epoch]).permutation(self._length)
+        return iter(perm[self._start : self._start + self._size].tolist())
+
+    def __len__(self) -> int:
+        return self._size
 
 
 class BatchSampler(Sampler):
