@@ -73,6 +73,9 @@ def __getattr__(name: str):
         "trace": ".trace",
         "io": ".io",
         "test_utils": ".test_utils",
+        "distributed": ".distributed",
+        "kv": ".distributed.kvstore",
+        "kvstore": ".distributed.kvstore",
     }
     if name in lazy:
         mod = importlib.import_module(lazy[name], __name__)

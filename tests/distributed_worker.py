@@ -293,8 +293,9 @@ def sc_checkpoint(hvd, r, n) -> dict:
     tr = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 0.05}, kvstore="dist_sync")
     train(net, tr, xs, ys, rows, steps=2)
     params_file = os.path.join(out_dir, "net.params")
-    if hvd.rank() == 0:
+    if r == 0:
         net.save_parameters(params_file)
+    net.save_parameters(os.path.join(out_dir, f"net.params.{r}"))  # rank 0 writes
     tr.save_states(os.path.join(out_dir, f"trainer.states.{r}"))  # rank 0 writes
     tr.save_states(os.path.join(out_dir, "trainer.states"))
     hvd.barrier()
@@ -346,6 +347,13 @@ def sc_collectives(hvd, r, n) -> dict:
     b = mx.nd.zeros(2)
     kv.broadcast("w", mx.nd.array([7.0, 8.0]) + r, out=b)
     out["kv_bcast"] = b.asnumpy().tolist()
+    kv.init(5, mx.nd.array([1.0, 1.0]) * (r + 1))  # rank 0's value on every rank
+    c = mx.nd.zeros(2)
+    kv.pull(5, out=c)
+    out["kv_init"] = c.asnumpy().tolist()
+    kv.push(5, [mx.nd.array([1.0, 2.0]) * (r + 1)] * 2)  # summed over devices and ranks
+    kv.pull(5, out=c)
+    out["kv_push"] = c.asnumpy().tolist()
     out["sizes"] = [hvd.rank(), hvd.size(), hvd.local_rank(), hvd.local_size()]
     return out
 

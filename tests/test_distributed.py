@@ -254,6 +254,7 @@ def test_checkpoints_written_by_rank_0_load_on_every_rank(two):
     assert (out_dir / "net.params").exists() and (out_dir / "trainer.states").exists()
     assert (out_dir / "trainer.states.0").exists()
     assert not (out_dir / "trainer.states.1").exists()  # rank 1 wrote nothing
+    assert (out_dir / "net.params.0").exists() and not (out_dir / "net.params.1").exists()
 
 
 @needs_mpi
@@ -271,6 +272,7 @@ def test_collectives_and_metrics_over_ranks(two):
         assert rec["composite_all"][0] == ["accuracy", "mse"]
         assert rec["composite_all"][1][0] == pytest.approx(4 / 6)
         assert rec["pushpull"] == [3.0, 6.0] and rec["kv_bcast"] == [7.0, 8.0]
+        assert rec["kv_init"] == [1.0, 1.0] and rec["kv_push"] == [6.0, 12.0]
     assert r0["acc_local"] == 1.0 and r1["acc_local"] == 0.5
     assert r1["bad_input"].startswith("TypeError: tapegrad.distributed.allreduce")
     assert r0["bad_input"].startswith("RemoteError") and "rank(s) [1]" in r0["bad_input"]
@@ -370,8 +372,10 @@ def test_kvstore_names_and_the_local_store():
     assert out.asnumpy().tolist() == [11.0, 22.0]
     kv.broadcast(0, a, out=out)
     assert out.asnumpy().tolist() == [1.0, 2.0]
-    with pytest.raises(NotImplementedError, match="pushpull"):
-        kv.push(0, a)
+    kv.init(0, a)
+    kv.push(0, [a, b])  # init, push and pull: see test_kvstore.py
+    kv.pull(0, out=out)
+    assert out.asnumpy().tolist() == [11.0, 22.0]
     with pytest.raises(ValueError, match="dist_async.*not supported.*Fix: use 'dist_sync'"):
         hvd.kvstore.create("dist_async")
     with pytest.raises(ValueError, match="unknown kvstore type 'bogus'"):

@@ -300,6 +300,8 @@ OPS = {
     12: "the broadcast of a parameter initialised in a forward pass",
     13: "Trainer (creation with a distributed kvstore)",
     14: "Trainer.step's commit",
+    15: "KVStore.init",
+    16: "KVStore.push",
 }
 
 

@@ -33,7 +33,17 @@ _ASYNC = ("dist_async", "dist_async_device", "dist_device_async")
 
 
 class KVStore:
-    """A key-value store: ``type``, ``rank``, ``num_workers``, ``pushpull``, ``broadcast``.
+    """A key-value store: ``type``, ``rank``, ``num_workers``, ``init``/``push``/``pull``,
+    ``pushpull``, ``broadcast``.
+
+    >>> import tapegrad as mx
+    >>> kv = mx.kv.create("local")
+    >>> kv.init(3, mx.nd.ones((2, 3)))
+    >>> kv.push(3, [mx.nd.ones((2, 3)), mx.nd.ones((2, 3))])  # summed
+    >>> out = mx.nd.zeros((2, 3))
+    >>> kv.pull(3, out=out)
+    >>> out.asnumpy()[0, 0]
+    2.0
 
     Args:
         name: ``'dist_sync'`` (and its aliases), ``'horovod'``, or ``'local'``/``'device'``.
@@ -63,6 +73,8 @@ class KVStore:
         self.distributed = kind not in LOCAL_TYPES
         self.average = kind in AVERAGE_TYPES
         self.reducer: GradientReducer | None = None
+        self._store: dict = {}
+        self._updater: Any = None
         if self.distributed:
             comm.init()
             self.reducer = GradientReducer()
@@ -94,9 +106,6 @@ class KVStore:
     def is_capable(capability: str) -> bool:
         """No server-side optimizer: every rank updates its own copy."""
         return False
-
-    def set_optimizer(self, optimizer: Any) -> None:
-        """Accepted for MXNet scripts: each rank applies the optimizer itself."""
 
     def set_gradient_compression(self, compression_params: dict) -> None:
         """Not supported: gradients are sent exactly (a warning says so)."""
@@ -144,15 +153,94 @@ class KVStore:
         for o in outs:
             o[:] = data
 
-    def push(self, key: Any, value: Any, priority: int = 0) -> None:
-        """Not available: tapegrad has no parameter servers to push to."""
-        raise NotImplementedError(
-            "KVStore.push/pull: tapegrad has no parameter servers. Fix: use pushpull(key, "
-            "value, out) (sums over the workers) or a gluon.Trainer with this kvstore."
-        )
+    # ------------------------------------------------------------------ init / push / pull
+    def _pairs(self, what: str, key: Any, value: Any) -> list:
+        """``(key, [arrays])`` pairs: one key and a value (or a list of per-device values), or
+        a list of keys and a list of values."""
+        if isinstance(key, (list, tuple)):
+            if not isinstance(value, (list, tuple)) or len(value) != len(key):
+                raise ValueError(
+                    f"KVStore.{what}: {len(key)} keys need as many values, got "
+                    f"{len(value) if isinstance(value, (list, tuple)) else 1}. Fix: pass one "
+                    "value (or one list of per-device values) per key."
+                )
+            return [(k, self._values(v)) for k, v in zip(key, value)]
+        return [(key, self._values(value))]
 
-    pull = push
-    init = push
+    def _stored(self, what: str, key: Any) -> nd.NDArray:
+        if key not in self._store:
+            raise KeyError(
+                f"KVStore.{what}: key {key!r} was never initialised. Fix: call "
+                f"kv.init({key!r}, value) first."
+            )
+        return self._store[key]
+
+    def init(self, key: Any, value: Any) -> None:
+        """Store a copy of ``value`` under ``key`` (lists of keys and values allowed); with a
+        distributed store every worker stores rank 0's value, as MXNet's servers did."""
+        pairs = self._pairs("init", key, value)
+        for k, _ in pairs:
+            if k in self._store:
+                raise ValueError(
+                    f"KVStore.init: key {k!r} is already initialised. Fix: push new values "
+                    "to it, or use another key."
+                )
+        for k, vals in pairs:
+            data = np.array(np.asarray(vals[0]))
+            if self.distributed:
+                comm.agree(15, comm.layout_hash(str(k), data.shape, data.dtype.str))
+                data = comm.bcast_array(data, 0, "KVStore.init")
+            self._store[k] = nd.array(data, dtype=data.dtype)
+
+    def push(self, key: Any, value: Any, priority: int = 0) -> None:
+        """Sum the pushed value (a list of per-device values is summed first; a distributed
+        store sums over the workers too) into ``key``: with an optimizer or updater set, the
+        updater applies it to the stored value, otherwise the sum replaces it."""
+        pairs = self._pairs("push", key, value)
+        for k, vals in pairs:
+            stored = self._stored("push", k)
+            for v in vals:
+                if tuple(v.shape) != tuple(stored.shape):
+                    raise ValueError(
+                        f"KVStore.push: key {k!r} holds shape {tuple(stored.shape)}, got a value "
+                        f"of shape {tuple(v.shape)}. Fix: push arrays of the stored shape."
+                    )
+        for k, vals in pairs:
+            stored = self._store[k]
+            total = np.array(np.asarray(vals[0]), dtype=stored.dtype)
+            for v in vals[1:]:
+                total += np.asarray(v)
+            if self.distributed:
+                comm.agree(16, comm.layout_hash(str(k), total.shape, total.dtype.str))
+                total = comm.allreduce_array(total, "sum", "KVStore.push")
+            merged = nd.array(total, dtype=total.dtype)
+            if self._updater is not None:
+                self._updater(k, merged, stored)
+            else:
+                stored[:] = merged
+
+    def pull(self, key: Any, out: Any = None, priority: int = 0, ignore_sparse: bool = True) -> None:
+        """Copy the value stored under ``key`` into ``out`` (an NDArray, or a list of them:
+        one per device; lists of keys take lists of outs)."""
+        if out is None:
+            raise ValueError("KVStore.pull: out is required. Fix: kv.pull(key, out=array).")
+        for k, outs in self._pairs("pull", key, out):
+            stored = self._stored("pull", k)
+            for o in outs:
+                o[:] = stored
+
+    row_sparse_pull = pull
+
+    def set_optimizer(self, optimizer: Any) -> None:
+        """Apply ``optimizer`` to the stored values on every push (MXNet's update on the
+        kvstore); with a distributed store every rank updates its own copy identically."""
+        from ..optimizer import get_updater
+
+        self._updater = get_updater(optimizer)
+
+    def _set_updater(self, updater: Any) -> None:
+        """``updater(key, pushed, stored)`` runs on every push instead of replacing."""
+        self._updater = updater
 
     def barrier(self) -> None:
         """Wait until every worker has arrived here."""

@@ -410,7 +410,13 @@ class Block:
 
     def save_parameters(self, filename: str, deduplicate: bool = False) -> None:
         """Save the parameters under structural names (``0.weight``) in MXNet's .params
-        format. ``deduplicate`` stores a shared parameter once. The write is atomic."""
+        format. ``deduplicate`` stores a shared parameter once. The write is atomic. In
+        data-parallel training (``tapegrad.distributed``) only rank 0 writes the file (every
+        rank holds the same values); the others return at once."""
+        from ..distributed import comm
+
+        if not comm.is_writer():
+            return
         params = self._collect_params_with_prefix()
         if deduplicate:
             first: dict[int, str] = {}
