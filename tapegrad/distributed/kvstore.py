@@ -219,7 +219,9 @@ class KVStore:
             else:
                 stored[:] = merged
 
-    def pull(self, key: Any, out: Any = None, priority: int = 0, ignore_sparse: bool = True) -> None:
+    def pull(
+        self, key: Any, out: Any = None, priority: int = 0, ignore_sparse: bool = True
+    ) -> None:
         """Copy the value stored under ``key`` into ``out`` (an NDArray, or a list of them:
         one per device; lists of keys take lists of outs)."""
         if out is None:
