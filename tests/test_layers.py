@@ -27,7 +27,6 @@ LAYERS = [
             "distributed.comm",
             "distributed.reducer",
             "distributed.collectives",
-            "distributed.kvstore",
             "distributed.launcher",
         ],
     ),  # fmt: skip

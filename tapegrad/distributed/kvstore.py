@@ -42,8 +42,8 @@ class KVStore:
     >>> kv.push(3, [mx.nd.ones((2, 3)), mx.nd.ones((2, 3))])  # summed
     >>> out = mx.nd.zeros((2, 3))
     >>> kv.pull(3, out=out)
-    >>> out.asnumpy()[0, 0]
-    2.0
+    >>> out.asnumpy().tolist()
+    [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
 
     Args:
         name: ``'dist_sync'`` (and its aliases), ``'horovod'``, or ``'local'``/``'device'``.
