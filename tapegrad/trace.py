@@ -65,6 +65,7 @@ from .core import (
 )
 from .core.versions import next_seq, note_change
 from .ndarray.ndarray import NDArray
+from .trace_passes import Emitter, eliminate_common, ufunc_of
 
 __all__ = ["jit", "Compiled", "Plan", "TraceFallback", "MAX_TRACES"]
 
@@ -209,6 +210,8 @@ class Plan:
         self.cap_nodes: list = []  # their graph nodes when traced
         self.steps: list[_Step] = []
         self.shapes: list = []  # shape of each variable
+        self.dtypes: list = []  # dtype of each variable (None: not an array)
+        self.static_alloc = False  # recycle dead buffers (trace_passes.Emitter)
         self.outs: list = []  # output references
         self.spec: Any = None
         self.writes: list = []  # (tick, argument index, key, value reference)
@@ -232,6 +235,7 @@ def _build(name: str, tracer: Tracer, in_leaves: list, outs: list, spec: Any) ->
     plan = Plan(name, len(in_leaves))
     index: dict = {leaf: i for i, leaf in enumerate(in_leaves)}
     plan.shapes = [leaf.shape for leaf in in_leaves]
+    plan.dtypes = [np.dtype(leaf.dtype) for leaf in in_leaves]
     roots = [o._node for o in outs if type(o) is NDArray and o._node is not None]
     roots += [v._node for *_, v in tracer.writes if type(v) is NDArray and v._node is not None]
     nodes = [n for n in walk(roots, tracer.start) if type(n) is not Leaf and n not in index]
@@ -260,9 +264,11 @@ def _build(name: str, tracer: Tracer, in_leaves: list, outs: list, spec: Any) ->
         plan.captured.append(a)
         plan.cap_nodes.append(p)
         plan.shapes.append(tuple(a.shape))
+        plan.dtypes.append(getattr(a, "dtype", None))
     for n in nodes:
         index[n] = len(plan.shapes)
         plan.shapes.append(tuple(n.shape))
+        plan.dtypes.append(getattr(n.ans, "dtype", None))
 
     def ref(a: Any, p: Any) -> tuple:
         return ("c", a) if p is None else ("v", index[p])
@@ -298,25 +304,47 @@ def _arg(r: tuple, env: dict, consts: dict) -> str:
 def _compile(plan: Plan, train: bool) -> Callable:
     """The forward pass as straight-line code: ``f(v0, ..., v{n_vars-1})`` returns the
     outputs' data (and, for ``train``, the step values the backward pass needs)."""
-    env: dict = {}
+    env: dict = {"NOTE": note_change}
     consts: dict = {}
     args = ", ".join(f"v{i}" for i in range(plan.n_vars))
     lines = [f"def forward({args}):"]
     events = [(s.seq, 0, k) for k, s in enumerate(plan.steps)]
     events += [(w[0], 1, j) for j, w in enumerate(plan.writes)]
-    for _, kind, k in sorted(events):
+    events = [(kind, k) for _, kind, k in sorted(events)]
+    keep = {r[1] for r in plan.outs if r[0] == "v"} | (set(plan.saved) if train else set())
+    em = Emitter(plan, events, keep, plan.static_alloc)
+    skip = False
+    for i, (kind, k) in enumerate(events):
+        if skip:  # the write fused into the step before it
+            skip = False
+            em.release(i)
+            continue
         if kind == 0:
             s = plan.steps[k]
-            fn = f"F{k}"
-            env[fn] = functools.partial(s.prim.impl, **s.kwargs) if s.kwargs else s.prim.impl
             call = ", ".join(_arg(r, env, consts) for r in s.ins)
-            lines.append(f"    v{s.out} = {fn}({call})  # {s.prim.name}")
+            arg = em.fused_write(i)
+            if arg is not None:
+                env[f"U{k}"] = ufunc_of(s)
+                lines.append(f"    U{k}({call}, out=v{arg}, casting='unsafe')  # {s.prim.name}")
+                lines.append(f"    NOTE(v{arg})  # in-place update of argument {arg}")
+                skip = True
+                em.release(i)
+                continue
+            buf = em.out_buffer(i)
+            if buf is not None:
+                env[f"U{k}"] = ufunc_of(s)
+                lines.append(f"    v{s.out} = U{k}({call}, out={buf})  # {s.prim.name}")
+            else:
+                fn = f"F{k}"
+                env[fn] = functools.partial(s.prim.impl, **s.kwargs) if s.kwargs else s.prim.impl
+                lines.append(f"    v{s.out} = {fn}({call})  # {s.prim.name}")
         else:
             _, arg, key, r = plan.writes[k]
             env[f"K{k}"] = key
             env["WRITE"] = _write
             val = _arg(r, env, consts)
             lines.append(f"    WRITE(v{arg}, K{k}, {val})  # in-place update of argument {arg}")
+        em.release(i)
     outs = ", ".join(_arg(r, env, consts) for r in plan.outs)
     if train:
         saved = ", ".join(f"v{v}" for v in plan.saved)
@@ -591,6 +619,9 @@ def _run(plan: Plan, arrays: list) -> Any:
     """Run the compiled plan on the argument arrays; inside ``record()`` the call is one node."""
     inputs = arrays + plan.captured if plan.captured else arrays
     data = [a._data for a in inputs]
+    for _, k, _, _ in plan.writes:  # written in place: a NumPy scalar becomes an array
+        if type(data[k]) is not np.ndarray or not data[k].flags.writeable:
+            data[k] = inputs[k]._writable()
     recorded = False
     if STATE.flags.recording:
         parents = tuple([a._node for a in inputs])
@@ -635,9 +666,10 @@ def _run(plan: Plan, arrays: list) -> Any:
 class Compiled:
     """A function compiled by :func:`jit` (see the module's documentation)."""
 
-    def __init__(self, f: Callable, name: str | None = None) -> None:
+    def __init__(self, f: Callable, name: str | None = None, static_alloc: bool = False) -> None:
         self.f = f
         self.name = name or getattr(f, "__name__", "f")
+        self.static_alloc = static_alloc
         self._cache: dict = {}
         self._eager = False
         self._lock = threading.Lock()
@@ -701,7 +733,7 @@ class Compiled:
                 self.eager(f"more than {MAX_TRACES} different argument shapes/modes")
                 return None
             try:
-                plan = trace_plan(self.f, args, kwargs, self.name)
+                plan = trace_plan(self.f, args, kwargs, self.name, self.static_alloc)
             except TraceFallback as e:
                 self.eager(str(e))
                 return None
@@ -717,7 +749,9 @@ def _hashable(v: Any) -> bool:
     return True
 
 
-def trace_plan(f: Callable, args: tuple, kwargs: dict, name: str = "f") -> Plan:
+def trace_plan(
+    f: Callable, args: tuple, kwargs: dict, name: str = "f", static_alloc: bool = False
+) -> Plan:
     """Trace ``f(*args, **kwargs)`` once and compile its plan (raises TraceFallback)."""
     fl = STATE.flags
     tracer = Tracer()
@@ -738,6 +772,8 @@ def trace_plan(f: Callable, args: tuple, kwargs: dict, name: str = "f") -> Plan:
         fl.tracing, fl.recording = old
     outs, spec = _flatten(out)
     plan = _build(name, tracer, leaves, outs, spec)
+    eliminate_common(plan)
+    plan.static_alloc = static_alloc
     plan.out_shapes = [np.shape(o._data if type(o) is NDArray else o) for o in outs]
     plan.out_dtypes = [np.result_type(o._data if type(o) is NDArray else o) for o in outs]
     plan.prim = _make_prim(plan)
@@ -745,10 +781,12 @@ def trace_plan(f: Callable, args: tuple, kwargs: dict, name: str = "f") -> Plan:
     return plan
 
 
-def jit(f: Callable | None = None, *, name: str | None = None) -> Any:
+def jit(f: Callable | None = None, *, name: str | None = None, static_alloc: bool = False) -> Any:
     """Compile ``f``, a function of NDArrays, to straight-line NumPy code on its first call
     (per argument shapes/dtypes and training mode), differentiable to any order. Usable as a
-    decorator. Non-array arguments are static (part of the cache key).
+    decorator. Non-array arguments are static (part of the cache key). ``static_alloc``:
+    the forward program writes results into the buffers of dead intermediates
+    (:mod:`tapegrad.trace_passes`) instead of allocating.
 
     >>> import tapegrad as mx
     >>> @mx.jit
@@ -758,8 +796,8 @@ def jit(f: Callable | None = None, *, name: str | None = None) -> Any:
     [0.0, 1.5232]
     """
     if f is None:
-        return lambda g: Compiled(g, name)
-    return Compiled(f, name)
+        return lambda g: Compiled(g, name, static_alloc)
+    return Compiled(f, name, static_alloc)
 
 
 _ = (itertools, sys, TapegradError)

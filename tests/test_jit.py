@@ -194,3 +194,73 @@ def test_a_compiled_function_in_a_graph_is_one_node():
     with autograd.record():
         y = jf(*xs)
     assert y._node.prim.name.startswith("jit:") and len(y._node.parents) == 3
+
+
+def test_a_repeated_subexpression_is_computed_once_with_the_same_derivatives():
+    def f(x):
+        return nd.exp(x) * nd.sin(x) + nd.exp(x) * nd.cos(x)  # exp(x) twice
+
+    jf = mx.jit(f)
+    x = f64([0.3, -1.2])
+    np.testing.assert_allclose(jf(x).asnumpy(), f(x).asnumpy(), rtol=1e-15)
+    names = [s.prim.name for s in jf.plans[0].steps]
+    assert names.count("exp") == 1 and names.count("multiply") == 2
+    for order in (1, 2):
+        check_order(lambda a: jf(a).sum(), [x.asnumpy()], order, RNG)
+
+
+def test_in_place_updates_of_arguments_write_their_memory_directly():
+    # Adam's moments: each update runs as a ufunc into the argument's memory (out=)
+    def f(p, m):
+        m *= 0.9
+        m += p * 0.1
+        return (m * p).sum()
+
+    jf = mx.jit(f)
+    p, m1, m2 = f64([1.0, 2.0]), f64([0.5, -0.5]), f64([0.5, -0.5])
+    view = m1.reshape((2, 1))  # shares m1's memory: sees the updates
+    for _ in range(3):
+        got, want = jf(p, m1), f(p, m2)
+        np.testing.assert_allclose(got.asnumpy(), want.asnumpy(), rtol=1e-15)
+        np.testing.assert_allclose(m1.asnumpy(), m2.asnumpy(), rtol=1e-15)
+    np.testing.assert_allclose(view.asnumpy().ravel(), m2.asnumpy(), rtol=1e-15)
+    src = jf.plans[0].source["forward"]
+    assert src.count("out=v1, casting='unsafe'") == 2 and "WRITE" not in src
+
+
+def test_static_alloc_recycles_dead_buffers_and_keeps_views_alive():
+    def f(x):
+        a = nd.exp(x)
+        v = a.reshape((-1,))  # a view of a: a's buffer must not be recycled while v lives
+        b = a * 2.0
+        c = b + 1.0  # b is dead after this: c or a later result may take its buffer
+        d = c * c
+        e = nd.sin(d) * 3.0
+        return e + v.reshape(x.shape)
+
+    x = f64(RNG.normal(size=(3, 4)))
+    plain, static = mx.jit(f), mx.jit(f, static_alloc=True)
+    for _ in range(2):
+        np.testing.assert_array_equal(static(x).asnumpy(), plain(x).asnumpy())
+    np.testing.assert_allclose(static(x).asnumpy(), f(x).asnumpy(), rtol=1e-15)
+    assert static.plans[0].source["forward"].count("out=") >= 2
+    assert "out=" not in plain.plans[0].source["forward"]
+    # recording: the values the backward pass needs are never recycled
+    x.attach_grad()
+    for _ in range(2):
+        with autograd.record():
+            y = static(x).sum()
+        y.backward()
+        g = x.grad.asnumpy().copy()
+    with autograd.record():
+        y = f(x).sum()
+    y.backward()
+    np.testing.assert_allclose(g, x.grad.asnumpy(), rtol=1e-13)
+
+
+def test_random_draws_of_constant_inputs_are_new_each_call():
+    jf = mx.jit(lambda x: nd.Dropout(x, p=0.5))
+    x = nd.ones((8, 8))  # no graph: the mask is still drawn anew by the compiled code
+    with autograd.train_mode():
+        a, b = jf(x).asnumpy(), jf(x).asnumpy()
+    assert (a != b).any() and set(np.unique(a)) <= {0.0, 2.0}

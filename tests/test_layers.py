@@ -41,6 +41,7 @@ LAYERS = [
             "taylor",
             "explain",
             "trace",
+            "trace_passes",
             "testing",
         ],
     ),  # fmt: skip

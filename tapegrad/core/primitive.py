@@ -245,7 +245,8 @@ def primitive(
     p.owner = ""
     # NumPy's own docstrings (with their examples) are not ours to show
     p.doc = impl.__doc__ if getattr(impl, "__module__", "").startswith("tapegrad") else None
-    p.call = _caller(p)
+    p.impure = impure
+    p.call = _impure_caller(p, _caller(p)) if impure else _caller(p)
     return p
 
 

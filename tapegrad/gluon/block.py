@@ -1065,7 +1065,8 @@ class HybridBlock(Block):
         and writes back what the block changes in place (BatchNorm's statistics)."""
         comp = self._compiled
         if comp is None:
-            comp = Compiled(self._traced_forward, name=self.name)
+            static_alloc = dict(self._flags).get("static_alloc", False)
+            comp = Compiled(self._traced_forward, name=self.name, static_alloc=static_alloc)
             comp.params = tuple({id(p): p for p in self.collect_params().values()}.values())
             self._compiled = comp
         params = comp.params
