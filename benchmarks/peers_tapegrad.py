@@ -85,14 +85,33 @@ def make_w1_jit_step():
     return step
 
 
+def make_w1_jit_grad():
+    """W1 as JAX runs it: ``mx.jit(functional.grad(f))``, the forward and the adjoint trace
+    compiled into one straight-line program (no tape at run time)."""
+    from tapegrad import functional as F
+
+    x = mx.nd.array(common.W1_X, dtype="float64")
+    exp, sin = nd.exp, nd.sin
+
+    def f(x):
+        a = exp(x)
+        p = a**2
+        c = a + p
+        return exp(c) + sin(c)
+
+    g = mx.jit(F.grad(f))
+    return lambda: g(x)
+
+
 def w1(res, cfg, quick):
     exact = common.w1_closed_form()
-    for variant, make in (("eager", make_w1_step), ("jit", make_w1_jit_step)):
+    variants = (("eager", make_w1_step), ("jit", make_w1_jit_step), ("jit grad", make_w1_jit_grad))
+    for variant, make in variants:
         step = make()
         t = common.bench(step, cfg)
         g = float(step().asscalar())
         res.add("W1", variant, t, check={"dfdx": g, "abs_err": abs(g - exact)},
-                mode="jit" if variant == "jit" else "eager")  # fmt: skip
+                mode="jit" if variant.startswith("jit") else "eager")  # fmt: skip
 
 
 # ---------------------------------------------------------------- W2 / W6
@@ -109,6 +128,26 @@ def mlp_logits(params, x, act):
 def xent(logits, y):
     """mean_i(logsumexp_j f_ij - f_i,y_i): MXNet's fused softmax_cross_entropy (a sum)."""
     return nd.softmax_cross_entropy(logits, y) / logits.shape[0]
+
+
+def make_jit_sgd_step(params, x, y, act, lr):
+    """The whole step compiled, as ``jax.jit`` runs it: loss and gradients by
+    ``functional.value_and_grad``, then ``p -= lr * g`` written into the arguments."""
+    from tapegrad import functional as F
+
+    n = len(params)
+    vg = F.value_and_grad(
+        lambda *a: xent(mlp_logits(a[:n], a[n], act), a[n + 1]), argnums=tuple(range(n))
+    )
+
+    @mx.jit
+    def compiled(*a):
+        loss, grads = vg(*a)
+        for p, g in zip(a[:n], grads):
+            p -= lr * g
+        return loss
+
+    return lambda: compiled(*params, x, y)
 
 
 def make_sgd_step(params, x, y, act, lr, compiled=False):
@@ -130,10 +169,13 @@ def make_sgd_step(params, x, y, act, lr, compiled=False):
 def classifier_workload(res, cfg, wid, data, init, act, lr, check_steps, flops=None):
     x_np, y_np = data
     x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
-    for variant in ("eager", "jit"):
+    for variant in ("eager", "jit", "jit step"):
         try:
             params = _params(init)
-            step = make_sgd_step(params, x, y, act, lr, compiled=variant == "jit")
+            if variant == "jit step":
+                step = make_jit_sgd_step(params, x, y, act, lr)
+            else:
+                step = make_sgd_step(params, x, y, act, lr, compiled=variant == "jit")
             loss0 = float(step().asscalar())
             for _ in range(check_steps - 1):
                 step()
@@ -141,7 +183,7 @@ def classifier_workload(res, cfg, wid, data, init, act, lr, check_steps, flops=N
             check = {"loss0": loss0, f"loss{check_steps}": lossk}
             t = common.bench(step, cfg)
             extra = {"GFLOP/s": flops / t.median / 1e9} if flops else {}
-            res.add(wid, variant, t, check=check, extra=extra, mode=variant)
+            res.add(wid, variant, t, check=check, extra=extra, mode=variant.split()[0])
         except Exception as exc:  # noqa: BLE001
             res.fail(wid, variant, exc)
     for variant in ("gluon", "gluon hybridized"):
@@ -249,10 +291,12 @@ def lenet_loss(p, x, y):
     return xent(nd.dot(h, p[8]) + p[9], y)
 
 
-def make_w8_step(params, x, y, lr):
+def make_w8_step(params, x, y, lr, compiled=False):
+    loss_of = mx.jit(lambda *a: lenet_loss(a[:-2], a[-2], a[-1])) if compiled else None
+
     def step():
         with autograd.record():
-            loss = lenet_loss(params, x, y)
+            loss = loss_of(*params, x, y) if compiled else lenet_loss(params, x, y)
         loss.backward()
         for p in params:
             p -= lr * p.grad
@@ -292,18 +336,19 @@ def make_w8_gemms():
 def w8(res, cfg, quick):
     x_np, y_np = common.w8_data()
     x, y = mx.nd.array(x_np), mx.nd.array(y_np, dtype="int64")
-    try:
-        params = _params(common.w8_params())
-        step = make_w8_step(params, x, y, common.W8_LR)
-        loss0 = float(step().asscalar())
-        for _ in range(common.W8_CHECK_STEPS - 1):
-            step()
-        lossk = float(lenet_loss(params, x, y).asscalar())
-        check = {"loss0": loss0, f"loss{common.W8_CHECK_STEPS}": lossk}
-        t = common.bench(step, cfg)
-        res.add("W8", "eager", t, check=check)
-    except Exception as exc:  # noqa: BLE001
-        res.fail("W8", "eager", exc)
+    for variant in ("eager", "jit"):
+        try:
+            params = _params(common.w8_params())
+            step = make_w8_step(params, x, y, common.W8_LR, compiled=variant == "jit")
+            loss0 = float(step().asscalar())
+            for _ in range(common.W8_CHECK_STEPS - 1):
+                step()
+            lossk = float(lenet_loss(params, x, y).asscalar())
+            check = {"loss0": loss0, f"loss{common.W8_CHECK_STEPS}": lossk}
+            t = common.bench(step, cfg)
+            res.add("W8", variant, t, check=check, mode=variant)
+        except Exception as exc:  # noqa: BLE001
+            res.fail("W8", variant, exc)
     t = common.bench(make_w8_gemms(), cfg)
     res.add("W8-ref", "numpy GEMMs of a step", t, case="GEMM floor")
 
@@ -357,17 +402,17 @@ def make_w9_eager(tok, tgt, lr, compiled=False):
     return step, lambda: loss_f(*params)
 
 
-def make_w9_gluon(tok, tgt, lr):
+def make_w9_gluon(tok, tgt, lr, hybridize=False):
     """W9 through Gluon: Embedding, ``rnn.LSTM`` (2 layers), Dense(flatten=False), the
-    softmax cross-entropy loss and an SGD Trainer (h2h biases fixed at zero). Returns
-    (step, loss_fn)."""
+    softmax cross-entropy loss and an SGD Trainer (h2h biases fixed at zero); ``hybridize``:
+    the network compiled. Returns (step, loss_fn)."""
     from tapegrad import gluon
     from tapegrad.gluon import nn, rnn
 
     E, layers, wo, bo = w9_params_mxnet()
     H, L, V = common.W9_HIDDEN, common.W9_LAYERS, common.W9_VOCAB
 
-    class LM(gluon.Block):
+    class LM(gluon.HybridBlock):
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             with self.name_scope():
@@ -375,7 +420,7 @@ def make_w9_gluon(tok, tgt, lr):
                 self.lstm = rnn.LSTM(H, num_layers=L, input_size=E.shape[1])
                 self.out = nn.Dense(V, flatten=False, in_units=H)
 
-        def forward(self, x):
+        def hybrid_forward(self, F, x):
             return self.out(self.lstm(self.embed(x)))
 
     net = LM()
@@ -390,6 +435,8 @@ def make_w9_gluon(tok, tgt, lr):
         hb.grad_req = "null"
     net.out.weight.set_data(mx.nd.array(wo.T))
     net.out.bias.set_data(mx.nd.array(bo))
+    if hybridize:
+        net.hybridize()
     trainable = {k: p for k, p in net.collect_params().items() if p.grad_req != "null"}
     trainer = gluon.Trainer(trainable, "sgd", {"learning_rate": lr})
     loss_f = gluon.loss.SoftmaxCrossEntropyLoss()
@@ -420,6 +467,7 @@ def w9(res, cfg, quick):
         ("eager", make_w9_eager),
         ("jit", lambda *a: make_w9_eager(*a, compiled=True)),
         ("gluon", make_w9_gluon),
+        ("gluon hybridized", lambda *a: make_w9_gluon(*a, hybridize=True)),
     )
     for variant, make in variants:
         try:
@@ -430,7 +478,8 @@ def w9(res, cfg, quick):
             lossk = float(loss_fn().asscalar())
             check = {"loss0": loss0, f"loss{common.W9_CHECK_STEPS}": lossk}
             t = common.bench(step, cfg)
-            res.add("W9", variant, t, check=check, mode="jit" if variant == "jit" else "eager")
+            mode = "jit" if variant == "jit" or "hybrid" in variant else "eager"
+            res.add("W9", variant, t, check=check, mode=mode)
         except Exception as exc:  # noqa: BLE001
             res.fail("W9", variant, exc)
 

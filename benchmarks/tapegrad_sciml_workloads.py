@@ -114,6 +114,37 @@ def w3_loss_grad(params, x):
     return (r * r).mean()
 
 
+def make_jit_adam_step(loss_fn, params, lr):
+    """The whole step compiled, as ``jax.jit`` runs it: loss and gradients by
+    ``functional.value_and_grad``, then Adam (the formula of ``Adam`` above, ``t`` an
+    NDArray) written into the parameters and moments, which are the compiled function's
+    arguments."""
+    b1, b2, eps = common.ADAM_B1, common.ADAM_B2, common.ADAM_EPS
+    n = len(params)
+    m = [nd.zeros_like(p) for p in params]
+    v = [nd.zeros_like(p) for p in params]
+    t = nd.zeros((), dtype=params[0].dtype)
+    vg = F.value_and_grad(lambda *ps: loss_fn(list(ps)), argnums=tuple(range(n)))
+
+    @mx.jit
+    def compiled(*s):
+        ps, ms, vs, tt = s[:n], s[n : 2 * n], s[2 * n : 3 * n], s[3 * n]
+        loss, grads = vg(*ps)
+        tt += 1.0
+        step_size = lr / (1.0 - b1**tt)
+        inv_bc2 = 1.0 / (1.0 - b2**tt)
+        for p, mi, vi, g in zip(ps, ms, vs, grads):
+            mi *= b1
+            mi += (1.0 - b1) * g
+            vi *= b2
+            vi += (1.0 - b2) * g * g
+            p -= step_size * mi / (nd.sqrt(vi * inv_bc2) + eps)
+        return loss
+
+    state = [*params, *m, *v, t]
+    return lambda: compiled(*state)
+
+
 def make_adam_step(loss_fn, params, lr, compiled=False):
     opt = Adam(params, lr)
     if compiled:  # the loss and its input derivatives compiled by mx.jit, params as arguments
@@ -143,7 +174,10 @@ def w3(res, cfg, quick):
         jit = name.startswith("jit")
         params = mlp_params(common.w3_params())
         with common.Stopwatch() as first:
-            step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR, jit)
+            if name.startswith("jit step"):
+                step = make_jit_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
+            else:
+                step = make_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR, jit)
             loss0 = float(step().asscalar())
         t = common.bench(step, cfg, sync=sync)
         extra = {"first_call_s": first.seconds} if jit else {}
@@ -175,6 +209,8 @@ def w3(res, cfg, quick):
         ("eager autograd.grad", w3_loss_grad),
         ("jit", w3_loss_taylor),
         ("jit autograd.grad", w3_loss_grad),
+        ("jit step", w3_loss_taylor),
+        ("jit step autograd.grad", w3_loss_grad),
     ]:
         try:
             run(name, fn)
@@ -218,12 +254,24 @@ def w4(res, cfg, quick):
         dot.backward()
         return [p.grad for p in pvars]
 
+    jit_grad = mx.jit(grad_fn)
+    jit_hvp = mx.jit(lambda *a: F.hvp(loss, list(a[: len(a) // 2]), list(a[len(a) // 2 :])))
+
+    def grad_jit():
+        return jit_grad(*params)
+
+    def hvp_jit():
+        return jit_hvp(*params, *v)
+
     tg = common.bench(grad_only, cfg, sync=sync)
     res.add("W4", "grad", tg, case="grad")
+    tgj = common.bench(grad_jit, cfg, sync=sync)
+    res.add("W4", "jit grad", tgj, case="grad", mode="jit")
     for name, fn in [
         ("hvp functional.hvp", hvp_functional),
         ("hvp jvp(grad)", hvp_fwd_rev),
         ("hvp double-backward", hvp_double_backward),
+        ("jit hvp functional.hvp", hvp_jit),
     ]:
         try:
             hv = [h.asnumpy().astype(np.float64) for h in fn()]
@@ -231,13 +279,15 @@ def w4(res, cfg, quick):
             vhv = float(sum(np.sum(h * a) for h, a in zip(hv, vv)))
             norm = float(np.sqrt(sum(np.sum(h * h) for h in hv)))
             t = common.bench(fn, cfg, sync=sync)
+            jit = name.startswith("jit")
             res.add(
                 "W4",
                 name,
                 t,
                 check={"vHv": vhv, "|Hv|": norm},
-                extra={"hvp/grad": t.median / tg.median},
+                extra={"hvp/grad": t.median / (tgj if jit else tg).median},
                 case="hvp",
+                mode="jit" if jit else "eager",
             )
         except Exception as exc:
             res.fail("W4", name, exc)
@@ -271,18 +321,19 @@ def w5(res, cfg, quick):
         ("eager autograd.grad", w5_loss_grad),
         ("jit", w5_loss_laplacian),
         ("jit autograd.grad", w5_loss_grad),
+        ("jit step", w5_loss_laplacian),
+        ("jit step autograd.grad", w5_loss_grad),
     ]:
         xi = nd.array(xi_np)
         if loss_fn is w5_loss_grad:
             xi.attach_grad()  # nested reverse mode differentiates w.r.t. this variable
         try:
             params = mlp_params(common.w5_params())
-            step = make_adam_step(
-                lambda p, fn=loss_fn, xi=xi: fn(p, xi, f, xb),
-                params,
-                common.W5_LR,
-                name.startswith("jit"),
-            )
+            loss_of = lambda p, fn=loss_fn, xi=xi: fn(p, xi, f, xb)  # noqa: E731
+            if name.startswith("jit step"):
+                step = make_jit_adam_step(loss_of, params, common.W5_LR)
+            else:
+                step = make_adam_step(loss_of, params, common.W5_LR, name.startswith("jit"))
             loss0 = float(step().asscalar())
             for _ in range(common.W5_CHECK_STEPS - 1):
                 step()
@@ -311,11 +362,22 @@ def w7_dim(res, cfg, d):
     def fd():
         return common.fd_gradient_loop(forward_sum, x_np)
 
+    gjit = mx.jit(gfn)
+    g_jit = gjit(X).asnumpy()
     g_ad = ad().asnumpy()
     g_fd = fd()
     err = float(np.max(np.abs(g_fd - g_ad)))
     ta = common.bench(ad, cfg, sync=sync)
     res.add("W7", f"d={d} ad", ta, check={"sum_grad": float(g_ad.sum())}, case=f"d={d} ad")
+    tj = common.bench(lambda: gjit(X), cfg, sync=sync)
+    res.add(
+        "W7",
+        f"d={d} jit ad",
+        tj,
+        check={"sum_grad": float(g_jit.sum())},
+        case=f"d={d} ad",
+        mode="jit",
+    )
     tf = common.bench(fd, cfg, sync=sync)
     res.add(
         "W7",
