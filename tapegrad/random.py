@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import numbers
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .base import TapegradError
+from .core import STATE, ZERO, primitive
 
 __all__ = [
     "seed",
@@ -97,6 +99,9 @@ def seed(seed_state: int, ctx: Any = "all") -> None:
 
 def generator() -> np.random.Generator:
     """The calling thread's NumPy ``Generator``, which every tapegrad sampler uses."""
+    tracer = STATE.flags.tracing
+    if tracer is not None:  # a draw a compiled function would freeze: run eagerly instead
+        tracer.fail("a random number drawn outside an impure primitive")
     loc = _LOCAL
     gen = getattr(loc, "gen", None)
     if gen is not None and loc.epoch == _GLOBAL[1]:
@@ -201,3 +206,34 @@ def multinomial(
     idx = np.stack([np.searchsorted(cum[i], u[i], side="right") for i in range(len(cum))])
     out_shape = p.shape[:-1] + (_shape(shape) if shape is not None else ())
     return NDArray(idx.reshape(out_shape).astype(dtype))
+
+
+# ------------------------------------------------------------- samplers in compiled code
+# While a function is traced for compilation (tapegrad.trace), a sampler is recorded as one
+# impure primitive whose implementation calls the sampler again: the compiled code draws new
+# numbers at every call. Samplers given out= or traced arrays as parameters make the trace
+# fall back to eager execution (generator() does the same for any other draw).
+_sample = primitive("random_sample", lambda *, draw: draw(), [], ZERO, impure=True)
+
+
+def _draw(fn: Any, args: tuple, kwargs: dict) -> Any:
+    return fn(*args, **kwargs)._data
+
+
+def _compiled_anew(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def sampler(*args: Any, **kwargs: Any) -> Any:
+        tracer = STATE.flags.tracing
+        if tracer is None:
+            return fn(*args, **kwargs)
+        if kwargs.get("out") is not None or any(
+            getattr(a, "_node", None) is not None for a in (*args, *kwargs.values())
+        ):
+            tracer.fail(f"random.{fn.__name__} with out= or with traced arrays as parameters")
+        return _sample.call(draw=functools.partial(_draw, fn, args, kwargs))
+
+    return sampler
+
+
+for _name in ("uniform", "normal", "randn", "randint", "exponential", "poisson", "multinomial"):
+    globals()[_name] = _compiled_anew(globals()[_name])

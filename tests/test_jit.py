@@ -264,3 +264,31 @@ def test_random_draws_of_constant_inputs_are_new_each_call():
     with autograd.train_mode():
         a, b = jf(x).asnumpy(), jf(x).asnumpy()
     assert (a != b).any() and set(np.unique(a)) <= {0.0, 2.0}
+
+
+def test_nd_random_samplers_draw_new_numbers_at_every_compiled_call():
+    jf = mx.jit(
+        lambda x: (
+            x
+            + nd.random.normal(shape=(4,))
+            + nd.random.uniform(-1, 1, shape=x.shape)
+            + nd.random.randint(0, 100, shape=(4,)).astype("float32")
+        )
+    )
+    x = nd.zeros((4,))
+    a, b = jf(x).asnumpy(), jf(x).asnumpy()
+    assert len(jf.plans) == 1 and not np.allclose(a, b)
+    mx.random.seed(7)
+    c = jf(x).asnumpy()
+    mx.random.seed(7)
+    np.testing.assert_array_equal(jf(x).asnumpy(), c)  # the seed still makes runs reproducible
+
+
+def test_a_draw_outside_the_samplers_falls_back_with_a_warning():
+    jf = mx.jit(lambda x: nd.LeakyReLU(x, act_type="rrelu"))  # draws its slopes directly
+    x = nd.array([-1.0, -2.0, -3.0])
+    with autograd.train_mode(), pytest.warns(RuntimeWarning, match="random number drawn"):
+        a = jf(x).asnumpy()
+    with autograd.train_mode():
+        b = jf(x).asnumpy()
+    assert not jf.plans and not np.allclose(a, b)

@@ -351,8 +351,16 @@ def _impure_caller(prim: Primitive, call: Callable) -> Callable:
     so the compiled function calls it anew instead of keeping the traced value."""
 
     def impure_call(*args: Any, **kwargs: Any) -> Any:
-        r = call(*args, **kwargs)
-        if r._node is None and STATE.flags.tracing is not None:
+        fl = STATE.flags
+        tracer = fl.tracing
+        if tracer is None:
+            return call(*args, **kwargs)
+        fl.tracing = None  # the draw itself is no read of a traced value
+        try:
+            r = call(*args, **kwargs)
+        finally:
+            fl.tracing = tracer
+        if r._node is None:
             box = _BOX[0]
             data = tuple(a._data if type(a) is box else a for a in args)
             raw = any(type(a) is _ndarray for a in args)
