@@ -215,6 +215,7 @@ class Plan:
         self.outs: list = []  # output references
         self.spec: Any = None
         self.writes: list = []  # (tick, argument index, key, value reference)
+        self.written: list = []  # the arguments written in place
         self.fwd_infer: Callable | None = None
         self.fwd_train: Callable | None = None
         self.saved: list = []  # step variables the backward pass needs
@@ -619,8 +620,9 @@ def _run(plan: Plan, arrays: list) -> Any:
     """Run the compiled plan on the argument arrays; inside ``record()`` the call is one node."""
     inputs = arrays + plan.captured if plan.captured else arrays
     data = [a._data for a in inputs]
-    for _, k, _, _ in plan.writes:  # written in place: a NumPy scalar becomes an array
-        if type(data[k]) is not np.ndarray or not data[k].flags.writeable:
+    for k in plan.written:  # written in place: a NumPy scalar becomes an array
+        d = data[k]
+        if type(d) is not np.ndarray or not d.flags.writeable:
             data[k] = inputs[k]._writable()
     recorded = False
     if STATE.flags.recording:
@@ -774,6 +776,7 @@ def trace_plan(
     plan = _build(name, tracer, leaves, outs, spec)
     eliminate_common(plan)
     plan.static_alloc = static_alloc
+    plan.written = sorted({w[1] for w in plan.writes})
     plan.out_shapes = [np.shape(o._data if type(o) is NDArray else o) for o in outs]
     plan.out_dtypes = [np.result_type(o._data if type(o) is NDArray else o) for o in outs]
     plan.prim = _make_prim(plan)

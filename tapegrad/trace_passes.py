@@ -142,7 +142,6 @@ class Emitter:
             and s.out not in self.keep
             and ufunc_of(s) is not None
             and shapes[s.out] == shapes[arg]
-            and shapes[arg] != ()
         ):
             return arg
         return None
