@@ -65,6 +65,7 @@ from .core import (
 )
 from .core.versions import next_seq, note_change
 from .ndarray.ndarray import NDArray
+from .random import generator
 
 __all__ = ["jit", "Compiled", "Plan", "TraceFallback", "MAX_TRACES"]
 
@@ -732,10 +733,15 @@ def trace_plan(f: Callable, args: tuple, kwargs: dict, name: str = "f") -> Plan:
             targs.append(a)
     old = (fl.tracing, fl.recording)
     fl.tracing, fl.recording = tracer, True
+    # the compiled code runs right after the trace and draws the random numbers (Dropout) the
+    # trace drew: as eagerly, a seeded first call then gives the numbers that seed gives
+    gen = generator()
+    rng_state = gen.bit_generator.state
     try:
         out = f(*targs, **kwargs)
     finally:
         fl.tracing, fl.recording = old
+        gen.bit_generator.state = rng_state
     outs, spec = _flatten(out)
     plan = _build(name, tracer, leaves, outs, spec)
     plan.out_shapes = [np.shape(o._data if type(o) is NDArray else o) for o in outs]
