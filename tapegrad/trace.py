@@ -65,6 +65,7 @@ from .core import (
 )
 from .core.versions import next_seq, note_change
 from .ndarray.ndarray import NDArray
+from .random import generator
 from .trace_passes import Emitter, eliminate_common, ufunc_of
 
 __all__ = ["jit", "Compiled", "Plan", "TraceFallback", "MAX_TRACES"]
@@ -766,12 +767,17 @@ def trace_plan(
             targs.append(v)
         else:
             targs.append(a)
+    # the compiled code runs right after the trace and draws the random numbers (Dropout) the
+    # trace drew: as eagerly, a seeded first call then gives the numbers that seed gives
+    gen = generator()
+    rng_state = gen.bit_generator.state
     old = (fl.tracing, fl.recording)
     fl.tracing, fl.recording = tracer, True
     try:
         out = f(*targs, **kwargs)
     finally:
         fl.tracing, fl.recording = old
+        gen.bit_generator.state = rng_state
     outs, spec = _flatten(out)
     plan = _build(name, tracer, leaves, outs, spec)
     eliminate_common(plan)

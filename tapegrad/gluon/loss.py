@@ -214,7 +214,13 @@ class Loss(HybridBlock):
                     f"the batch axis. Fix: give {names[0]} a batch axis (e.g. x.reshape((1,)) "
                     "for a single value, or x.expand_dims(0) for a single sample)."
                 )
+            self._check_values(x, args, kwargs)
         return super().forward(x, *args, **kwargs)
+
+    def _check_values(self, x: Any, args: tuple, kwargs: dict) -> None:
+        """Checks of the inputs' values (class labels), made here on the arrays given rather
+        than in ``hybrid_forward``: a hybridized loss's trace cannot read them, and its
+        compiled code does not run Python."""
 
     def _check_inputs(self, sig: tuple, x: Any, args: tuple, kwargs: dict) -> tuple:
         """The inputs bound to ``hybrid_forward``'s names, arrays checked (NumPy converted)."""
@@ -363,9 +369,10 @@ def _check_class_axis(who: str, pred: Any, axis: int) -> int:
     return axis % ndim
 
 
-def _check_sparse_label(who: str, pred: Any, label: Any, axis: int) -> None:
+def _check_sparse_label(who: str, pred: Any, label: Any, axis: int, values: bool = True) -> None:
     """label must hold one whole number in ``[0, classes)`` per position of pred without
-    ``axis`` (MXNet 1.9's ``pick`` would clip -1 to class 0 and ``classes`` to the last)."""
+    ``axis`` (MXNet 1.9's ``pick`` would clip -1 to class 0 and ``classes`` to the last);
+    ``values=False``: its size only."""
     ax = axis % len(pred.shape)
     expected = pred.shape[:ax] + pred.shape[ax + 1 :]
     if math.prod(label.shape) != math.prod(expected):
@@ -375,6 +382,8 @@ def _check_sparse_label(who: str, pred: Any, label: Any, axis: int) -> None:
             f"position, shape {expected}. Fix: pass class indices, or sparse_label=False for "
             "one-hot/probability labels."
         )
+    if not values:
+        return
     values = np.asarray(label)
     n = pred.shape[ax]
     if values.size == 0:
@@ -435,11 +444,18 @@ class SoftmaxCrossEntropyLoss(Loss):
         self._sparse_label = sparse_label
         self._from_logits = from_logits
 
+    def _check_values(self, x: Any, args: tuple, kwargs: dict) -> None:
+        label = args[0] if args else kwargs.get("label")
+        if self._sparse_label and isinstance(label, nd.NDArray):
+            who = type(self).__name__
+            _check_class_axis(who, x, self._axis)
+            _check_sparse_label(who, x, label, self._axis)
+
     def hybrid_forward(self, F: Any, pred: Any, label: Any, sample_weight: Any = None) -> Any:
         who = type(self).__name__
         ax = _check_class_axis(who, pred, self._axis)
-        if self._sparse_label:
-            _check_sparse_label(who, pred, label, self._axis)
+        if self._sparse_label:  # (the label values: checked by forward, before this)
+            _check_sparse_label(who, pred, label, self._axis, values=False)
         if self._sparse_label and not self._from_logits and hasattr(F, "softmax_ce_loss"):
             if sample_weight is None and len(pred.shape) == 2 and self._batch_axis % 2 == 0:
                 if ax == 1:

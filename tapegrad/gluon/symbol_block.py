@@ -301,19 +301,15 @@ class SymbolBlock(HybridBlock):
                     f"SymbolBlock: input '{name}' must be an NDArray, got {type(a).__name__}. "
                     "Fix: convert it with mx.nd.array(...)."
                 )
-        params, undo, _ = self._param_arrays(x, args)
-        values = {self._full_names[k]: v for k, v in params.items()}
-        values.update(zip(self._input_names, inputs))
-        try:
-            out = evaluate(self._graph, values)
-        except BaseException:
-            if undo is not None:  # the first call of deferred parameters: they stay deferred
-                undo()
-            raise
-        return out[0] if len(out) == 1 else out
+        # HybridBlock's call: parameters (deferred ones too), and, hybridized, compiled code
+        return super().forward(x, *args)
 
-    def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("SymbolBlock computes its graph in forward()")
+    def hybrid_forward(self, F: Any, x: Any, *args: Any, **params: Any) -> Any:
+        """The graph evaluated on the inputs and the parameters' values."""
+        values = {self._full_names[k]: v for k, v in params.items()}
+        values.update(zip(self._input_names, (x, *args)))
+        out = evaluate(self._graph, values)
+        return out[0] if len(out) == 1 else out
 
     def _deferred_infer_shape(self, *args: Any) -> None:
         try:

@@ -21,7 +21,7 @@ from ..base import (
     fmt_shape,
 )
 from ..context import Context
-from .ndarray import NDArray
+from .ndarray import NDArray, _read
 
 _int_types = (int, np.integer)
 _F32 = np.dtype(np.float32)
@@ -317,6 +317,7 @@ def _index_array(indices: Any, fn: str, arg: str) -> np.ndarray:
     """``indices`` (an NDArray, NumPy array, list or number) as int64 positions (floats
     rounded)."""
     if type(indices) is NDArray:
+        _read(indices, f"{fn}'s {arg}")
         idx = np.asarray(indices._data)
     elif isinstance(indices, (np.ndarray, list, tuple, int, float, np.number)):
         try:

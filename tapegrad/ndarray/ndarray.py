@@ -59,6 +59,7 @@ def _index_key(key: Any, shape: tuple) -> Any:
     an integer index into a 1-D array keeps one element, as in MXNet 1.x). Index arrays are
     copied: a recorded ``x[idx]`` must not change when ``idx`` is changed afterwards."""
     if type(key) is NDArray:
+        _read(key, "indexing with an NDArray")
         k = np.asarray(key._data)
         return k.copy() if k.dtype == np.bool_ else k.astype(np.int64)
     if type(key) is np.ndarray:

@@ -53,7 +53,7 @@ from ._checks import (
     _unknown,
     _write_out,
 )
-from .ndarray import NDArray
+from .ndarray import NDArray, _read
 
 T = TAPE
 
@@ -1261,6 +1261,34 @@ reverse = flip
 # --------------------------------------------------------------------------- indexing
 
 
+def _as_index(
+    x: Any,
+    n: int,
+    mode: str = "clip",
+    fn: str = "as_index",
+    arg: str = "indices",
+    shape: Any = None,
+) -> np.ndarray:
+    idx = _indices(x, n, mode, fn, arg)
+    return idx if shape is None else idx.reshape(shape)
+
+
+# integer positions computed from an index array (rounded, clipped, wrapped or checked): a
+# primitive of zero derivative, so that a compiled function recomputes them at every call
+defprim("as_index", _as_index, ZERO, ZERO, explain=Formula("positions({0})", "0"))
+
+
+def _index_input(
+    indices: Any, n: int, mode: str, fn: str, arg: str = "indices", shape: Any = None
+) -> Any:
+    """``indices`` as integer positions for ``take_at``/``pick_at``: an NDArray (through
+    ``as_index``, recorded when ``indices`` is on a graph) or, for lists and NumPy arrays, the
+    checked positions themselves."""
+    if type(indices) is NDArray:
+        return T.as_index(indices, n=n, mode=mode, fn=fn, arg=arg, shape=shape)
+    return _as_index(indices, n, mode, fn, arg, shape)
+
+
 def take(
     a: NDArray,
     indices: Any,
@@ -1276,8 +1304,7 @@ def take(
     if type(a) is not NDArray:
         a = _bad_nd("take", "a", a)
     ax = _ax("take", axis, a)
-    idx = _indices(indices, a.shape[ax], mode, "take")
-    r = T.getitem(a, key=(builtins.slice(None),) * ax + (idx,))
+    r = T.take_at(a, _index_input(indices, a.shape[ax], mode, "take"), axis=ax - a.ndim)
     return r if out is None else _write_out("take", out, r)
 
 
@@ -1303,20 +1330,16 @@ def pick(
         )
     ax = _ax("pick", axis, data)
     keepdims = _flag("pick", "keepdims", keepdims)
-    idx = _indices(index, data.shape[ax], mode, "pick", "index")
     other = data.shape[:ax] + data.shape[ax + 1 :]
-    if idx.shape != other:
-        if idx.size != math.prod(other):
-            raise ShapeError(
-                f"pick: index of shape {fmt_shape(idx.shape)} does not fit data of shape "
-                f"{fmt_shape(data.shape)} picked along axis {axis}: it needs one position "
-                f"per entry of shape {fmt_shape(other)}. Fix: pass an index of that shape."
-            )
-        idx = idx.reshape(other)
-    grids = np.indices(other, sparse=True) if other else []
-    key = tuple(grids[:ax]) + (idx,) + tuple(grids[ax:])
-    # one element per position: the adjoint can assign instead of np.add.at
-    r = T.getitem(data, key=key, unique=True)
+    ishape = tuple(index.shape) if type(index) is NDArray else np.shape(index)
+    if ishape != other and math.prod(ishape) != math.prod(other):
+        raise ShapeError(
+            f"pick: index of shape {fmt_shape(ishape)} does not fit data of shape "
+            f"{fmt_shape(data.shape)} picked along axis {axis}: it needs one position "
+            f"per entry of shape {fmt_shape(other)}. Fix: pass an index of that shape."
+        )
+    idx = _index_input(index, data.shape[ax], mode, "pick", "index", shape=other)
+    r = T.pick_at(data, idx, axis=ax - data.ndim)
     if keepdims:
         r = T.reshape(r, shape=other[:ax] + (1,) + other[ax:])
     return r if out is None else _write_out("pick", out, r)
@@ -1380,8 +1403,7 @@ def Embedding(
     _flag("Embedding", "sparse_grad", sparse_grad)
     if dtype is not None:
         _dt("Embedding", dtype)
-    idx = _indices(data, weight.shape[0], "clip", "Embedding", "data")
-    r = T.getitem(weight, key=(idx,))
+    r = T.take_at(weight, _index_input(data, weight.shape[0], "clip", "Embedding", "data"), axis=-2)
     return r if out is None else _write_out("Embedding", out, r)
 
 
@@ -1393,6 +1415,7 @@ def _flat_or_axis(fn: str, data: NDArray, axis: Any) -> tuple:
 
 
 def _order(src: NDArray, ax: int, is_ascend: Any) -> np.ndarray:
+    _read(src, "sort/topk/argsort")
     order = np.argsort(np.asarray(src._data), axis=ax, kind="stable")
     return order if is_ascend else np.flip(order, axis=ax)
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..base import ShapeError, TapegradError, fmt_shape
 from ..core import STATE, TAPE
 from ._checks import _bad_nd
-from .ndarray import NDArray, _raw
+from .ndarray import NDArray, _raw, _read
 from .ndarray_functions import Dropout
 from .ndarray_functions import _write_out as write_out
 
@@ -59,6 +59,8 @@ def _lengths(op: str, sequence_length: Any, batch: int, steps: int, minimum: int
             f"{op}: use_sequence_length=True but no sequence_length was given. Fix: pass "
             "sequence_length (one length per batch element), or use_sequence_length=False."
         )
+    if type(sequence_length) is NDArray:
+        _read(sequence_length, f"{op}'s sequence_length")
     raw = np.asarray(_raw(sequence_length))
     if raw.dtype.kind not in "iuf" or raw.shape != (batch,):
         raise ShapeError(

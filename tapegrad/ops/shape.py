@@ -147,6 +147,85 @@ defprim(
 )
 
 
+# ------------------------------------------------- gathers at an index array that is an input
+#
+# ``take_at`` (np.take: Embedding, take) and ``pick_at`` (one position per row: pick) take
+# their integer positions as a second, non-differentiable input rather than inside a static
+# key, so a compiled function (tapegrad.trace) reads them at every call. ``axis`` counts from
+# the end, so the stacked coefficients of Taylor mode (one more leading axis) pass unchanged.
+
+
+def _take_at(x, idx, axis=-1):
+    return np.take(x, idx, axis=axis)
+
+
+def _take_at_t(g, idx, axis=-1, n=0):
+    """The adjoint of ``take_at``: zeros with ``n`` entries on ``axis``, ``g`` added at idx."""
+    ax = g.ndim - idx.ndim + 1 + axis
+    out = np.zeros(g.shape[:ax] + (n,) + g.shape[ax + idx.ndim :], dtype=np.result_type(g))
+    np.add.at(out, (slice(None),) * ax + (idx,), g)
+    return out
+
+
+def _along(idx, ndim, ax):
+    """``idx`` with leading 1s up to ``ndim - 1`` axes, and a 1 inserted at ``ax``."""
+    return np.expand_dims(idx.reshape((1,) * (ndim - 1 - idx.ndim) + idx.shape), ax)
+
+
+def _pick_at(x, idx, axis=-1):
+    ax = x.ndim + axis
+    return np.take_along_axis(x, _along(idx, x.ndim, ax), axis=ax).squeeze(ax)
+
+
+def _pick_at_t(g, idx, axis=-1, n=0):
+    """The adjoint of ``pick_at``: one position per row, so assignment suffices."""
+    ndim = g.ndim + 1
+    ax = ndim + axis
+    out = np.zeros(g.shape[:ax] + (n,) + g.shape[ax:], dtype=np.result_type(g))
+    i = np.broadcast_to(_along(idx, ndim, ax), g.shape[:ax] + (1,) + g.shape[ax:])
+    np.put_along_axis(out, i, np.expand_dims(g, ax), axis=ax)
+    return out
+
+
+def _gather_prims(name, impl, adj_name, adj_impl, formula):
+    def by_idx(fn_name):
+        return lambda ctx, node, args, ans: per_coef(
+            ctx, args[0], ans, lambda c, k: getattr(T, fn_name)(c, primal(args[1]), **node.kwargs)
+        )
+
+    defprim(
+        name,
+        impl,
+        [
+            lambda xp, g, ans, x, idx, axis=-1: getattr(xp, adj_name)(
+                g, idx, axis=axis, n=x.shape[axis]
+            ),
+            None,
+        ],
+        lambda xp, ts, ans, x, idx, axis=-1: (
+            None if ts[0] is None else getattr(xp, name)(ts[0], idx, axis=axis)
+        ),
+        taylor=by_idx(name),
+        explain=Formula(formula, "1"),
+    )
+    defprim(
+        adj_name,
+        adj_impl,
+        [lambda xp, g, ans, u, idx, axis=-1, n=0: getattr(xp, name)(g, idx, axis=axis), None],
+        lambda xp, ts, ans, u, idx, axis=-1, n=0: (
+            None if ts[0] is None else getattr(xp, adj_name)(ts[0], idx, axis=axis, n=n)
+        ),
+        taylor=lambda ctx, node, args, ans: per_coef(
+            ctx, args[0], ans, lambda c, k: getattr(T, adj_name)(c, primal(args[1]), **node.kwargs)
+        ),
+        explain=Formula(None, "1"),
+    )
+
+
+_gather_prims("take_at", _take_at, "take_at_t", _take_at_t, lambda n, a, o: f"{a[0]}[{a[1]}]")
+_gather_prims("pick_at", _pick_at, "pick_at_t", _pick_at_t, lambda n, a, o: f"pick({a[0]}, {a[1]})")
+
+
 def _concat_vjp(i):
     def rule(xp, g, ans, *xs, axis=0):
         ax = axis % len(ans.shape)

@@ -800,14 +800,22 @@ class ZoneoutCell(ModifierCell):
         super().reset()
         self._prev_output = None
 
-    def hybrid_forward(self, F: Any, inputs: Any, states: Any) -> Any:
+    def forward(self, inputs: Any, states: Any) -> Any:
+        """One step. The previous step's output is an input of the call, not state read
+        inside it, so that a hybridized cell's compiled code gets each step's own (a trace
+        would otherwise keep the traced step's forever)."""
+        self._counter += 1
+        out = HybridBlock.forward(self, inputs, states, self._prev_output)
+        self._prev_output = out[0]
+        return out
+
+    def hybrid_forward(self, F: Any, inputs: Any, states: Any, prev_output: Any = None) -> Any:
         p_outputs, p_states = self.zoneout_outputs, self.zoneout_states
         next_output, next_states = self.base_cell(inputs, states)
 
         def mask(p: float, like: Any) -> Any:
             return F.Dropout(F.ones_like(like), p=p)
 
-        prev_output = self._prev_output
         if prev_output is None:
             prev_output = F.zeros_like(next_output)
         output = (
@@ -822,7 +830,6 @@ class ZoneoutCell(ModifierCell):
             ]
         else:
             states = next_states
-        self._prev_output = output
         return output, states
 
 
