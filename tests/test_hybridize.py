@@ -275,3 +275,56 @@ def test_symbol_api_of_the_hybridize_tutorial():
     assert json.loads(out.tojson())["nodes"][-1]["op"] == "FullyConnected"
     arg_shapes, out_shapes, aux = out.infer_shape(data=(3, 4))
     assert arg_shapes == [(3, 4), (8, 4), (8,), (2, 8), (2,)] and out_shapes == [(3, 2)]
+
+
+def test_two_threads_train_through_one_hybridized_block():
+    net = nn.HybridSequential()
+    net.add(nn.Dense(6, activation="tanh"), nn.Dense(2))
+    net.initialize(mx.init.Xavier())
+    xs = [nd.array(RNG.normal(size=(4, 3))) for _ in range(2)]
+    ref = []
+    for x in xs:  # eager gradients of the input, one per thread's data
+        x.attach_grad()
+        with autograd.record():
+            y = (net(x) ** 2).sum()
+        y.backward()
+        ref.append(x.grad.asnumpy().copy())
+    net.hybridize()
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(30):
+                x = xs[k].copy()
+                x.attach_grad()
+                with autograd.record():
+                    y = (net(x) ** 2).sum()
+                y.backward()
+                np.testing.assert_allclose(x.grad.asnumpy(), ref[k], rtol=1e-5, atol=1e-6)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    import threading
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    assert len(net._compiled.plans) == 1
+
+
+def test_a_hybridized_block_stops_tracing_after_max_traces_shapes_and_says_so_once():
+    from tapegrad.trace import MAX_TRACES
+
+    net = nn.Dense(2, in_units=3)
+    net.initialize()
+    net.hybridize()
+    with pytest.warns(RuntimeWarning, match="runs eagerly from now on") as rec:
+        for n in range(1, MAX_TRACES + 4):
+            x = nd.ones((n, 3))
+            np.testing.assert_allclose(net(x).asnumpy(), nd.dot(x, net.weight.data().T).asnumpy()
+                                       + net.bias.data().asnumpy())  # fmt: skip
+    assert len([w for w in rec if "runs eagerly" in str(w.message)]) == 1
+    assert len(net._compiled.plans) == MAX_TRACES
