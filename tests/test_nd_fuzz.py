@@ -95,7 +95,7 @@ def calls(draw: st.DrawFn, fn: object) -> tuple[list, dict, bool]:
 def _run(fn: object, args: list, kwargs: dict, record: bool) -> None:
     if record:  # the same call recorded, on variables
         for a in args:
-            if isinstance(a, nd.NDArray) and a.dtype.kind == "f":
+            if isinstance(a, nd.NDArray) and np.dtype(a.dtype).kind == "f":
                 a.attach_grad()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")

@@ -31,7 +31,7 @@ _MODES = ("clip", "wrap", "raise")
 def _short(v: Any) -> str:
     """A value as a message shows it: ``NoneType None``, ``str 'abc'``, ``NDArray (2, 3)``."""
     if type(v) is NDArray:
-        return f"NDArray of shape {fmt_shape(v.shape)} ({v.dtype})"
+        return f"NDArray of shape {fmt_shape(v.shape)} ({v._data.dtype})"
     if isinstance(v, np.ndarray):
         return f"numpy array of shape {fmt_shape(v.shape)} ({v.dtype})"
     r = repr(v)

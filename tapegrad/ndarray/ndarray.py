@@ -148,8 +148,13 @@ class NDArray:
         return self._data.shape
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> type:
+        """The NumPy scalar type of the elements, as in MXNet: ``x.dtype is np.float32``
+        (printed ``<class 'numpy.float32'>``). ``np.dtype(x.dtype)`` gives the ``np.dtype``
+        (``.kind``, ``.itemsize``, ``.name``); ``x.dtype == np.float32`` and
+        ``x.astype(x.dtype)`` work. Like MXNet's, it does not compare equal to the string
+        ``'float32'``."""
+        return self._data.dtype.type
 
     @property
     def size(self) -> int:
@@ -261,7 +266,7 @@ class NDArray:
     def astype(self, dtype: Any, copy: bool = True) -> NDArray:
         """Cast to ``dtype`` (differentiable: the gradient is cast back)."""
         dt = np.dtype(dtype)
-        if not copy and dt == self.dtype:
+        if not copy and dt == self._data.dtype:
             return self
         return T.cast(self, dtype=dt)
 
@@ -309,14 +314,15 @@ class NDArray:
         ``grad_req``: 'write' (each backward overwrites), 'add' (accumulates) or 'null'.
         """
         _check_grad_req(grad_req, "attach_grad")
-        if self.dtype.kind not in "fc":
+        dt = self._data.dtype
+        if dt.kind not in "fc":
             raise TapegradError(
-                f"attach_grad: an array of dtype {self.dtype} (shape {fmt_shape(self.shape)}) "
+                f"attach_grad: an array of dtype {dt} (shape {fmt_shape(self.shape)}) "
                 "cannot have a gradient. Fix: convert it first, e.g. "
                 "x = x.astype('float32')."
             )
-        buf = wrap(np.zeros(self.shape, dtype=self.dtype))
-        self._node = Leaf(self.shape, self.dtype, buf, grad_req)
+        buf = wrap(np.zeros(self.shape, dtype=dt))
+        self._node = Leaf(self.shape, dt, buf, grad_req)
         self._tan = None
 
     def backward(
@@ -429,7 +435,7 @@ class NDArray:
             if type(d) is np.ndarray and d.flags.writeable:
                 d[...] = res
             else:
-                self._data = np.asarray(res, dtype=self.dtype)
+                self._data = np.asarray(res, dtype=d.dtype)
         self._bump_version()
         return self
 
@@ -543,10 +549,10 @@ class NDArray:
         return T.flip(self, axis=axis)
 
     def zeros_like(self) -> NDArray:
-        return NDArray(np.zeros(self.shape, self.dtype))
+        return NDArray(np.zeros(self.shape, self._data.dtype))
 
     def ones_like(self) -> NDArray:
-        return NDArray(np.ones(self.shape, self.dtype))
+        return NDArray(np.ones(self.shape, self._data.dtype))
 
 
 def _setitem_error(x: NDArray, key: Any, v: Any, e: Exception) -> Exception:
@@ -569,7 +575,7 @@ def _setitem_error(x: NDArray, key: Any, v: Any, e: Exception) -> Exception:
         )
     return ArgumentError(
         f"__setitem__: cannot assign {type(v).__name__} {v!r:.40} to {where} of dtype "
-        f"{x.dtype}: {str(e).rstrip('.')}. Fix: assign a number, an NDArray or a NumPy array "
+        f"{x._data.dtype}: {str(e).rstrip('.')}. Fix: assign a number, an NDArray or a NumPy array "
         "of numbers."
     )
 
@@ -606,7 +612,7 @@ def _read(a: NDArray, what: str) -> None:
 
 def head_grad(head: NDArray, g: Any, where: str) -> NDArray:
     """A head gradient for ``head``: an NDArray of the head's shape."""
-    g = g if type(g) is NDArray else NDArray(g, dtype=head.dtype)
+    g = g if type(g) is NDArray else NDArray(g, dtype=head._data.dtype)
     if tuple(g.shape) != tuple(head.shape):
         raise ShapeError(
             f"{where}: head gradient of shape {fmt_shape(g.shape)} for a head of shape "

@@ -1738,7 +1738,7 @@ def softmax(
 
     >>> import tapegrad as mx
     >>> mx.nd.softmax(mx.nd.array([0.0, 0.0]), dtype="float64").dtype
-    dtype('float64')
+    <class 'numpy.float64'>
     """
     if kwargs:
         raise _unknown(softmax, kwargs)
