@@ -470,6 +470,8 @@ def check_order(f, arrays, order, rng, rtol=1e-5, atol=1e-7):
     assert abs(analytic - numeric) <= atol + rtol * max(abs(numeric), abs(analytic)), (
         f"order {order}: autograd {analytic!r} vs finite differences {numeric!r}"
     )
+
+
 # its derivative is zero by declaration, not the identity's: no finite differences (its own
 # test checks it); the adjoint and Taylor checks apply
 SPECS.append(Spec("stop_gradient", lambda a: T.stop_gradient(a) * a, [U], UNARY, 3, fd=False))
@@ -477,3 +479,14 @@ SPECS.append(Spec("stop_gradient", lambda a: T.stop_gradient(a) * a, [U], UNARY,
 # ---- random: the dropout mask (p = 0 keeps every element, so it is deterministic here; the
 # randomness itself is tested with Dropout)
 SPECS.append(Spec("dropout_mask", lambda a: T.dropout_mask(a, p=0.0, shape=a.shape) * a, [U]))
+# ---- random: the samplers' draw (nd.random.*, sample_*): no derivative for the parameters,
+# so a + 0 * draw is a (the draws themselves are tested in test_random_samplers.py)
+SPECS.append(
+    Spec(
+        "random_draw",
+        lambda a: (
+            a + 0.0 * T.random_draw(a, T.abs(a) + 1.0, dist="normal", shape=(), dtype=np.float64)
+        ),
+        [U],
+    )
+)
