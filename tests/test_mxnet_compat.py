@@ -77,3 +77,129 @@ def test_parameter_repr_shows_the_dtype_as_given() -> None:
     p.initialize()
     p.cast("float64")
     assert repr(p).endswith("dtype=float64)") and p.data().dtype is np.float64
+
+
+# ------------------------------------------------------------------------------ contexts
+
+
+def test_an_array_keeps_its_own_context() -> None:
+    x = nd.ones((2,))
+    with mx.gpu():  # naming the default context changes nothing for existing arrays
+        assert x.context == mx.cpu(0)
+    with mx.cpu(1):
+        y = nd.zeros((2,))
+    assert y.context == mx.cpu(1) and mx.current_context() == mx.cpu(0)
+    z = nd.array([1, 2], ctx=mx.cpu(2))
+    assert z.context == mx.cpu(2) and repr(z).endswith("<NDArray 2 @cpu(2)>")
+    assert x.ctx == mx.cpu(0)
+
+
+def test_as_in_context_returns_self_or_a_copy_on_the_context() -> None:
+    x = nd.array([1.0, 2.0])
+    assert x.as_in_context(mx.cpu()) is x  # MXNet: the same array when already there
+    y = x.as_in_context(mx.cpu(1))
+    assert y is not x and y.context == mx.cpu(1)
+    np.testing.assert_array_equal(y.asnumpy(), [1.0, 2.0])
+    x.attach_grad()
+    with mx.autograd.record():
+        z = (x.as_in_context(mx.cpu(1)) * 3).sum()
+    z.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [3.0, 3.0])  # the copy is recorded
+
+
+def test_gpu_placement_fails_the_same_way_everywhere() -> None:
+    # MXNet without a GPU fails on each of these; tapegrad says why and what to do
+    x = nd.ones((2,))
+    pattern = r"cannot place an array on gpu\(0\).*Fix: use mx.cpu\(\)"
+    for call, who in [
+        (lambda: x.as_in_context(mx.gpu()), "as_in_context"),
+        (lambda: x.copyto(mx.gpu()), "copyto"),
+        (lambda: nd.zeros((2,), ctx=mx.gpu()), "zeros"),
+        (lambda: nd.array([1], ctx=mx.gpu(0)), "array"),
+    ]:
+        with pytest.raises(mx.base.MXNetError, match=f"{who}: {pattern}"):
+            call()
+    with pytest.raises(mx.base.MXNetError, match=pattern), mx.gpu():
+        nd.zeros((2,))
+    # choosing the context the usual way runs on the CPU
+    ctx = mx.gpu() if mx.context.num_gpus() > 0 else mx.cpu()
+    assert nd.zeros((2,), ctx=ctx).context == mx.cpu()
+
+
+# ------------------------------------------------------------------------------ operands
+
+
+@pytest.mark.parametrize(
+    "call, expr",
+    [
+        (lambda x: x * "abc", "NDArray \\* str"),
+        (lambda x: "abc" * x, "str \\* NDArray"),
+        (lambda x: x + object(), "NDArray \\+ object"),
+        (lambda x: x - None, "NDArray - NoneType"),
+        (lambda x: x / {}, "NDArray / dict"),
+        (lambda x: x == "a", "NDArray == str"),
+        (lambda x: x < "a", "NDArray < str"),
+        (lambda x: x ** ["a"], "NDArray \\*\\* list"),
+    ],
+)
+def test_unsupported_operands_raise_a_type_error(call, expr) -> None:
+    from fractions import Fraction
+
+    # MXNet: "TypeError: type <class 'str'> not supported"; never an object array or a str
+    for x in (nd.array([1.0, 2.0]), nd.array(2, dtype="int32")):
+        with pytest.raises(TypeError, match=f"{expr}: unsupported operand.*Fix"):
+            call(x)
+    with pytest.raises(mx.base.ArgumentError, match="NDArray \\* Fraction"):
+        nd.array([1.0]) * Fraction(1, 2)
+
+
+def test_in_place_operators_refuse_them_too_and_change_nothing() -> None:
+    x = nd.array([1.0, 2.0])
+    with pytest.raises(TypeError, match="NDArray -= str"):
+        x -= "a"
+    np.testing.assert_array_equal(x.asnumpy(), [1.0, 2.0])
+
+
+def test_numbers_arrays_and_lists_stay_operands() -> None:
+    i = nd.array(2, dtype="int32")
+    assert (i * [1, 2]).asnumpy().tolist() == [2, 4]  # an array, not a repeated list
+    x = nd.array([1.0, 2.0])
+    assert (x + np.array([1.0, 1.0])).asnumpy().tolist() == [2.0, 3.0]
+    assert (2**x).asnumpy().tolist() == [2.0, 4.0]
+    assert (x * np.float64(3)).asnumpy().tolist() == [3.0, 6.0]
+    assert (x == None) is False and (x != None) is True  # noqa: E711
+    assert (x > 1).asnumpy().tolist() == [0.0, 1.0]
+
+
+def test_objects_that_opt_out_of_numpy_get_their_reflected_operator() -> None:
+    class Scale:
+        __array_ufunc__ = None
+
+        def __rmul__(self, other):
+            return ("scaled", other)
+
+    x = nd.ones((2,))
+    r = x * Scale()
+    assert r[0] == "scaled" and r[1] is x
+
+
+# ------------------------------------------------------------------------------ labels
+
+
+def test_one_label_error_class_and_one_check() -> None:
+    from tapegrad.gluon import loss as gloss
+
+    assert gloss.LabelError is mx.base.LabelError
+    with pytest.raises(mx.base.LabelError, match="softmax_ce_loss: label 1.5 is not a class"):
+        nd.softmax_ce_loss(nd.zeros((2, 3)), nd.array([0, 1.5]))
+    calls = []
+    real = gloss._check_sparse_label
+    gloss._check_sparse_label = lambda *a: calls.append(a) or real(*a)
+    try:
+        loss = gloss.SoftmaxCELoss()(nd.zeros((2, 3)), nd.array([0, 2]))
+        assert loss.shape == (2,) and not calls  # nd.softmax_ce_loss checked the labels
+        with pytest.raises(mx.base.LabelError, match="SoftmaxCrossEntropyLoss: label 3"):
+            gloss.SoftmaxCELoss()(nd.zeros((2, 3)), nd.array([0, 3]))
+        assert len(calls) == 1  # the loss's own words for a bad label
+    finally:
+        gloss._check_sparse_label = real
