@@ -1,7 +1,9 @@
 """Error types shared by every part of tapegrad.
 
 ``MXNetError`` is an alias of :class:`TapegradError`, so MXNet code that catches
-``mx.base.MXNetError`` keeps working.
+``mx.base.MXNetError`` keeps working. As in MXNet 1.x, it is a ``RuntimeError``; each
+subclass is also the builtin error of its kind (a :class:`ShapeError` is a ``ValueError``,
+an :class:`ArgumentError` a ``TypeError``, ...).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ __all__ = [
 ]
 
 
-class TapegradError(Exception):
+class TapegradError(RuntimeError):
     """Base class of tapegrad's errors. Messages name the operator, the shapes/dtypes
-    involved, and how to fix the problem.
+    involved, and how to fix the problem. A ``RuntimeError``, as MXNet's ``MXNetError`` is
+    (scripts catch ``RuntimeError`` around deferred initialization, say).
 
     >>> import tapegrad as mx
     >>> try:
@@ -60,6 +63,11 @@ class DeferredInitializationError(TapegradError):
 class AxisError(ShapeError, np.exceptions.AxisError):
     """An axis outside ``[-ndim, ndim)`` (or an axis of a 0-d array). Also NumPy's
     ``AxisError``, hence both a ``ValueError`` and an ``IndexError``."""
+
+    def __init__(self, *args: Any) -> None:
+        # NumPy's constructor sets the fields its __str__ reads (RuntimeError's comes first
+        # in the method resolution order)
+        np.exceptions.AxisError.__init__(self, *args)
 
 
 class ArgumentError(TapegradError, TypeError):
@@ -102,6 +110,10 @@ def _describe(d: Any) -> str:
     """``(2, 3) float32`` for an array, the type (and a short repr) for anything else."""
     shape, dtype = getattr(d, "shape", None), getattr(d, "dtype", None)
     if isinstance(shape, tuple) and dtype is not None:
+        try:  # an NDArray's dtype is a scalar type: show its name
+            dtype = np.dtype(dtype)
+        except TypeError:
+            pass
         return f"{fmt_shape(shape)} {dtype}"
     if isinstance(d, (bool, int, float, complex, np.generic)):
         return f"{type(d).__name__} {d!r}"

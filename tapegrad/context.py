@@ -27,6 +27,7 @@ __all__ = [
     "current_context",
     "num_gpus",
     "gpu_memory_info",
+    "gpu_error",
 ]
 
 
@@ -153,6 +154,18 @@ def gpu_memory_info(device_id: int = 0) -> tuple[int, int]:
     raise TapegradError(
         f"gpu_memory_info({device_id}): tapegrad has no GPU backend, so there is no GPU "
         "memory to query. Fix: check mx.context.num_gpus() > 0 first."
+    )
+
+
+def gpu_error(where: str, ctx: Context) -> Exception:
+    """The error for placing an array on a GPU: there is none (MXNet without a GPU fails
+    there too, with a CUDA error)."""
+    from .base import TapegradError
+
+    return TapegradError(
+        f"{where}: cannot place an array on {ctx}: tapegrad computes on the CPU (NumPy) and has "
+        "no GPU backend. Fix: use mx.cpu(), or choose the context with "
+        "mx.gpu() if mx.context.num_gpus() > 0 else mx.cpu()."
     )
 
 

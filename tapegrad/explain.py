@@ -148,7 +148,9 @@ def _record(f: Callable, inputs: tuple) -> tuple:
         if not isinstance(a, NDArray) and isinstance(a, (int, float, np.ndarray, list)):
             a = NDArray(np.asarray(a, dtype=np.float64))
         args.append(a)
-    nums = [i for i, a in enumerate(args) if isinstance(a, NDArray) and a.dtype.kind == "f"]
+    nums = [
+        i for i, a in enumerate(args) if isinstance(a, NDArray) and np.dtype(a.dtype).kind == "f"
+    ]
     out, vars_ = trace(f, args, nums)
     leaves = [None] * len(args)
     for i, v in zip(nums, vars_):
@@ -197,7 +199,7 @@ def _analyse(f: Callable, inputs: tuple) -> dict:
         else:
             names[n] = gen.next()
     # df/dv for every node, by the engine's backward pass over this graph
-    head = np.ones(out.shape, dtype=out.dtype) if out.shape else out.dtype.type(1)
+    head = np.ones(out.shape, dtype=out.dtype) if out.shape else np.dtype(out.dtype).type(1)
     grads = backward_pass([out], [NDArray(head)], targets=order, retain_graph=True)
     return {"out": out, "order": order, "names": names, "grads": dict(zip(order, grads))}
 
@@ -380,7 +382,7 @@ def _explain_compiled(f: Callable, inputs: tuple, file: TextIO | None) -> Explan
     for a in inputs:
         if not isinstance(a, NDArray) and isinstance(a, (int, float, np.ndarray, list)):
             a = NDArray(np.asarray(a, dtype=np.float64))
-        if isinstance(a, NDArray) and a.dtype.kind == "f":
+        if isinstance(a, NDArray) and np.dtype(a.dtype).kind == "f":
             a = a.copy().detach()
             a.attach_grad()
         args.append(a)

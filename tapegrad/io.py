@@ -475,7 +475,7 @@ class NDArrayIter(DataIter):
             DataDesc(
                 k,
                 tuple(list(v.shape[:axis]) + [self.batch_size] + list(v.shape[axis + 1 :])),
-                v.dtype.type,
+                np.dtype(v.dtype).type,
                 layout=self.layout,
             )
             for k, v in sources
@@ -619,8 +619,8 @@ class _FileIter(DataIter):
                 "batch_size."
             )
         data, label = self._batch[0], self._batch[1]
-        self.provide_data = [DataDesc(data_name, data.shape, data.dtype.type)]
-        self.provide_label = [DataDesc(label_name, label.shape, label.dtype.type)]
+        self.provide_data = [DataDesc(data_name, data.shape, np.dtype(data.dtype).type)]
+        self.provide_label = [DataDesc(label_name, label.shape, np.dtype(label.dtype).type)]
         self.batch_size = data.shape[0]
         self._first = True  # the batch read above is the first one returned
 

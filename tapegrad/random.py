@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import numbers
 import threading
@@ -31,21 +30,15 @@ from typing import Any
 import numpy as np
 
 from .base import TapegradError
-from .core import STATE, ZERO, primitive
+from .core import STATE
 
-__all__ = [
-    "seed",
-    "generator",
-    "SeedError",
-    "uniform",
-    "normal",
-    "randn",
-    "randint",
-    "shuffle",
-    "exponential",
-    "poisson",
-    "multinomial",
-]
+#: MXNet's ``mx.random`` samplers: those of ``mx.nd.random`` (:mod:`tapegrad.ndarray.random`)
+_SAMPLERS = (
+    "uniform", "normal", "randn", "randint", "poisson", "exponential", "gamma",
+    "negative_binomial", "generalized_negative_binomial", "multinomial", "shuffle",
+)  # fmt: skip
+
+__all__ = ["seed", "generator", "SeedError", *_SAMPLERS]
 
 
 class SeedError(TapegradError, ValueError, TypeError):
@@ -113,127 +106,16 @@ def generator() -> np.random.Generator:
     return gen
 
 
-def _out(x: np.ndarray, dtype: Any, out: Any = None):
-    from .ndarray.ndarray import NDArray, _dtype
+def __getattr__(name: str) -> Any:
+    # the samplers live with the NDArray (tapegrad.ndarray.random), which imports this module
+    if name in _SAMPLERS:
+        from .ndarray import random as _nd_random
 
-    arr = x.astype(_dtype(dtype), copy=False)
-    if out is not None:
-        out[:] = arr
-        return out
-    return NDArray(arr)
-
-
-def _shape(shape: Any) -> tuple:
-    if shape is None:
-        return (1,)
-    return (shape,) if isinstance(shape, int) else tuple(shape)
+        f = getattr(_nd_random, name)
+        globals()[name] = f
+        return f
+    raise AttributeError(f"module 'tapegrad.random' has no attribute {name!r}")
 
 
-def uniform(
-    low: float = 0.0,
-    high: float = 1.0,
-    shape: Any = (1,),
-    dtype: Any = None,
-    ctx: Any = None,
-    out: Any = None,
-    **kwargs: Any,
-):
-    """Samples from U[low, high) (MXNet: ``nd.random.uniform``)."""
-    return _out(generator().uniform(low, high, _shape(shape)), dtype, out)
-
-
-def normal(
-    loc: float = 0.0,
-    scale: float = 1.0,
-    shape: Any = (1,),
-    dtype: Any = None,
-    ctx: Any = None,
-    out: Any = None,
-    **kwargs: Any,
-):
-    """Samples from N(loc, scale^2)."""
-    return _out(generator().normal(loc, scale, _shape(shape)), dtype, out)
-
-
-def randn(*shape: int, loc: float = 0.0, scale: float = 1.0, dtype: Any = None, **kwargs: Any):
-    """Standard normal samples of the given shape."""
-    return normal(loc, scale, shape or (1,), dtype)
-
-
-def randint(
-    low: int,
-    high: int,
-    shape: Any = (1,),
-    dtype: Any = "int32",
-    ctx: Any = None,
-    out: Any = None,
-    **kwargs: Any,
-):
-    """Integers uniform in [low, high)."""
-    return _out(generator().integers(low, high, _shape(shape)), dtype, out)
-
-
-def exponential(scale: float = 1.0, shape: Any = (1,), dtype: Any = None, **kwargs: Any):
-    """Exponential samples with the given scale."""
-    return _out(generator().exponential(scale, _shape(shape)), dtype)
-
-
-def poisson(lam: float = 1.0, shape: Any = (1,), dtype: Any = None, **kwargs: Any):
-    """Poisson samples."""
-    return _out(generator().poisson(lam, _shape(shape)).astype(np.float64), dtype)
-
-
-def shuffle(data: Any, **kwargs: Any):
-    """A copy of ``data`` with its first axis shuffled."""
-    from .ndarray.ndarray import NDArray
-
-    arr = np.array(data.asnumpy() if isinstance(data, NDArray) else data)
-    generator().shuffle(arr)
-    return NDArray(arr)
-
-
-def multinomial(
-    data: Any, shape: Any = None, get_prob: bool = False, dtype: Any = "int32", **kwargs: Any
-):
-    """Sample class indices from the probabilities in the last axis of ``data``."""
-    from .ndarray.ndarray import NDArray
-
-    p = np.asarray(data.asnumpy() if isinstance(data, NDArray) else data, dtype=np.float64)
-    n = int(np.prod(_shape(shape))) if shape is not None else 1
-    flat = p.reshape(-1, p.shape[-1])
-    cum = np.cumsum(flat, axis=1)
-    u = generator().random((flat.shape[0], n)) * cum[:, -1:]
-    idx = np.stack([np.searchsorted(cum[i], u[i], side="right") for i in range(len(cum))])
-    out_shape = p.shape[:-1] + (_shape(shape) if shape is not None else ())
-    return NDArray(idx.reshape(out_shape).astype(dtype))
-
-
-# ------------------------------------------------------------- samplers in compiled code
-# While a function is traced for compilation (tapegrad.trace), a sampler is recorded as one
-# impure primitive whose implementation calls the sampler again: the compiled code draws new
-# numbers at every call. Samplers given out= or traced arrays as parameters make the trace
-# fall back to eager execution (generator() does the same for any other draw).
-_sample = primitive("random_sample", lambda *, draw: draw(), [], ZERO, impure=True)
-
-
-def _draw(fn: Any, args: tuple, kwargs: dict) -> Any:
-    return fn(*args, **kwargs)._data
-
-
-def _compiled_anew(fn: Any) -> Any:
-    @functools.wraps(fn)
-    def sampler(*args: Any, **kwargs: Any) -> Any:
-        tracer = STATE.flags.tracing
-        if tracer is None:
-            return fn(*args, **kwargs)
-        if kwargs.get("out") is not None or any(
-            getattr(a, "_node", None) is not None for a in (*args, *kwargs.values())
-        ):
-            tracer.fail(f"random.{fn.__name__} with out= or with traced arrays as parameters")
-        return _sample.call(draw=functools.partial(_draw, fn, args, kwargs))
-
-    return sampler
-
-
-for _name in ("uniform", "normal", "randn", "randint", "exponential", "poisson", "multinomial"):
-    globals()[_name] = _compiled_anew(globals()[_name])
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_SAMPLERS))

@@ -419,7 +419,7 @@ def numeric_grad(
 
     grads = {}
     for k, v in zip(names, arrays):
-        if v.dtype.kind != "f":
+        if np.dtype(v.dtype).kind != "f":
             continue
         g = np.zeros(v.shape, dtype=dtype)
         flat, gflat = v.reshape(-1), g.reshape(-1)

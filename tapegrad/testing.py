@@ -63,10 +63,11 @@ class _Problem:
         self.diff: list[int] = []
         for i, a in enumerate(items):
             if isinstance(a, NDArray):
-                if a.dtype.kind == "f":
-                    if a.dtype != np.float64:
+                dt = np.dtype(a.dtype)
+                if dt.kind == "f":
+                    if dt != np.float64:
                         warnings.warn(
-                            f"{where}: input {i} has dtype {a.dtype}; finite differences need "
+                            f"{where}: input {i} has dtype {dt}; finite differences need "
                             "float64 (float32 keeps ~7 digits, so a step of 1e-6 loses most "
                             "of them). The check runs on a float64 copy; if the function "
                             "computes in float32 internally (e.g. float32 parameters), cast "

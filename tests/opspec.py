@@ -519,3 +519,14 @@ SPECS.append(Spec("stop_gradient", lambda a: T.stop_gradient(a) * a, [U], UNARY,
 # ---- random: the dropout mask (p = 0 keeps every element, so it is deterministic here; the
 # randomness itself is tested with Dropout)
 SPECS.append(Spec("dropout_mask", lambda a: T.dropout_mask(a, p=0.0, shape=a.shape) * a, [U]))
+# ---- random: the samplers' draw (nd.random.*, sample_*): no derivative for the parameters,
+# so a + 0 * draw is a (the draws themselves are tested in test_random_samplers.py)
+SPECS.append(
+    Spec(
+        "random_draw",
+        lambda a: (
+            a + 0.0 * T.random_draw(a, T.abs(a) + 1.0, dist="normal", shape=(), dtype=np.float64)
+        ),
+        [U],
+    )
+)

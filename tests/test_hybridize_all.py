@@ -672,7 +672,7 @@ def _copy(args, dtype, nograd):
             diff += a
         elif isinstance(a, nd.NDArray):
             a = nd.array(a.asnumpy(), dtype=a.dtype)
-            if a.dtype.kind == "f" and i not in nograd:
+            if np.dtype(a.dtype).kind == "f" and i not in nograd:
                 a.attach_grad()
                 diff.append(a)
         out.append(a)
@@ -690,7 +690,7 @@ def _step(block, case, args, cts, seed):
     if case.seeded:
         mx.random.seed(seed)
     with autograd.record(train_mode=case.train):
-        leaves = [o for o in _leaves(call(block, *args[0])) if o.dtype.kind == "f"]
+        leaves = [o for o in _leaves(call(block, *args[0])) if np.dtype(o.dtype).kind == "f"]
         if not cts:
             rng = np.random.default_rng(seed)
             cts += [nd.array(rng.standard_normal(o.shape), dtype=o.dtype) for o in leaves]

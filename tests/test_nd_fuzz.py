@@ -32,7 +32,17 @@ FUNCS = sorted(
     for n in dir(nd)
     if not n.startswith("_") and inspect.isfunction(getattr(nd, n)) and n not in NOT_FUZZED
 )
+# mx.nd.random's samplers too (mx.random is the same module's functions)
+FUNCS += sorted(f"random.{n}" for n in nd.random.__all__ if n != "seed")
 EXAMPLES = int(os.environ.get("TAPEGRAD_FUZZ_EXAMPLES", "12"))
+
+
+def _fn(name: str) -> object:
+    obj = nd
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
 
 DTYPES = ["float32", "float64", "float16", "int32", "int64", "uint8", "bool"]
 # only small sizes and integers that fail at once: a size of 2**31 would be allocated lazily
@@ -95,7 +105,7 @@ def calls(draw: st.DrawFn, fn: object) -> tuple[list, dict, bool]:
 def _run(fn: object, args: list, kwargs: dict, record: bool) -> None:
     if record:  # the same call recorded, on variables
         for a in args:
-            if isinstance(a, nd.NDArray) and a.dtype.kind == "f":
+            if isinstance(a, nd.NDArray) and np.dtype(a.dtype).kind == "f":
                 a.attach_grad()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
@@ -108,7 +118,7 @@ def _run(fn: object, args: list, kwargs: dict, record: bool) -> None:
 
 @pytest.mark.parametrize("name", FUNCS)
 def test_bad_input_raises_only_typed_errors(name: str) -> None:
-    fn = getattr(nd, name)
+    fn = _fn(name)
 
     @settings(
         max_examples=EXAMPLES,

@@ -100,7 +100,8 @@ def test_an_index_changed_after_recording_does_not_move_the_gradient(how):
     elif isinstance(idx, np.ndarray):
         idx[:] = idx[::-1] if idx.dtype != bool else ~idx
     else:
-        idx[:] = nd.array([0, 1, 0, 1]).astype("bool") if idx.dtype == bool else nd.array([1, 3])
+        mask = idx.dtype == np.bool_  # (an NDArray's dtype is the scalar type, as in MXNet)
+        idx[:] = nd.array([0, 1, 0, 1]).astype("bool") if mask else nd.array([1, 3])
     y.backward()
     np.testing.assert_array_equal(x.grad.asnumpy(), [2.0, 0.0, 6.0, 0.0])
 

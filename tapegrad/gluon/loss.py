@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from .. import ndarray as nd
-from ..base import ShapeError, TapegradError
+from ..base import LabelError, ShapeError, TapegradError
 from .block import HybridBlock
 
 __all__ = [
@@ -81,10 +81,6 @@ __all__ = [
 
 class LossInputError(TapegradError, TypeError):
     """An argument of a loss is not an array (None, a list, a number, a string...)."""
-
-
-class LabelError(TapegradError, ValueError):
-    """Class labels outside ``[0, classes)`` or not whole numbers."""
 
 
 def _apply_weighting(F: Any, loss: Any, weight: Any = None, sample_weight: Any = None) -> Any:
@@ -457,12 +453,16 @@ class SoftmaxCrossEntropyLoss(Loss):
         if self._sparse_label:  # (the label values: checked by forward, before this)
             _check_sparse_label(who, pred, label, self._axis, values=False)
         if self._sparse_label and not self._from_logits and hasattr(F, "softmax_ce_loss"):
+            if F is nd and isinstance(label, nd.NDArray):
+                # forward checked the label values once, in the loss's words
+                loss = nd.ndarray_functions._softmax_ce_checked(pred, label, ax)
+            else:
+                loss = F.softmax_ce_loss(pred, label, axis=self._axis)
             if sample_weight is None and len(pred.shape) == 2 and self._batch_axis % 2 == 0:
                 if ax == 1:
                     # (batch, classes): the per-sample loss is already the batch mean's result
-                    loss = F.softmax_ce_loss(pred, label, axis=self._axis)
                     return _apply_weighting(F, loss, self._weight)
-            loss = F.expand_dims(F.softmax_ce_loss(pred, label, axis=self._axis), ax)
+            loss = F.expand_dims(loss, ax)
             loss = _apply_weighting(F, loss, self._weight, sample_weight)
             return _batch_mean(F, loss, self._batch_axis)
         if not self._from_logits:

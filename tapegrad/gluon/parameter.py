@@ -113,7 +113,7 @@ class Parameter:
     >>> w = mx.gluon.Parameter('fc_weight', shape=(2, 3), init=mx.init.One())
     >>> w.initialize()
     >>> w
-    Parameter fc_weight (shape=(2, 3), dtype=float32)
+    Parameter fc_weight (shape=(2, 3), dtype=<class 'numpy.float32'>)
     >>> w.data().sum().item(), w.grad().sum().item()
     (6.0, 0.0)
     """
@@ -159,23 +159,27 @@ class Parameter:
         self.init = init
 
     def __repr__(self) -> str:
-        return f"Parameter {self.name} (shape={self.shape}, dtype={_dtype_name(self.dtype)})"
+        return f"Parameter {self.name} (shape={self.shape}, dtype={self.dtype})"
 
     # ------------------------------------------------------------------ attributes
     @property
-    def dtype(self) -> np.dtype:
-        """The data type (a ``numpy.dtype``; compares equal to ``'float32'``/``np.float32``)."""
-        return self._dtype
+    def dtype(self) -> Any:
+        """The data type as it was given, as in MXNet: ``np.float32`` (the default, printed
+        ``<class 'numpy.float32'>``) or a name such as ``'float32'`` (the layers' default).
+        ``np.dtype(p.dtype)`` compares either."""
+        return self._dtype_given
 
     @dtype.setter
     def dtype(self, dtype: Any) -> None:
         try:
-            self._dtype = np.dtype(dtype)
+            dt = np.dtype(dtype)
         except TypeError:
             raise TypeError(
                 f"Parameter '{self.name}': invalid dtype {dtype!r}; use e.g. "
                 "'float32' or numpy.float64"
             ) from None
+        self._dtype = dt  # (internal checks read the np.dtype)
+        self._dtype_given = dtype
         if self.__dict__.get("_grad_req") is not None and self.__dict__.get("_data") is None:
             self._grad_req = self._effective_req()  # no value yet: cast() handles the others
 
@@ -546,7 +550,7 @@ class Parameter:
         >>> import tapegrad as mx
         >>> p = mx.gluon.Parameter('p', shape=(2,), init=mx.init.One()); p.initialize()
         >>> p.cast('float64'); p.data().dtype, p.grad().dtype
-        (dtype('float64'), dtype('float64'))
+        (<class 'numpy.float64'>, <class 'numpy.float64'>)
         """
         self.dtype = dtype
         if self._data is None:
@@ -603,7 +607,7 @@ class Constant(Parameter):
     >>> c = mx.gluon.Constant('const', [[1, 2], [3, 4]])
     >>> c.initialize()
     >>> c
-    Constant const (shape=(2, 2), dtype=float32)
+    Constant const (shape=(2, 2), dtype=<class 'numpy.float32'>)
     >>> c.data().asnumpy().tolist()
     [[1.0, 2.0], [3.0, 4.0]]
     """
@@ -617,7 +621,7 @@ class Constant(Parameter):
         )
 
     def __repr__(self) -> str:
-        return f"Constant {self.name} (shape={self.shape}, dtype={_dtype_name(self.dtype)})"
+        return f"Constant {self.name} (shape={self.shape}, dtype={self.dtype})"
 
     @property
     def grad_req(self) -> str:

@@ -129,7 +129,7 @@ def clip_global_norm(arrays: list, max_norm: float, check_isfinite: bool = True)
                 f"clip_global_norm: arrays[{i}] is a {type(a).__name__}, not an NDArray. Fix: "
                 "pass the NDArrays to clip (they are changed in place)."
             )
-    dtype = arrays[0].dtype
+    dtype = np.dtype(arrays[0].dtype)
     total = np.zeros((), dtype=dtype)
     for a in arrays:
         x = np.asarray(a).reshape(-1)

@@ -8,7 +8,10 @@ from . import rnn_ops as _rnn_ops
 from .ndarray import InplaceError, NDArray
 from .ndarray_functions import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
+from .random import ND_NAMES as _RANDOM_OPS
 from .rnn_ops import *  # noqa: F401,F403
+
+globals().update(_RANDOM_OPS)  # random_normal, normal, sample_multinomial, shuffle, ...
 
 __all__ = [
     "NDArray",
@@ -16,4 +19,5 @@ __all__ = [
     *_functions.__all__,
     *_nn_ops.__all__,
     *_rnn_ops.__all__,
+    *_RANDOM_OPS,
 ]

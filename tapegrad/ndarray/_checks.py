@@ -20,7 +20,7 @@ from ..base import (
     ShapeError,
     fmt_shape,
 )
-from ..context import Context
+from ..context import Context, gpu_error
 from .ndarray import NDArray, _read
 
 _int_types = (int, np.integer)
@@ -31,7 +31,7 @@ _MODES = ("clip", "wrap", "raise")
 def _short(v: Any) -> str:
     """A value as a message shows it: ``NoneType None``, ``str 'abc'``, ``NDArray (2, 3)``."""
     if type(v) is NDArray:
-        return f"NDArray of shape {fmt_shape(v.shape)} ({v.dtype})"
+        return f"NDArray of shape {fmt_shape(v.shape)} ({v._data.dtype})"
     if isinstance(v, np.ndarray):
         return f"numpy array of shape {fmt_shape(v.shape)} ({v.dtype})"
     r = repr(v)
@@ -215,14 +215,19 @@ def _dt(fn: str, dtype: Any, default: np.dtype = _F32) -> np.dtype:
 
 
 def _ctx(fn: str, ctx: Any) -> Any:
-    if ctx is None or type(ctx) is Context:
+    """``ctx`` as a Context (None stays None); a GPU raises the error naming ``fn``."""
+    if ctx is None:
         return ctx
-    try:
-        return Context(ctx)
-    except (TypeError, ValueError) as e:
-        raise ArgumentValueError(
-            f"{fn}: ctx={ctx!r} is not a context ({e}). Fix: pass mx.cpu() or leave it out."
-        ) from None
+    if type(ctx) is not Context:
+        try:
+            ctx = Context(ctx)
+        except (TypeError, ValueError) as e:
+            raise ArgumentValueError(
+                f"{fn}: ctx={ctx!r} is not a context ({e}). Fix: pass mx.cpu() or leave it out."
+            ) from None
+    if ctx.device_typeid == 2:
+        raise gpu_error(fn, ctx)
+    return ctx
 
 
 def _make(fn: str, make: Any, *args: Any, fix: str = "") -> np.ndarray:

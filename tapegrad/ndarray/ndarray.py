@@ -18,7 +18,7 @@ from ..base import (
     TapegradError,
     fmt_shape,
 )
-from ..context import Context, current_context
+from ..context import _CPU, Context, gpu_error
 from ..core import (
     PRIMITIVES,
     STATE,
@@ -121,7 +121,9 @@ class NDArray:
     <NDArray 2x2 @cpu(0)>
     """
 
-    __slots__ = ("_data", "_node", "_tan", "_version", "__weakref__")
+    # _ctx: the CPU context the array was created on, set only when it is not cpu(0) (the
+    # engine's results leave it unset: they read as cpu(0))
+    __slots__ = ("_data", "_node", "_tan", "_version", "_ctx", "__weakref__")
     # make NumPy defer to our reflected operators (np.float32(2) * x -> NDArray)
     __array_priority__ = 1000.0
     __array_ufunc__ = None
@@ -137,11 +139,13 @@ class NDArray:
         self._node = None
         self._tan = None
         self._version = 0
-        if ctx is not None and Context(ctx).device_type == "gpu":
-            raise TapegradError(
-                "NDArray: GPU arrays are not supported yet (no CuPy backend). Fix: use "
-                "mx.cpu() as the context."
-            )
+        c = Context._default_ctx.value if ctx is None else ctx
+        if c is not None and c is not _CPU:  # (the common case costs one thread-local read)
+            c = c if type(c) is Context else Context(c)
+            if c.device_typeid == 2:
+                raise gpu_error("NDArray", c)
+            if c != _CPU:
+                self._ctx = c
 
     # ---- basic properties -----------------------------------------------------------
     @property
@@ -149,8 +153,13 @@ class NDArray:
         return self._data.shape
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> type:
+        """The NumPy scalar type of the elements, as in MXNet: ``x.dtype is np.float32``
+        (printed ``<class 'numpy.float32'>``). ``np.dtype(x.dtype)`` gives the ``np.dtype``
+        (``.kind``, ``.itemsize``, ``.name``); ``x.dtype == np.float32`` and
+        ``x.astype(x.dtype)`` work. Like MXNet's, it does not compare equal to the string
+        ``'float32'``."""
+        return self._data.dtype.type
 
     @property
     def size(self) -> int:
@@ -162,7 +171,12 @@ class NDArray:
 
     @property
     def context(self) -> Context:
-        return current_context()
+        """The context the array was created on (``cpu(0)`` unless created with another
+        CPU context); results of operators are on ``cpu(0)``."""
+        try:
+            return self._ctx
+        except AttributeError:
+            return _CPU
 
     ctx = context
 
@@ -262,7 +276,7 @@ class NDArray:
     def astype(self, dtype: Any, copy: bool = True) -> NDArray:
         """Cast to ``dtype`` (differentiable: the gradient is cast back)."""
         dt = np.dtype(dtype)
-        if not copy and dt == self.dtype:
+        if not copy and dt == self._data.dtype:
             return self
         return T.cast(self, dtype=dt)
 
@@ -271,9 +285,15 @@ class NDArray:
         return T.copy(self)
 
     def copyto(self, other: Any) -> NDArray:
-        """Copy into another NDArray (``other[:] = self``) or to a context."""
+        """Copy into another NDArray (``other[:] = self``) or to a context (a new array;
+        a GPU context raises: there is none)."""
         if isinstance(other, Context):
-            return self.copy()
+            if other.device_typeid == 2:
+                raise gpu_error("copyto", other)
+            r = self.copy()
+            if other != _CPU:
+                r._ctx = other
+            return r
         if not isinstance(other, NDArray):
             raise TypeError(
                 f"copyto: the target must be an NDArray or a Context, not "
@@ -289,8 +309,14 @@ class NDArray:
         return other
 
     def as_in_context(self, context: Any) -> NDArray:
-        Context(context)
-        return self
+        """This array if it is on ``context`` already, else a copy there (recorded, as
+        MXNet's). A GPU context raises, as creating an array there does: there is none."""
+        c = context if type(context) is Context else Context(context)
+        if c == self.context:
+            return self
+        if c.device_typeid == 2:
+            raise gpu_error("as_in_context", c)
+        return self.copyto(c)
 
     as_in_ctx = as_in_context
 
@@ -310,14 +336,15 @@ class NDArray:
         ``grad_req``: 'write' (each backward overwrites), 'add' (accumulates) or 'null'.
         """
         _check_grad_req(grad_req, "attach_grad")
-        if self.dtype.kind not in "fc":
+        dt = self._data.dtype
+        if dt.kind not in "fc":
             raise TapegradError(
-                f"attach_grad: an array of dtype {self.dtype} (shape {fmt_shape(self.shape)}) "
+                f"attach_grad: an array of dtype {dt} (shape {fmt_shape(self.shape)}) "
                 "cannot have a gradient. Fix: convert it first, e.g. "
                 "x = x.astype('float32')."
             )
-        buf = wrap(np.zeros(self.shape, dtype=self.dtype))
-        self._node = Leaf(self.shape, self.dtype, buf, grad_req)
+        buf = wrap(np.zeros(self.shape, dtype=dt))
+        self._node = Leaf(self.shape, dt, buf, grad_req)
         self._tan = None
 
     def backward(
@@ -397,6 +424,10 @@ class NDArray:
 
     def _inplace(self, op: Any, other: Any) -> NDArray:
         prim = op.prim
+        if type(other) not in _PLAIN_OPERANDS:
+            other = _operand(other, _SYMBOLS.get(prim.name, prim.name) + "=")
+            if other is NotImplemented:
+                return other
         self._check_inplace(f"in-place {prim.name}")
         f = STATE.flags
         if f.tracing is not None and f.tracing.capture_write(self, Ellipsis, None, op, other):
@@ -430,7 +461,7 @@ class NDArray:
             if type(d) is np.ndarray and d.flags.writeable:
                 d[...] = res
             else:
-                self._data = np.asarray(res, dtype=self.dtype)
+                self._data = np.asarray(res, dtype=d.dtype)
         self._bump_version()
         return self
 
@@ -452,44 +483,7 @@ class NDArray:
     def __ipow__(self, o: Any) -> NDArray:
         return self._inplace(T.power, o)
 
-    # ---- arithmetic -------------------------------------------------------------------
-    # the forward operators are the primitives' calls themselves (one Python call less;
-    # TAPE, not T: inside the class body T is the transpose property)
-    __add__ = TAPE.add
-
-    def __radd__(self, o: Any) -> NDArray:
-        return T.add(o, self)
-
-    __sub__ = TAPE.subtract
-
-    def __rsub__(self, o: Any) -> NDArray:
-        return T.subtract(o, self)
-
-    __mul__ = TAPE.multiply
-
-    def __rmul__(self, o: Any) -> NDArray:
-        return T.multiply(o, self)
-
-    __truediv__ = TAPE.divide
-
-    def __rtruediv__(self, o: Any) -> NDArray:
-        return T.divide(o, self)
-
-    __floordiv__ = TAPE.floor_divide
-
-    def __rfloordiv__(self, o: Any) -> NDArray:
-        return T.floor_divide(o, self)
-
-    __mod__ = TAPE.mod
-
-    def __rmod__(self, o: Any) -> NDArray:
-        return T.mod(o, self)
-
-    __pow__ = TAPE.power
-
-    def __rpow__(self, o: Any) -> NDArray:
-        return T.power(o, self)
-
+    # ---- arithmetic: the binary operators are made by _binary_operators() below ---------
     def __neg__(self) -> NDArray:
         return T.negative(self)
 
@@ -498,28 +492,6 @@ class NDArray:
 
     def __abs__(self) -> NDArray:
         return T.abs(self)
-
-    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
-        if o is None:
-            return False
-        return T.equal(self, o)
-
-    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
-        if o is None:
-            return True
-        return T.not_equal(self, o)
-
-    def __gt__(self, o: Any) -> NDArray:
-        return T.greater(self, o)
-
-    def __ge__(self, o: Any) -> NDArray:
-        return T.greater_equal(self, o)
-
-    def __lt__(self, o: Any) -> NDArray:
-        return T.lesser(self, o)
-
-    def __le__(self, o: Any) -> NDArray:
-        return T.lesser_equal(self, o)
 
     # ---- shape (the composites: reshape with MXNet's codes, squeeze, the reductions, ...
     # are attached by ndarray_functions, where they are defined) -------------------------
@@ -544,10 +516,108 @@ class NDArray:
         return T.flip(self, axis=axis)
 
     def zeros_like(self) -> NDArray:
-        return NDArray(np.zeros(self.shape, self.dtype))
+        return NDArray(np.zeros(self.shape, self._data.dtype))
 
     def ones_like(self) -> NDArray:
-        return NDArray(np.ones(self.shape, self.dtype))
+        return NDArray(np.ones(self.shape, self._data.dtype))
+
+
+#: operands the arithmetic operators hand to the primitive unchecked (the common cases)
+_PLAIN_OPERANDS = frozenset(
+    [NDArray, float, int, bool, np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
+     np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_]
+)  # fmt: skip
+_SYMBOLS = {
+    "add": "+", "subtract": "-", "multiply": "*", "divide": "/", "floor_divide": "//",
+    "mod": "%", "power": "**", "equal": "==", "not_equal": "!=", "greater": ">",
+    "greater_equal": ">=", "lesser": "<", "lesser_equal": "<=",
+}  # fmt: skip
+
+
+def _operand(o: Any, sym: str, reflected: bool = False) -> Any:
+    """The other operand of an arithmetic operator: a number, an NDArray, or numbers in a
+    NumPy array, list or tuple (as an array: Python would repeat a list, or a string, by a
+    0-d integer array). An object that opts out of NumPy (``__array_ufunc__ = None``) gets
+    NotImplemented, so that its reflected operator runs; anything else is refused (MXNet
+    raises a TypeError too), never stored in an object-dtype array."""
+    if isinstance(o, NDArray):
+        return o
+    if isinstance(o, (int, float, complex)):
+        return o
+    if isinstance(o, (np.ndarray, np.generic)) and o.dtype.kind in "biufc":
+        return o
+    if getattr(type(o), "__array_ufunc__", False) is None:
+        return NotImplemented
+    if isinstance(o, (list, tuple)):
+        try:
+            a = np.asarray(o)
+        except ValueError:  # a ragged list
+            a = None
+        if a is not None and a.dtype.kind in "biufc":
+            return a
+    r, kind = repr(o), type(o).__name__
+    expr = f"{kind} {sym} NDArray" if reflected else f"NDArray {sym} {kind}"
+    raise ArgumentError(
+        f"{expr}: unsupported operand "
+        f"{r if len(r) <= 40 else r[:37] + '...'}. Fix: use a number or an NDArray "
+        "(mx.nd.array(...)) as the other operand."
+    )
+
+
+def _binary_operators() -> None:
+    """NDArray's arithmetic and comparison operators: the primitive's call, after a type
+    test of the other operand (:func:`_operand` for anything but the common types)."""
+
+    def make(call: Any, sym: str, reflected: bool) -> Any:
+        if reflected:
+
+            def op(self: NDArray, o: Any, _call: Any = call, _ok: Any = _PLAIN_OPERANDS) -> Any:
+                if type(o) not in _ok:
+                    o = _operand(o, sym, True)
+                    if o is NotImplemented:
+                        return o
+                return _call(o, self)
+
+        else:
+
+            def op(self: NDArray, o: Any, _call: Any = call, _ok: Any = _PLAIN_OPERANDS) -> Any:
+                if type(o) not in _ok:
+                    o = _operand(o, sym)
+                    if o is NotImplemented:
+                        return o
+                return _call(self, o)
+
+        return op
+
+    for name, prim, refl in (
+        ("add", TAPE.add, True), ("sub", TAPE.subtract, True), ("mul", TAPE.multiply, True),
+        ("truediv", TAPE.divide, True), ("floordiv", TAPE.floor_divide, True),
+        ("mod", TAPE.mod, True), ("pow", TAPE.power, True), ("gt", TAPE.greater, False),
+        ("ge", TAPE.greater_equal, False), ("lt", TAPE.lesser, False),
+        ("le", TAPE.lesser_equal, False),
+    ):  # fmt: skip
+        sym = _SYMBOLS[prim.prim.name]
+        op = make(prim, sym, False)
+        op.__name__ = op.__qualname__ = f"__{name}__"
+        setattr(NDArray, op.__name__, op)
+        if refl:
+            rop = make(prim, sym, True)
+            rop.__name__ = rop.__qualname__ = f"__r{name}__"
+            setattr(NDArray, rop.__name__, rop)
+
+    eq, ne = make(TAPE.equal, "==", False), make(TAPE.not_equal, "!=", False)
+
+    def __eq__(self: NDArray, o: Any) -> Any:
+        return False if o is None else eq(self, o)
+
+    def __ne__(self: NDArray, o: Any) -> Any:
+        return True if o is None else ne(self, o)
+
+    NDArray.__eq__, NDArray.__ne__ = __eq__, __ne__  # type: ignore[method-assign]
+    NDArray.__hash__ = object.__hash__  # (defining __eq__ would have removed it)
+
+
+_binary_operators()
 
 
 def _setitem_error(x: NDArray, key: Any, v: Any, e: Exception) -> Exception:
@@ -570,7 +640,7 @@ def _setitem_error(x: NDArray, key: Any, v: Any, e: Exception) -> Exception:
         )
     return ArgumentError(
         f"__setitem__: cannot assign {type(v).__name__} {v!r:.40} to {where} of dtype "
-        f"{x.dtype}: {str(e).rstrip('.')}. Fix: assign a number, an NDArray or a NumPy array "
+        f"{x._data.dtype}: {str(e).rstrip('.')}. Fix: assign a number, an NDArray or a NumPy array "
         "of numbers."
     )
 
@@ -607,7 +677,7 @@ def _read(a: NDArray, what: str) -> None:
 
 def head_grad(head: NDArray, g: Any, where: str) -> NDArray:
     """A head gradient for ``head``: an NDArray of the head's shape."""
-    g = g if type(g) is NDArray else NDArray(g, dtype=head.dtype)
+    g = g if type(g) is NDArray else NDArray(g, dtype=head._data.dtype)
     if tuple(g.shape) != tuple(head.shape):
         raise ShapeError(
             f"{where}: head gradient of shape {fmt_shape(g.shape)} for a head of shape "

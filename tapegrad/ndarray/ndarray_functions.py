@@ -1761,7 +1761,7 @@ def softmax(
 
     >>> import tapegrad as mx
     >>> mx.nd.softmax(mx.nd.array([0.0, 0.0]), dtype="float64").dtype
-    dtype('float64')
+    <class 'numpy.float64'>
     """
     if kwargs:
         raise _unknown(softmax, kwargs)
@@ -1818,9 +1818,9 @@ def log_softmax(
 
 def _check_labels(fn: str, data: NDArray, label: Any, ax: int) -> None:
     """``label`` must hold class indices for ``data``'s classes on axis ``ax``: one per
-    position of data's shape without ``ax``, each (rounded) in ``[0, classes)``; else a
+    position of data's shape without ``ax``, each a whole number in ``[0, classes)``; else a
     LabelError or a ShapeError. (MXNet 1.9 took the last class for -1 here while ``pick``
-    clips it to class 0: tapegrad refuses such labels.)"""
+    clips it to class 0, and truncated 1.5: tapegrad refuses such labels.)"""
     raw = np.asarray(label._data) if type(label) is NDArray else _index_array(label, fn, "label")
     shape = data._data.shape
     n = shape[ax]
@@ -1834,23 +1834,22 @@ def _check_labels(fn: str, data: NDArray, label: Any, ax: int) -> None:
     if not raw.size:
         return
     kind = raw.dtype.kind
-    if kind in "fiu":
-        # float labels are rounded: all that round into [0, n) pass (NaN fails; an exact
-        # n - 0.5 takes the exact path below); for integers the bounds are the same test
-        lo, hi = (-0.5, n - 0.5) if kind == "f" else (0, n)
-        if np.minimum.reduce(raw, axis=None) >= lo and np.maximum.reduce(raw, axis=None) < hi:
-            return
+    if kind in "fiu":  # (NaN fails the bounds)
+        if np.minimum.reduce(raw, axis=None) >= 0 and np.maximum.reduce(raw, axis=None) < n:
+            if kind != "f" or not np.remainder(raw, 1).any():
+                return
     if kind not in "biuf":
         _index_array(label, fn, "label")  # raises: not numbers
-    vals = np.rint(raw.astype(np.float64)).reshape(-1)
-    bad = ~((vals >= 0) & (vals < n))  # (True for NaN)
+    vals = raw.astype(np.float64).reshape(-1)
+    bad = ~((vals >= 0) & (vals < n) & (vals == np.trunc(vals)))  # (True for NaN)
     if not bad.any():  # bool labels
         return
     v = vals[np.argmax(bad)]
-    v = int(v) if np.isfinite(v) else v
+    v = int(v) if np.isfinite(v) and v == np.trunc(v) else v
     raise LabelError(
         f"{fn}: label {v} is not a class index of data of shape {fmt_shape(shape)}, which has "
-        f"{n} classes on axis {ax} ({int(bad.sum())} of {vals.size} labels are out of range). "
+        f"{n} classes on axis {ax} ({int(bad.sum())} of {vals.size} labels are not whole "
+        f"numbers in 0..{n - 1}). "
         f"Fix: pass whole numbers in 0..{n - 1}."
     )
 
@@ -1885,6 +1884,12 @@ def softmax_ce_loss(
     _check_labels("softmax_ce_loss", data, label, ax)
     r = T.softmax_ce(data, label, axis=ax)
     return r if out is None else _write_out("softmax_ce_loss", out, r)
+
+
+def _softmax_ce_checked(data: NDArray, label: NDArray, ax: int) -> NDArray:
+    """``softmax_ce_loss`` for a caller that has checked ``label`` already (the Gluon
+    loss checks it once, in its own words)."""
+    return T.softmax_ce(data, label, axis=ax)
 
 
 def SoftmaxActivation(

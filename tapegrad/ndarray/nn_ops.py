@@ -81,22 +81,23 @@ def _array(fn: str, name: str, a: Any, required: bool = True) -> Any:
 
 
 def _float(fn: str, name: str, a: NDArray) -> None:
-    if a.dtype.kind != "f":
+    if a._data.dtype.kind != "f":
         raise _fail(
             fn,
-            f"{name} has dtype {a.dtype}; this operator needs floats",
+            f"{name} has dtype {a._data.dtype}; this operator needs floats",
             f"{name}.astype('float32')",
         )
 
 
 def _same_dtype(fn: str, data: NDArray, **others: Any) -> None:
     for name, a in others.items():
-        if a is not None and a.dtype != data.dtype:
+        if a is not None and a._data.dtype != data._data.dtype:
+            dt = data._data.dtype
             raise _fail(
                 fn,
-                f"{name} has dtype {a.dtype} but data has dtype {data.dtype} (MXNet requires "
+                f"{name} has dtype {a._data.dtype} but data has dtype {dt} (MXNet requires "
                 "one dtype)",
-                f"cast one of them, e.g. {name}.astype('{data.dtype}')",
+                f"cast one of them, e.g. {name}.astype('{dt}')",
             )
 
 

@@ -47,9 +47,9 @@ def _as_input(x: Any, where: str) -> NDArray:
             f"{where}: expected a batch of points of shape (N, d) or (N,), got "
             f"{fmt_shape(x.shape)}. Fix: reshape the input to (N, d), one point per row."
         )
-    if x.dtype.kind != "f":
+    if np.dtype(x.dtype).kind != "f":
         raise TapegradError(
-            f"{where}: the points have dtype {x.dtype}; derivatives need floats. Fix: "
+            f"{where}: the points have dtype {np.dtype(x.dtype)}; derivatives need floats. Fix: "
             "x.astype('float32') (or 'float64')."
         )
     return x

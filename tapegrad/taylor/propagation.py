@@ -398,7 +398,7 @@ def unit_directions(x: Any, components: Sequence[int]) -> Any:
     """Stack of per-row unit vectors ``e_i`` (one per component) for inputs ``x`` of shape
     ``(N, d)`` (or ``(N,)``, one component). Cached: the arrays are read-only constants."""
     shape = tuple(x.shape)
-    key = (shape, x.dtype.str, tuple(components))
+    key = (shape, np.dtype(x.dtype).str, tuple(components))
     dirs = _DIRS.get(key)
     if dirs is None:
         dirs = np.zeros((len(components),) + shape, dtype=x.dtype)

@@ -114,7 +114,7 @@ def default_batchify_fn(data: list) -> Any:
     >>> from tapegrad.gluon.data import default_batchify_fn
     >>> b = default_batchify_fn([(mx.nd.ones((2,)), 1), (mx.nd.zeros((2,)), 0)])
     >>> b[0].shape, b[1].dtype
-    ((2, 2), dtype('int64'))
+    ((2, 2), <class 'numpy.int64'>)
     """
     if not data:
         raise BatchifyError("default_batchify_fn: got no samples. Fix: pass a non-empty list.")

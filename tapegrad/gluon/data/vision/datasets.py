@@ -15,7 +15,7 @@ fix. Nothing is downloaded.
 >>> from tapegrad.gluon.data.vision import MNIST
 >>> test = MNIST(train=False)
 >>> len(test), test[0][0].shape, test[0][0].dtype, test[0][1].dtype
-(10000, (28, 28, 1), dtype('uint8'), dtype('int32'))
+(10000, (28, 28, 1), <class 'numpy.uint8'>, dtype('int32'))
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class Compose(_Transform):
 
     >>> from tapegrad.gluon.data.vision import transforms
     >>> transforms.Compose([transforms.Cast('float64')])(__import__('numpy').ones(2)).dtype
-    dtype('float64')
+    <class 'numpy.float64'>
     """
 
     def __init__(self, transforms: Sequence[Callable]) -> None:
