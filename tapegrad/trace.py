@@ -306,10 +306,11 @@ def _arg(r: tuple, env: dict, consts: dict) -> str:
 def _compile(plan: Plan, train: bool) -> Callable:
     """The forward pass as straight-line code: ``f(v0, ..., v{n_vars-1})`` returns the
     outputs' data (and, for ``train``, the step values the backward pass needs)."""
-    env: dict = {"NOTE": note_change}
+    env: dict = {"NOTE": _note_all}
     consts: dict = {}
     args = ", ".join(f"v{i}" for i in range(plan.n_vars))
     lines = [f"def forward({args}):"]
+    noted: list = []  # arguments updated in place by fused ufunc steps
     events = [(s.seq, 0, k) for k, s in enumerate(plan.steps)]
     events += [(w[0], 1, j) for j, w in enumerate(plan.writes)]
     events = [(kind, k) for _, kind, k in sorted(events)]
@@ -328,7 +329,8 @@ def _compile(plan: Plan, train: bool) -> Callable:
             if arg is not None:
                 env[f"U{k}"] = ufunc_of(s)
                 lines.append(f"    U{k}({call}, out=v{arg}, casting='unsafe')  # {s.prim.name}")
-                lines.append(f"    NOTE(v{arg})  # in-place update of argument {arg}")
+                if arg not in noted:
+                    noted.append(arg)
                 skip = True
                 em.release(i)
                 continue
@@ -353,10 +355,21 @@ def _compile(plan: Plan, train: bool) -> Callable:
         lines.append(f"    return ({outs},), ({saved}{',' if plan.saved else ''})")
     else:
         lines.append(f"    return ({outs},)")
+    if noted:
+        # one version change per updated argument, once, when the program ends (or fails:
+        # a graph that used an argument must not miss a change that happened)
+        lines[1:] = ["    try:"] + ["    " + ln for ln in lines[1:]]
+        lines += ["    finally:", f"        NOTE({', '.join(f'v{a}' for a in noted)})"]
     src = "\n".join(lines) + "\n"
     plan.source["forward" if not train else "forward (recording)"] = src
     exec(compile(src, f"<tapegrad.jit {plan.name}>", "exec"), env)
     return env["forward"]
+
+
+def _note_all(*arrays: Any) -> None:
+    """In-place changes of the arguments ``arrays`` (see :func:`note_change`)."""
+    for a in arrays:
+        note_change(a)
 
 
 def _write(data: Any, key: Any, value: Any) -> None:

@@ -228,6 +228,30 @@ def test_in_place_updates_of_arguments_write_their_memory_directly():
     assert src.count("out=v1, casting='unsafe'") == 2 and "WRITE" not in src
 
 
+def test_in_place_updates_by_compiled_code_are_seen_by_recorded_graphs():
+    # the compiled program notes each argument it updated once, at its end (or its failure):
+    # a graph recorded with the old values must refuse to differentiate, as eagerly
+    def f(p, m):
+        m *= 0.5
+        m += p
+        p -= 0.1 * m
+        return m.sum()
+
+    jf = mx.jit(f)
+    p, m = f64([1.0, 2.0]), f64([0.5, -0.5])
+    jf(p, m)  # traced
+    src = jf.plans[0].source["forward"]
+    assert src.count("NOTE(") == 1 and "finally:" in src
+    for arg in (p, m):
+        w = f64([1.0, 1.0])
+        w.attach_grad()
+        with autograd.record():
+            y = (w * arg).sum()
+        jf(p, m)
+        with pytest.raises(mx.base.VersionError):
+            y.backward()
+
+
 def test_static_alloc_recycles_dead_buffers_and_keeps_views_alive():
     def f(x):
         a = nd.exp(x)
