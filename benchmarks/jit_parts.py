@@ -13,7 +13,9 @@ to eager execution:
 - ``jit step, no CSE`` / ``no fused writes``: the same with one pass of
   ``tapegrad.trace_passes`` switched off while the program is built (common subexpressions;
   in-place updates fused into the ufunc that computes them, ``out=``);
-- ``jit step, static_alloc``: dead intermediate buffers recycled through ``out=``.
+- ``jit step, static_alloc``: dead intermediate buffers recycled through ``out=``;
+- W3 also ``jit step, flat Adam`` (``tapegrad_sciml_workloads.make_jit_flat_adam_step``: the
+  parameters and Adam's moments in one buffer each, the update 13 operations in all).
 
 Every variant's first loss (W1: df/dx) is checked against WORKLOADS.md; the script exits
 non-zero if one is off.
@@ -117,6 +119,8 @@ def w3() -> dict:
         def build():
             params = sci.mlp_params(common.w3_params())
             loss = lambda p: sci.w3_loss_taylor(p, x)  # noqa: E731
+            if kind == "flat":
+                return sci.make_jit_flat_adam_step(loss, params, common.W3_LR)
             if kind == "step":
                 return sci.make_jit_adam_step(loss, params, common.W3_LR)
             return sci.make_adam_step(loss, params, common.W3_LR, compiled=kind == "loss")
@@ -126,6 +130,8 @@ def w3() -> dict:
     cases = {"eager": make("eager"), "jit loss": make("loss"), "jit step": make("step")}
     for name, kw in LADDER:
         cases[name] = make("step", kw)
+    cases["jit step, flat Adam"] = make("flat")
+    cases["jit step, flat Adam, static_alloc"] = make("flat", {"static_alloc": True})
     return {k: (v, lambda r: ("loss0", float(r.asscalar()))) for k, v in cases.items()}
 
 
@@ -163,7 +169,7 @@ def main(argv=None) -> int:
         for name, ts in times.items():
             med = statistics.median(ts)
             print(
-                f"{wid} {name:27s} median {med * 1e6:8.1f} us  "
+                f"{wid} {name:34s} median {med * 1e6:8.1f} us  "
                 f"(quartiles {np.percentile(ts, 25) * 1e6:.1f}-{np.percentile(ts, 75) * 1e6:.1f})"
                 f"  {med / ref:5.2f} x eager  {checks[name]}"
             )

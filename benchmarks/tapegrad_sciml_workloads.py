@@ -145,11 +145,12 @@ def make_jit_adam_step(loss_fn, params, lr):
     return lambda: compiled(*state)
 
 
-def make_jit_flat_adam_step(loss_fn, params, lr):
+def make_jit_flat_adam_step(loss_fn, params, lr, static_alloc=False):
     """``make_jit_adam_step`` with the parameters and moments in one flat buffer each (the
     "multi-tensor" form of PyTorch's ``foreach`` optimizers): the compiled function slices
     each parameter out of the buffer (views), the gradients are concatenated, and Adam runs
-    as 13 operations on the whole buffer instead of 13 per parameter."""
+    as 13 operations on the whole buffer instead of 13 per parameter. ``static_alloc``: as
+    ``mx.jit``'s (dead buffers recycled)."""
     b1, b2, eps = common.ADAM_B1, common.ADAM_B2, common.ADAM_EPS
     n = len(params)
     shapes = [tuple(p.shape) for p in params]
@@ -161,7 +162,7 @@ def make_jit_flat_adam_step(loss_fn, params, lr):
     t = nd.zeros((), dtype=flat.dtype)
     vg = F.value_and_grad(lambda *ps: loss_fn(list(ps)), argnums=tuple(range(n)))
 
-    @mx.jit
+    @mx.jit(static_alloc=static_alloc)
     def compiled(fl, mi, vi, tt):
         ps = [fl[a:b].reshape(s) for a, b, s in zip([0, *ends], ends, shapes)]
         loss, grads = vg(*ps)
@@ -209,7 +210,8 @@ def w3(res, cfg, quick):
         params = mlp_params(common.w3_params())
         with common.Stopwatch() as first:
             if name.startswith("jit step, flat"):
-                step = make_jit_flat_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
+                sa = name.endswith("static_alloc")
+                step = make_jit_flat_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR, sa)
             elif name.startswith("jit step"):
                 step = make_jit_adam_step(lambda p: loss_fn(p, xx), params, common.W3_LR)
             else:
@@ -248,6 +250,7 @@ def w3(res, cfg, quick):
         ("jit step", w3_loss_taylor),
         ("jit step autograd.grad", w3_loss_grad),
         ("jit step, flat Adam", w3_loss_taylor),
+        ("jit step, flat Adam, static_alloc", w3_loss_taylor),
     ]:
         try:
             run(name, fn)
@@ -361,6 +364,7 @@ def w5(res, cfg, quick):
         ("jit step", w5_loss_laplacian),
         ("jit step autograd.grad", w5_loss_grad),
         ("jit step, flat Adam", w5_loss_laplacian),
+        ("jit step, flat Adam, static_alloc", w5_loss_laplacian),
     ]:
         xi = nd.array(xi_np)
         if loss_fn is w5_loss_grad:
@@ -369,7 +373,8 @@ def w5(res, cfg, quick):
             params = mlp_params(common.w5_params())
             loss_of = lambda p, fn=loss_fn, xi=xi: fn(p, xi, f, xb)  # noqa: E731
             if name.startswith("jit step, flat"):
-                step = make_jit_flat_adam_step(loss_of, params, common.W5_LR)
+                sa = name.endswith("static_alloc")
+                step = make_jit_flat_adam_step(loss_of, params, common.W5_LR, sa)
             elif name.startswith("jit step"):
                 step = make_jit_adam_step(loss_of, params, common.W5_LR)
             else:
