@@ -6,6 +6,6 @@
 """
 
 from . import transforms
-from .datasets import MNIST, DatasetFileError, FashionMNIST
+from .datasets import CIFAR10, CIFAR100, MNIST, DatasetFileError, FashionMNIST
 
-__all__ = ["MNIST", "FashionMNIST", "DatasetFileError", "transforms"]
+__all__ = ["MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "DatasetFileError", "transforms"]

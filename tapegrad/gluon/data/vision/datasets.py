@@ -1,4 +1,5 @@
-"""MNIST and Fashion-MNIST from their IDX files (``gluon.data.vision``), as MXNet 1.9.
+"""MNIST and Fashion-MNIST from their IDX files, CIFAR-10 and CIFAR-100 from their binary
+batches (``gluon.data.vision``), as MXNet 1.9.
 
 A sample is ``(image, label)``: the image a ``uint8`` NDArray of shape ``(28, 28, 1)``, the
 label a NumPy ``int32`` scalar, exactly as MXNet returns them. ``transform(image, label)``,
@@ -34,7 +35,15 @@ import numpy as np
 from ....base import TapegradError
 from ..dataset import Dataset
 
-__all__ = ["MNIST", "FashionMNIST", "DatasetFileError", "read_idx", "BUNDLED_MNIST"]
+__all__ = [
+    "MNIST",
+    "FashionMNIST",
+    "CIFAR10",
+    "CIFAR100",
+    "DatasetFileError",
+    "read_idx",
+    "BUNDLED_MNIST",
+]
 
 #: Folder of the MNIST copy shipped with tapegrad.
 BUNDLED_MNIST = os.path.join(
@@ -214,7 +223,9 @@ class _IDXDataset(Dataset):
         images, labels = self._load()
         from ....ndarray import NDArray
 
-        self._data = NDArray(images.reshape(images.shape[0], images.shape[1], images.shape[2], 1))
+        if images.ndim == 3:  # grey: one channel axis, last (HWC, as MXNet)
+            images = images.reshape(images.shape + (1,))
+        self._data = NDArray(images)
         self._label = labels.astype(np.int32)
 
     # -- subclasses: where the files are, how to get them, what checksums are known
@@ -388,3 +399,119 @@ class FashionMNIST(_IDXDataset):
                     "compressed yourself has another checksum: keep it uncompressed instead "
                     "(its IDX structure is still checked)."
                 )
+
+
+class _CIFAR(_IDXDataset):
+    """Records of the CIFAR binary version: ``label bytes`` then a 3x32x32 image (channel
+    planes), read into MXNet's layout: images ``(N, 32, 32, 3)`` uint8, labels int32."""
+
+    _folder = ""  # the folder the binary archive unpacks to
+    _label_bytes = 1
+
+    def _resolve_root(self, root: str | None) -> str:
+        if root is None:
+            return os.path.join(_data_dir(), "datasets", self._name.lower())
+        return os.path.expanduser(os.fspath(root))
+
+    def _files(self) -> tuple:
+        return self._train if self._train_flag else self._test
+
+    def _fix(self) -> str:
+        return (
+            f"unpack the binary version of {self._name} (its files {', '.join(self._train)} "
+            f"and {', '.join(self._test)}) into {os.path.join(self._root, self._folder)} "
+            "(or pass root= a folder that has them). Nothing is downloaded."
+        )
+
+    def _read_records(self, name: str) -> np.ndarray:
+        path = None
+        for folder in (os.path.join(self._root, self._folder), self._root):
+            if os.path.isfile(os.path.join(folder, name)):
+                path = os.path.join(folder, name)
+                break
+        if path is None:
+            raise DatasetFileError(f"{self._name}: file {name} not found. Fix: {self._fix()}")
+        size = self._label_bytes + 3 * 32 * 32
+        n = os.path.getsize(path)
+        if n == 0 or n % size or n > _MAX_BYTES:
+            raise DatasetFileError(
+                f"{self._name}: {path} has {n} bytes, not a whole number of {size}-byte "
+                f"records: it is damaged or not a {self._name} binary batch. Fix: {self._fix()}"
+            )
+        with open(path, "rb") as f:
+            return np.frombuffer(f.read(), dtype=np.uint8).reshape(-1, size)
+
+    def _load(self) -> tuple[np.ndarray, np.ndarray]:
+        recs = [self._read_records(name) for name in self._files()]
+        rec = np.concatenate(recs) if len(recs) > 1 else recs[0]
+        k = self._label_bytes
+        images = rec[:, k:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = rec[:, self._label_column()].astype(np.int32)
+        if int(labels.max()) >= self._num_classes:
+            raise DatasetFileError(
+                f"{self._name}: label {int(labels.max())} is outside 0..{self._num_classes - 1}"
+                f": the files are damaged or of another dataset. Fix: {self._fix()}"
+            )
+        return np.ascontiguousarray(images), labels
+
+    def _label_column(self) -> int:
+        return 0
+
+
+class CIFAR10(_CIFAR):
+    """CIFAR-10: 50,000 training and 10,000 test colour images, 32x32, of 10 classes (Alex
+    Krizhevsky, 2009). Not bundled: unpack its binary version (``cifar-10-binary.tar.gz``)
+    into ``root``, by default ``$MXNET_HOME/datasets/cifar10`` (``~/.mxnet/datasets/cifar10``),
+    MXNet's location; the files may sit in ``root/cifar-10-batches-bin`` or in ``root``.
+    Samples are ``(image, label)``: a ``uint8`` NDArray of shape ``(32, 32, 3)`` and an
+    ``int32`` label, as MXNet returns them.
+
+    Args:
+        root: folder of the files (``None``: the default above).
+        train: the five training batches (True) or the test batch.
+        transform: ``fn(image, label) -> sample`` applied on access.
+    """
+
+    _name = "CIFAR10"
+    _folder = "cifar-10-batches-bin"
+    _train = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+    _test = ("test_batch.bin",)
+
+    def __init__(
+        self, root: str | None = None, train: bool = True, transform: Callable | None = None
+    ) -> None:
+        super().__init__(root, train, transform)
+
+
+class CIFAR100(_CIFAR):
+    """CIFAR-100: 50,000 training and 10,000 test colour images, 32x32, of 100 classes in
+    20 superclasses. Not bundled: unpack its binary version (``cifar-100-binary.tar.gz``)
+    into ``root``, by default ``$MXNET_HOME/datasets/cifar100``; the files may sit in
+    ``root/cifar-100-binary`` or in ``root``.
+
+    Args:
+        root: folder of the files (``None``: the default above).
+        fine_label: the 100 classes (True) or the 20 superclasses (False, MXNet's default).
+        train: the training set (True) or the test set.
+        transform: ``fn(image, label) -> sample`` applied on access.
+    """
+
+    _name = "CIFAR100"
+    _folder = "cifar-100-binary"
+    _label_bytes = 2
+    _train = ("train.bin",)
+    _test = ("test.bin",)
+
+    def __init__(
+        self,
+        root: str | None = None,
+        fine_label: bool = False,
+        train: bool = True,
+        transform: Callable | None = None,
+    ) -> None:
+        self._fine = bool(fine_label)
+        self._num_classes = 100 if self._fine else 20
+        super().__init__(root, train, transform)
+
+    def _label_column(self) -> int:
+        return 1 if self._fine else 0
