@@ -1042,3 +1042,42 @@ def test_a_compiled_conv_net_recomputes_the_winners_and_replays_batchnorm():
             np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-12)
     assert len(jf.plans) == 1 and "pool_winners" in jf.source
     assert not np.allclose(stats["jit"][0].asnumpy(), 0)  # the statistics did move
+
+
+def test_weight_gradient_of_a_long_reduction_splits_and_stays_exact(monkeypatch):
+    # 4 images of 66x66, 3x3 kernel: 16,384 output positions, the split product of _wgrad;
+    # its first and second derivatives against the one-product formula and finite differences
+    rng = np.random.default_rng(5)
+    x = nd.array(rng.normal(size=(4, 2, 66, 66)), dtype="float64")
+    w0 = rng.normal(size=(3, 2, 3, 3))
+    v = rng.normal(size=w0.shape)
+
+    def grads(split):
+        monkeypatch.setattr(conv_ops, "_SPLIT_LONG", 16384 if split else 1 << 62)
+        w = nd.array(w0, dtype="float64")
+        w.attach_grad()
+        with autograd.record():
+            y = nd.Convolution(x, w, kernel=(3, 3), num_filter=3, no_bias=True)
+            (g,) = autograd.grad((y * y).sum() / 2, [w], create_graph=True)
+            gv = (g * nd.array(v, dtype="float64")).sum()
+        gv.backward()
+        return g.asnumpy(), w.grad.asnumpy()
+
+    g_split, hv_split = grads(True)
+    g_one, hv_one = grads(False)
+    np.testing.assert_allclose(g_split, g_one, rtol=1e-12)
+    np.testing.assert_allclose(hv_split, hv_one, rtol=1e-12)
+    # the loss is quadratic in w: its Hessian-vector product is the change of the gradient
+    monkeypatch.setattr(conv_ops, "_SPLIT_LONG", 16384)
+
+    def grad_at(wv):
+        w = nd.array(wv, dtype="float64")
+        w.attach_grad()
+        with autograd.record():
+            y = nd.Convolution(x, w, kernel=(3, 3), num_filter=3, no_bias=True)
+            ((y * y).sum() / 2).backward()
+        return w.grad.asnumpy()
+
+    fd = (grad_at(w0 + 1e-3 * v) - grad_at(w0 - 1e-3 * v)) / 2e-3
+    np.testing.assert_allclose(hv_split, fd, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(g_split, grad_at(w0), rtol=1e-12)

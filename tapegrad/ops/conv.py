@@ -282,12 +282,21 @@ def _cf(xp, a):
     return xp.reshape(xp.transpose(a, axes=perm), shape=(a.shape[1], -1))
 
 
+_SPLIT_LONG = 16384  # see _wgrad
+
+
 def _wgrad(xp, a, cols, groups):
     """``a (F, L) @ cols (G*R, L)ᵀ`` per group: the weight gradient, (G, F/G, R). Computed
     as ``(cols @ aᵀ)ᵀ``: with the long axis L inside, that order measured 2x faster."""
+    f, L = a.shape
+    if groups == 1 and L >= _SPLIT_LONG and L % 8 == 0:
+        # a long reduction axis (LeNet's first layer: 36,864) split in 8 chunks, one product
+        # each, then summed: OpenBLAS runs such skinny products 3x faster in pieces
+        c3 = xp.transpose(xp.reshape(cols, shape=(-1, 8, L // 8)), axes=(1, 0, 2))
+        a3 = xp.transpose(xp.reshape(a, shape=(f, 8, L // 8)), axes=(1, 2, 0))
+        return xp.transpose(xp.sum(xp.matmul(c3, a3), axis=0))
     if groups == 1:
         return xp.transpose(xp.matmul(cols, xp.transpose(a)))
-    f, L = a.shape
     a3 = xp.reshape(a, shape=(groups, f // groups, L))
     c3 = xp.reshape(cols, shape=(groups, -1, L))
     return xp.transpose(xp.matmul(c3, xp.transpose(a3, axes=(0, 2, 1))), axes=(0, 2, 1))
