@@ -1081,3 +1081,17 @@ def test_weight_gradient_of_a_long_reduction_splits_and_stays_exact(monkeypatch)
     fd = (grad_at(w0 + 1e-3 * v) - grad_at(w0 - 1e-3 * v)) / 2e-3
     np.testing.assert_allclose(hv_split, fd, rtol=1e-7, atol=1e-7)
     np.testing.assert_allclose(g_split, grad_at(w0), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "shape", [(64, 16, 8, 8), (8, 256), (16, 4, 16, 16), (64, 6, 24, 24), (3, 2, 4)]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_last_transposes_exactly_on_both_paths(shape, dtype):
+    # rows of whole KiB take the padded copy (cache-set aliasing), others the direct one
+    x = np.random.default_rng(3).normal(size=shape).astype(dtype)
+    for a in (x, x[:, ::-1]):  # contiguous, and a strided view
+        got = conv_ops._batch_last(a)
+        want = np.moveaxis(a, 0, -1)
+        assert got.flags.c_contiguous and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)

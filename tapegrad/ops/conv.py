@@ -87,12 +87,28 @@ def _check_out(name: str, out: tuple, sp: tuple, kernel: tuple) -> None:
 # layers; the price is one transpose of the input and of the output.
 
 
+def _batch_last(x: np.ndarray) -> np.ndarray:
+    """(N, C, *S) -> (C, *S, N), contiguous. When a sample's row is a multiple of 1 KiB, the
+    transposing copy would read at a stride that maps every element it gathers to the same
+    few cache sets (a (64, 16, 8, 8) float32 gradient: 197 us); the rows are first copied into
+    rows 64 bytes longer, then transposed (28 us)."""
+    n = x.shape[0]
+    m = x.size // n if n else 0
+    rows = x.reshape(n, m) if x.flags.c_contiguous else None
+    if rows is None or n < 8 or (m * x.itemsize) % 1024:
+        return np.ascontiguousarray(x.transpose((*range(1, x.ndim), 0)))
+    pad = 64 // x.itemsize
+    buf = np.empty((n, m + pad), dtype=x.dtype)
+    buf[:, :m] = rows
+    return np.ascontiguousarray(buf[:, :m].T).reshape(x.shape[1:] + (n,))
+
+
 def _nlast(x: np.ndarray, lo: tuple, hi: tuple) -> np.ndarray:
     """(N, C, *S) -> (C, *padded S, N), contiguous, zero padded: one copy."""
     nsp = x.ndim - 2
     perm = (1,) + tuple(range(2, 2 + nsp)) + (0,)
     if not any(lo) and not any(hi):
-        return np.ascontiguousarray(x.transpose(perm))
+        return _batch_last(x)
     sp = x.shape[2:]
     shape = (x.shape[1],) + tuple(s + a + b for s, a, b in zip(sp, lo, hi)) + (x.shape[0],)
     out = np.zeros(shape, dtype=x.dtype)
@@ -277,6 +293,8 @@ def _deconv(x, w, b=None, *, stride, dilate, pad, adj, groups=1):
 
 def _cf(xp, a):
     """(N, C, *S) -> (C, prod(S)*N), the columns' layout, in the namespace ``xp``."""
+    if type(a) is np.ndarray:
+        return _batch_last(a).reshape(a.shape[1], -1)
     nd = len(a.shape)
     perm = (1,) + tuple(range(2, nd)) + (0,)
     return xp.reshape(xp.transpose(a, axes=perm), shape=(a.shape[1], -1))
