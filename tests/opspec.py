@@ -300,6 +300,8 @@ _DEAD = np.array([[0, 5, -1], [11, 2, 7]])  # -1: a window without a winner
 _NDP = mx.nd.Pooling
 SPECS += [
     Spec("unfold", lambda a: T.unfold(a, **_G2) ** 2, [U], [(2, 2, 5, 6)], 3),
+    Spec("batch_last", lambda a: T.batch_last(a) ** 2 * a.sum(), [U], [(3, 2, 4)], 3),
+    Spec("batch_last", lambda a: T.batch_last(a) ** 3, [U], [(8, 2, 8, 8)], 2, "padded rows"),
     Spec("fold", lambda a: T.fold(a**2, shape=(2, 2, 5, 6), **_G2), [U], [(12, 12)], 3),
     Spec(
         "convolution",

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..core.primitive import LINEAR, TAPE, ZERO, Formula, defprim
-from ..taylor.jets import coef, is_jet, j_add, j_bilinear, per_coef, primal, want
+from ..taylor.jets import coef, is_jet, j_add, j_bilinear, ndim_of, per_coef, primal, want
 
 T = TAPE
 
@@ -101,6 +101,25 @@ def _batch_last(x: np.ndarray) -> np.ndarray:
     buf = np.empty((n, m + pad), dtype=x.dtype)
     buf[:, :m] = rows
     return np.ascontiguousarray(buf[:, :m].T).reshape(x.shape[1:] + (n,))
+
+
+def _batch_last_rule(ctx, node, args, ans):
+    nd = ndim_of(ans)
+    axes = (*range(1, nd), 0)
+    ax = axes if ctx.flat else (0,) + tuple(a + 1 for a in axes)
+    return per_coef(ctx, args[0], ans, lambda c, k: T.transpose(c, axes=ax))
+
+
+# the transpose (N, C, *S) -> (C, *S, N) as one primitive: its NumPy copy avoids the stride
+# that aliases in the caches (see _batch_last)
+defprim(
+    "batch_last",
+    _batch_last,
+    [lambda xp, g, ans, x: xp.transpose(g, axes=(len(x.shape) - 1, *range(len(x.shape) - 1)))],
+    LINEAR,
+    taylor=_batch_last_rule,
+    explain=Formula(lambda n, a, o: f"{a[0]} with the batch axis last", "1"),
+)
 
 
 def _nlast(x: np.ndarray, lo: tuple, hi: tuple) -> np.ndarray:
@@ -293,11 +312,7 @@ def _deconv(x, w, b=None, *, stride, dilate, pad, adj, groups=1):
 
 def _cf(xp, a):
     """(N, C, *S) -> (C, prod(S)*N), the columns' layout, in the namespace ``xp``."""
-    if type(a) is np.ndarray:
-        return _batch_last(a).reshape(a.shape[1], -1)
-    nd = len(a.shape)
-    perm = (1,) + tuple(range(2, nd)) + (0,)
-    return xp.reshape(xp.transpose(a, axes=perm), shape=(a.shape[1], -1))
+    return xp.reshape(xp.batch_last(a), shape=(a.shape[1], -1))
 
 
 _SPLIT_LONG = 16384  # see _wgrad

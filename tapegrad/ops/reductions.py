@@ -65,8 +65,8 @@ def _mx(fn):
 
     def impl(x, axis=None, keepdims=False):
         r = fn(x, axis=axis, keepdims=keepdims)
-        if axis is None and not keepdims:
-            r = np.reshape(r, (1,))
+        if axis is None and not keepdims:  # (the method: np.reshape's wrapper costs 0.6 us)
+            r = r.reshape((1,)) if isinstance(r, (np.ndarray, np.generic)) else np.reshape(r, (1,))
         return r
 
     return impl

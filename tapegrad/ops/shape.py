@@ -32,7 +32,8 @@ def _reshape_rule(ctx, node, args, ans):
 
 defprim(
     "reshape",
-    lambda x, shape: np.reshape(x, shape),
+    # (the method: np.reshape is a Python-level wrapper, about 1 us a call more)
+    lambda x, shape: x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape),
     [lambda xp, g, ans, x, shape: xp.reshape(g, shape=x.shape)],
     LINEAR,
     taylor=_reshape_rule,
