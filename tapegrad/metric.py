@@ -18,6 +18,7 @@ instance per label array), while Accuracy and CrossEntropy average over samples.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,10 @@ __all__ = [
     "CompositeEvalMetric",
     "Accuracy",
     "TopKAccuracy",
+    "F1",
+    "MCC",
+    "Perplexity",
+    "PearsonCorrelation",
     "MAE",
     "MSE",
     "RMSE",
@@ -435,6 +440,273 @@ class TopKAccuracy(EvalMetric):
                 for j in range(k):
                     correct += int((order[:, num_classes - 1 - j].ravel() == lab.ravel()).sum())
             self._add(correct, n)
+
+
+class _BinaryCounts:
+    """True/false positive/negative counts of a binary classifier, local and global (MXNet's
+    ``_BinaryClassificationMetrics``): the predicted class is the argmax of axis 1."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.local = np.zeros(4)  # tp, fp, fn, tn
+        self.glob = np.zeros(4)
+
+    def reset_local(self) -> None:
+        self.local = np.zeros(4)
+
+    def update(self, label: Any, pred: Any, who: str) -> None:
+        p = _np(pred)
+        lab = _np(label).astype("int32").ravel()
+        if p.ndim != 2 or p.shape[0] != lab.shape[0]:
+            raise ValueError(
+                f"{who}: predictions of shape {p.shape} for {lab.shape[0]} labels; it needs "
+                "one row of class scores per label, shape (batch, 2)"
+            )
+        if len(np.unique(lab)) > 2:
+            raise ValueError(f"{who} currently only supports binary classification.")
+        pt = np.argmax(p, axis=1) == 1
+        lt = lab == 1
+        counts = np.array(
+            [(pt & lt).sum(), (pt & ~lt).sum(), (~pt & lt).sum(), (~pt & ~lt).sum()], float
+        )
+        self.local += counts
+        self.glob += counts
+
+    @staticmethod
+    def fscore(c: np.ndarray) -> float:
+        tp, fp, fn, _ = c
+        precision = tp / (tp + fp) if tp + fp > 0 else 0.0
+        recall = tp / (tp + fn) if tp + fn > 0 else 0.0
+        s = precision + recall
+        return float(2 * precision * recall / s) if s > 0 else 0.0
+
+    @staticmethod
+    def mcc(c: np.ndarray) -> float:
+        tp, fp, fn, tn = c
+        if not c.sum():
+            return 0.0
+        denom = 1.0
+        for t in (tp + fp, tp + fn, tn + fp, tn + fn):
+            if t != 0:  # MXNet replaces zero terms by 1
+                denom *= t
+        return float((tp * tn - fp * fn) / math.sqrt(denom))
+
+
+class _BinaryMetric(EvalMetric):
+    """F1 and MCC: a score of the counts, averaged over batches (``average='macro'``, the
+    counts restart at each update, as in MXNet) or of all counts (``'micro'``)."""
+
+    _score = staticmethod(_BinaryCounts.fscore)
+
+    def __init__(
+        self,
+        name: str,
+        output_names: list | None = None,
+        label_names: list | None = None,
+        average: str = "macro",
+    ) -> None:
+        if average not in ("macro", "micro"):
+            raise ValueError(f"{type(self).__name__}: average={average!r}; use 'macro' or 'micro'")
+        self.average = average
+        self._counts = _BinaryCounts()
+        super().__init__(
+            name,
+            output_names=output_names,
+            label_names=label_names,
+            average=average,
+            has_global_stats=True,
+        )
+
+    def update(self, labels: Any, preds: Any) -> None:
+        labels, preds = check_label_shapes(labels, preds, True)
+        c = self._counts
+        for label, pred in zip(labels, preds):
+            c.update(label, pred, type(self).__name__)
+        if self.average == "macro":
+            self._add(self._score(c.local), 1)
+            self.global_sum_metric += self._score(c.glob) - self._score(c.local)
+            c.reset()
+        else:
+            self.sum_metric = self._score(c.local) * c.local.sum()
+            self.num_inst = int(c.local.sum())
+            self.global_sum_metric = self._score(c.glob) * c.glob.sum()
+            self.global_num_inst = int(c.glob.sum())
+
+    def reset(self) -> None:
+        super().reset()
+        if hasattr(self, "_counts"):
+            self._counts.reset()
+
+    def reset_local(self) -> None:
+        super().reset_local()
+        self._counts.reset_local()
+
+
+@register
+class F1(_BinaryMetric):
+    """F1 score of a binary classifier, ``2 precision recall / (precision + recall)``;
+    predictions are class scores of shape (batch, 2) (the class is their argmax).
+    ``average='macro'`` (default) averages the batches' scores, ``'micro'`` scores all
+    samples together.
+
+    >>> import tapegrad as mx
+    >>> f1 = mx.metric.F1()
+    >>> f1.update([mx.nd.array([0., 1., 1.])], [mx.nd.array([[0.3, 0.7], [0., 1.], [0.4, 0.6]])])
+    >>> f1.get()
+    ('f1', 0.8)
+    """
+
+    def __init__(
+        self,
+        name: str = "f1",
+        output_names: list | None = None,
+        label_names: list | None = None,
+        average: str = "macro",
+    ) -> None:
+        super().__init__(name, output_names, label_names, average)
+
+
+@register
+class MCC(_BinaryMetric):
+    """Matthews correlation coefficient of a binary classifier,
+    ``(tp tn - fp fn) / sqrt((tp + fp)(tp + fn)(tn + fp)(tn + fn))`` with zero factors of the
+    denominator taken as 1 (as MXNet); predictions and ``average`` as :class:`F1`.
+
+    >>> import tapegrad as mx
+    >>> m = mx.metric.MCC()
+    >>> m.update([mx.nd.array([0., 1., 1., 0.])],
+    ...          [mx.nd.array([[0.3, 0.7], [0., 1.], [0.4, 0.6], [0.8, 0.2]])])
+    >>> round(m.get()[1], 6)
+    0.57735
+    """
+
+    _score = staticmethod(_BinaryCounts.mcc)
+
+    def __init__(
+        self,
+        name: str = "mcc",
+        output_names: list | None = None,
+        label_names: list | None = None,
+        average: str = "macro",
+    ) -> None:
+        super().__init__(name, output_names, label_names, average)
+
+
+@register
+class Perplexity(EvalMetric):
+    """``exp(-mean(log p[label]))`` over the samples, ``p`` the predicted probabilities along
+    ``axis``; labels equal to ``ignore_label`` are left out (None: none), probabilities are
+    floored at 1e-10, as in MXNet.
+
+    >>> import tapegrad as mx
+    >>> perp = mx.metric.Perplexity(ignore_label=None)
+    >>> perp.update([mx.nd.array([0, 1, 1])], [mx.nd.array([[0.3, 0.7], [0, 1.], [0.4, 0.6]])])
+    >>> round(perp.get()[1], 6)
+    1.771098
+    """
+
+    def __init__(
+        self,
+        ignore_label: Any,
+        axis: int = -1,
+        name: str = "perplexity",
+        output_names: list | None = None,
+        label_names: list | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            ignore_label=ignore_label,
+            output_names=output_names,
+            label_names=label_names,
+            has_global_stats=True,
+        )
+        self.ignore_label = ignore_label
+        self.axis = axis
+
+    def update(self, labels: Any, preds: Any) -> None:
+        labels, preds = check_label_shapes(labels, preds, True)
+        loss, num = 0.0, 0
+        for label, pred in zip(labels, preds):
+            p = _np(pred)
+            lab = _np(label).reshape(-1)
+            if p.ndim == 0 or lab.size * p.shape[self.axis] != p.size:
+                raise ValueError(
+                    f"Perplexity: labels of shape {_np(label).shape} do not fit predictions "
+                    f"of shape {p.shape}: it needs one label per row of axis {self.axis}"
+                )
+            moved = np.moveaxis(p, self.axis, -1).reshape(lab.size, -1)
+            picked = moved[np.arange(lab.size), lab.astype(np.int64)]
+            if self.ignore_label is not None:
+                keep = lab != self.ignore_label
+                picked = np.where(keep, picked, 1.0)
+                num -= int((~keep).sum())
+            loss -= float(np.log(np.maximum(1e-10, picked)).sum())
+            num += picked.size
+        self._add(loss, num)
+
+    def get(self, all_ranks: bool = False) -> tuple[Any, Any]:
+        name, v = super().get(all_ranks)
+        return name, math.exp(v) if v == v else v
+
+    def get_global(self, all_ranks: bool = False) -> tuple[Any, Any]:
+        name, v = super().get_global(all_ranks)
+        return name, math.exp(v) if v == v else v
+
+
+@register
+@_alias("pearsonr")
+class PearsonCorrelation(EvalMetric):
+    """Pearson correlation of predictions and labels (flattened): the batches' coefficients
+    averaged (``average='macro'``, default), or one coefficient of all samples (``'micro'``).
+
+    >>> import tapegrad as mx
+    >>> m = mx.metric.PearsonCorrelation()
+    >>> m.update([mx.nd.array([1., 2., 3., 4.])], [mx.nd.array([1.1, 1.9, 3.2, 3.9])])
+    >>> round(m.get()[1], 4)
+    0.9934
+    """
+
+    def __init__(
+        self,
+        name: str = "pearsonr",
+        output_names: list | None = None,
+        label_names: list | None = None,
+        average: str = "macro",
+    ) -> None:
+        if average not in ("macro", "micro"):
+            raise ValueError(f"PearsonCorrelation: average={average!r}; use 'macro' or 'micro'")
+        self.average = average
+        super().__init__(
+            name,
+            output_names=output_names,
+            label_names=label_names,
+            average=average,
+            has_global_stats=True,
+        )
+
+    def reset(self) -> None:
+        super().reset()
+        self._sums = np.zeros(6)  # n, sum x, sum y, sum xx, sum yy, sum xy
+
+    def update(self, labels: Any, preds: Any) -> None:
+        labels, preds = check_label_shapes(labels, preds, True)
+        for label, pred in zip(labels, preds):
+            y = _np(label).ravel().astype(np.float64)
+            x = _np(pred).ravel().astype(np.float64)
+            check_label_shapes(y, x)
+            if self.average == "macro":
+                self._add(float(np.corrcoef(x, y)[0, 1]), 1)
+                continue
+            self._sums += [x.size, x.sum(), y.sum(), x @ x, y @ y, x @ y]
+            n, sx, sy, sxx, syy, sxy = self._sums
+            cov, vx, vy = sxy - sx * sy / n, sxx - sx * sx / n, syy - sy * sy / n
+            r = float(cov / math.sqrt(vx * vy)) if vx > 0 and vy > 0 else float("nan")
+            self.num_inst += 1
+            self.global_num_inst += 1
+            self.sum_metric = r * self.num_inst
+            self.global_sum_metric = r * self.global_num_inst
 
 
 def _as_2d(a: np.ndarray) -> np.ndarray:

@@ -110,3 +110,84 @@ def test_update_dict_selects_by_name():
         {"out": mx.nd.array([1]), "y": mx.nd.array([0])},
     )
     assert acc.get()[1] == 1.0
+
+
+# ------------------------------------------------- F1, MCC, Perplexity, PearsonCorrelation
+
+
+def _mcc_case():
+    # MXNet 1.9.1's MCC docstring: a network that almost always predicts positive
+    fp, fn, tp, tn = 1000, 1, 10000, 1
+    preds = [
+        mx.nd.array([[0.3, 0.7]] * fp + [[0.7, 0.3]] * tn + [[0.7, 0.3]] * fn + [[0.3, 0.7]] * tp)
+    ]
+    labels = [mx.nd.array([0.0] * (fp + tn) + [1.0] * (fn + tp))]
+    return labels, preds
+
+
+def test_f1_and_mcc_give_mxnets_documented_values():
+    labels, preds = _mcc_case()
+    f1, mcc = metric.F1(), metric.MCC()
+    f1.update(labels=labels, preds=preds)
+    mcc.update(labels=labels, preds=preds)
+    assert f1.get() == ("f1", pytest.approx(0.95233560306652054, rel=1e-12))
+    assert mcc.get() == ("mcc", pytest.approx(0.01917751877733392, rel=1e-12))
+    small = metric.F1()
+    small.update(
+        [mx.nd.array([0.0, 1.0, 1.0])], [mx.nd.array([[0.3, 0.7], [0.0, 1.0], [0.4, 0.6]])]
+    )
+    assert small.get() == ("f1", pytest.approx(0.8))
+    assert isinstance(metric.create("f1"), metric.F1) and isinstance(
+        metric.create("mcc"), metric.MCC
+    )
+
+
+def test_f1_macro_averages_batches_and_micro_pools_them():
+    b1 = ([mx.nd.array([1.0, 1.0, 0.0, 0.0])], [mx.nd.array([[0, 1], [1, 0], [0, 1], [1, 0]])])
+    b2 = ([mx.nd.array([1.0, 0.0])], [mx.nd.array([[0, 1], [1, 0]])])
+    macro, micro = metric.F1(), metric.F1(average="micro")
+    for m in (macro, micro):
+        m.update(*b1)
+        m.update(*b2)
+    assert macro.get()[1] == pytest.approx((0.5 + 1.0) / 2)  # per batch: 0.5, then 1
+    tp, fp, fn = 2, 1, 1  # pooled counts
+    assert micro.get()[1] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert macro.get_global()[1] == pytest.approx(0.75) and micro.get_global()[1] == micro.get()[1]
+    micro.reset_local()
+    assert math.isnan(micro.get()[1]) and micro.get_global()[1] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="only supports binary"):
+        metric.F1().update([mx.nd.array([0, 1, 2])], [mx.nd.array(np.eye(3))])
+    with pytest.raises(ValueError, match="average='weighted'"):
+        metric.MCC(average="weighted")
+
+
+def test_perplexity_as_mxnet_documents_it_with_ignored_labels():
+    preds = [mx.nd.array([[0.3, 0.7], [0, 1.0], [0.4, 0.6]])]
+    perp = metric.Perplexity(ignore_label=None)
+    perp.update([mx.nd.array([0, 1, 1])], preds)
+    assert perp.get() == ("perplexity", pytest.approx(1.7710976285155853, rel=1e-12))
+    ignoring = metric.Perplexity(ignore_label=0)  # the first sample is left out
+    ignoring.update([mx.nd.array([0, 1, 1])], preds)
+    assert ignoring.get()[1] == pytest.approx(math.exp(-(math.log(1.0) + math.log(0.6)) / 2))
+    # class axis first, and the 1e-10 floor
+    p = np.array([[0.5, 0.0], [0.5, 1.0]])
+    axis0 = metric.Perplexity(ignore_label=None, axis=0)
+    axis0.update([mx.nd.array([1, 0])], [mx.nd.array(p)])
+    assert axis0.get()[1] == pytest.approx(math.exp(-(math.log(0.5) + math.log(1e-10)) / 2))
+    with pytest.raises(ValueError, match="do not fit predictions"):
+        metric.Perplexity(ignore_label=None).update([mx.nd.array([0, 1])], preds)
+
+
+def test_pearson_correlation_macro_and_micro():
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=20) for _ in range(3)]
+    ys = [x + rng.normal(size=20) for x in xs]
+    macro, micro = metric.PearsonCorrelation(), metric.PearsonCorrelation(average="micro")
+    for x, y in zip(xs, ys):
+        for m in (macro, micro):
+            m.update([mx.nd.array(y)], [mx.nd.array(x)])
+    want_macro = np.mean([np.corrcoef(x, y)[0, 1] for x, y in zip(xs, ys)])
+    want_micro = np.corrcoef(np.concatenate(xs), np.concatenate(ys))[0, 1]
+    assert macro.get() == ("pearsonr", pytest.approx(want_macro, rel=1e-6))
+    assert micro.get()[1] == pytest.approx(want_micro, rel=1e-6)
+    assert micro.get_global()[1] == pytest.approx(want_micro, rel=1e-6)

@@ -213,3 +213,23 @@ def test_one_label_error_class_and_one_check() -> None:
         assert len(calls) == 2 and not op_calls  # the bad label in the loss's own words
     finally:
         gloss._check_sparse_label, fns._check_labels = real, real_op
+
+
+def test_the_reshape_method_takes_a_smaller_explicit_shape_as_mxnet_1x():
+    # MXNet 1.9.1's NDArray tutorial: nd.arange(6).reshape((3, 1)) is [[0], [1], [2]], a view
+    # of the first elements (the C API checks only that the new shape is not larger)
+    x = nd.arange(6)
+    y = x.reshape((3, 1))
+    assert y.asnumpy().tolist() == [[0.0], [1.0], [2.0]]
+    y[:] = 7
+    assert x.asnumpy().tolist() == [7.0, 7.0, 7.0, 3.0, 4.0, 5.0]
+    w = nd.arange(6)
+    w.attach_grad()
+    with mx.autograd.record():
+        (w.reshape(2, 1) * 3).sum().backward()
+    assert w.grad.asnumpy().tolist() == [3.0, 3.0, 0.0, 0.0, 0.0, 0.0]
+    # a larger shape, and nd.reshape (the operator), still refuse
+    with pytest.raises(mx.base.ShapeError, match="cannot reshape"):
+        nd.arange(6).reshape((4, 2))
+    with pytest.raises(mx.base.ShapeError, match="cannot reshape"):
+        nd.reshape(nd.arange(6), (3, 1))

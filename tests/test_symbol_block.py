@@ -202,3 +202,10 @@ def test_parameters_shared_with_a_gluon_block():
     assert net.collect_params()["fc_weight"] is dense.weight
     x = nd.array(RNG.standard_normal((2, 4)))
     np.testing.assert_allclose(net(x).asnumpy(), dense(x).asnumpy(), rtol=1e-6)
+
+
+def test_symbol_block_is_also_in_gluon_nn_as_in_mxnet():
+    # MXNet 1.9.1's gluon/nn re-exports block's __all__ (Block, HybridBlock, SymbolBlock);
+    # its save/load tutorial calls gluon.nn.SymbolBlock.imports
+    assert mx.gluon.nn.SymbolBlock is mx.gluon.SymbolBlock
+    assert "SymbolBlock" in mx.gluon.nn.__all__

@@ -2050,11 +2050,21 @@ def load(fname: str, **kwargs: Any) -> Any:
 
 
 def _reshape_method(self: NDArray, *shape: Any, **kwargs: Any) -> NDArray:
-    """Reshape with MXNet's special codes (0 copy, -1 infer, -2, -3, -4)."""
+    """Reshape with MXNet's special codes (0 copy, -1 infer, -2, -3, -4). As MXNet 1.x's
+    ``NDArray.reshape`` (not ``nd.reshape``), an explicit shape with fewer elements is a view
+    of the first ones: ``nd.arange(6).reshape((3, 1))`` is ``[[0], [1], [2]]``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     if "shape" in kwargs:
         shape = kwargs.pop("shape")
+    if (
+        not kwargs
+        and isinstance(shape, tuple)
+        and shape
+        and all(type(s) is int and s > 0 for s in shape)
+        and math.prod(shape) < self.size
+    ):
+        return reshape(reshape(self, (-1,))[: math.prod(shape)], shape)
     return reshape(self, shape, **kwargs)
 
 

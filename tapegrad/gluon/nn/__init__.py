@@ -1,10 +1,11 @@
 """Neural-network layers (``mx.gluon.nn``): containers, basic, convolution and pooling layers
 and activations.
 
-``nn.Block`` and ``nn.HybridBlock`` are re-exported, as in MXNet.
+``nn.Block``, ``nn.HybridBlock`` and ``nn.SymbolBlock`` are re-exported, as in MXNet.
 """
 
 from ..block import Block, HybridBlock
+from ..symbol_block import SymbolBlock
 from .activations import ELU, GELU, SELU, Activation, LeakyReLU, PReLU, Swish
 from .basic_layers import (
     BatchNorm,
@@ -54,6 +55,7 @@ from .conv_layers import (
 __all__ = [
     "Block",
     "HybridBlock",
+    "SymbolBlock",
     "Sequential",
     "HybridSequential",
     "Dense",
