@@ -349,3 +349,43 @@ def test_step_updates_in_place_where_the_old_data_is_observable():
     np.testing.assert_allclose(v.data().asnumpy(), [1.0, -1.0])
     v.data().grad[:] = 7.0  # the weight must not share memory with the gradient buffer
     np.testing.assert_allclose(v.data().asnumpy(), [1.0, -1.0])
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+@pytest.mark.parametrize("opt", [("sgd", {"momentum": 0.9}), ("adam", {})])
+def test_several_contexts_train_as_one_with_the_whole_batch(hybridize, opt):
+    # MXNet's multi-device idiom on CPU contexts (its MNIST tutorial: ctx = [mx.cpu(0),
+    # mx.cpu(1)]): a copy of each parameter per context, the batch split by split_and_load,
+    # one backward per slice; Trainer.step sums the copies' gradients, as MXNet's kvstore
+    # does, and writes the same update to every copy
+    import tapegrad as mx
+    from tapegrad import autograd, gluon, nd
+    from tapegrad.gluon import nn
+
+    def run(ctx):
+        net = nn.HybridSequential()
+        net.add(nn.Dense(4, activation="tanh", in_units=5), nn.Dense(3, in_units=4))
+        net.initialize(mx.init.Constant(0.1), ctx=ctx)
+        net.cast("float64")  # (Adam's m / sqrt(v) magnifies float32 rounding of tiny gradients)
+        net[0].weight.set_data(nd.array(np.linspace(-1, 1, 20).reshape(4, 5), dtype="float64"))
+        if hybridize:
+            net.hybridize()
+        trainer = gluon.Trainer(net.collect_params(), opt[0], {"learning_rate": 0.1, **opt[1]})
+        loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+        rs = np.random.RandomState(1)
+        for _ in range(3):
+            x, y = nd.array(rs.rand(6, 5), dtype="float64"), nd.array(rs.randint(0, 3, 6))
+            xs = gluon.utils.split_and_load(x, ctx_list=ctx)
+            ys = gluon.utils.split_and_load(y, ctx_list=ctx)
+            with autograd.record():
+                for xi, yi in zip(xs, ys):
+                    loss_fn(net(xi), yi).backward()
+            trainer.step(6)
+        return [p.list_data() for p in net.collect_params().values()]
+
+    one = run([mx.cpu(0)])
+    two = run([mx.cpu(0), mx.cpu(1)])
+    for (a,), (b0, b1) in zip(one, two):
+        np.testing.assert_allclose(b0.asnumpy(), a.asnumpy(), rtol=1e-9, atol=1e-10)
+        np.testing.assert_array_equal(b0.asnumpy(), b1.asnumpy())
+        assert (b0.context, b1.context) == (mx.cpu(0), mx.cpu(1))

@@ -742,6 +742,10 @@ class Block:
             return self._call(args, kwargs)
         log = _UNDO.log = []
         try:
+            ctx = getattr(args[0], "_ctx", None) if args and type(args[0]) is nd.NDArray else None
+            if ctx is not None:  # an input on cpu(k), k > 0: parameters' copies on cpu(k)
+                with ctx:
+                    return self._call(args, kwargs)
             return self._call(args, kwargs)
         except BaseException:
             for undo in reversed(log):
@@ -960,8 +964,9 @@ class HybridBlock(Block):
         initialized here. For the others, parameters of unknown shape are passed as
         :class:`~tapegrad.gluon._infer.DeferredParam` with an ``F`` whose operators infer
         their shapes and initialize them where they are used."""
+        ctx = None  # the current context: the outermost call entered its input's (__call__)
         try:
-            return {k: p.data() for k, p in self._reg_params.items()}, None, None
+            return {k: p._data_for(ctx) for k, p in self._reg_params.items()}, None, None
         except DeferredInitializationError:
             pass
         params = self._deferred_order()
@@ -982,12 +987,12 @@ class HybridBlock(Block):
                         values[k] = _infer.DeferredParam(p, self, resolver)
                     else:
                         p._finish_deferred_init()
-                        values[k] = p.data()
+                        values[k] = p._data_for(ctx)
                 return values, undo, _infer.InferringNamespace(nd, resolver)
             self._deferred_infer_shape(x, *args)
             for p in params:
                 p._finish_deferred_init()
-            return {k: p.data() for k, p in self._reg_params.items()}, undo, None
+            return {k: p._data_for(ctx) for k, p in self._reg_params.items()}, undo, None
         except BaseException:
             undo()
             raise
@@ -1071,7 +1076,7 @@ class HybridBlock(Block):
             self._compiled = comp
         params = comp.params
         try:
-            values = [p.data() for p in params]
+            values = [p._data_for(None) for p in params]
         except DeferredInitializationError:
             return _EAGER  # the first call infers the shapes, eagerly
         leaves, spec = _trace_flatten((x, *args))

@@ -294,6 +294,14 @@ class Parameter:
             return data[0]
         return self._check_and_get(data, ctx)
 
+    def _data_for(self, ctx: Any) -> Any:
+        """The copy a block's forward uses for an input on ``ctx`` (MXNet picks the copy by
+        the input's context); the only copy when there is one."""
+        data = self._data
+        if data is not None and len(data) == 1:
+            return data[0]
+        return self._check_and_get(data, ctx)
+
     def list_data(self) -> list:
         """The values on all contexts, in the order they were initialized."""
         return self._check_and_get(self._data, list)
@@ -427,7 +435,8 @@ class Parameter:
             data = nd.array(data, dtype=self.dtype)
         self._ctx_list = list(ctx_list)
         with autograd.pause():
-            self._data = [data.copy() for _ in self._ctx_list]
+            # one copy per context, each placed there (its .context says which)
+            self._data = [data.copyto(c) for c in self._ctx_list]
         self._init_grad()
 
     def _init_grad(self) -> None:
@@ -557,7 +566,9 @@ class Parameter:
             return
         grads = self._grads()
         with autograd.pause():
-            self._data = [d.detach().astype(self.dtype) for d in self._data]
+            self._data = [
+                d.detach().astype(self.dtype).as_in_context(d.context) for d in self._data
+            ]
             old = [g.asnumpy() for g in grads] if grads is not None else None
         self._init_grad()
         if old is not None and self._grad is not None:

@@ -377,6 +377,7 @@ class Trainer:
         """(index, parameter, data, grad) of every parameter to update; raises on a stale
         gradient before anything changes."""
         todo = []
+        self._mirrors = {}
         for i, p in enumerate(self._params):
             if p.grad_req == "null":
                 continue
@@ -386,9 +387,18 @@ class Trainer:
                 for d in datas:
                     if not _is_fresh(d):
                         raise StaleGradientError(_stale_message(p, d))
-            for d, g in zip(datas, grads):
-                if not ignore_stale_grad or _is_fresh(d):
-                    todo.append((i, p, d, g))
+            pairs = [(d, g) for d, g in zip(datas, grads) if not ignore_stale_grad or _is_fresh(d)]
+            if len(datas) > 1 and pairs:
+                # copies on several contexts (MXNet's multi-device training): their gradients
+                # are summed, one update is computed and written to every copy, as MXNet's
+                # kvstore aggregates the devices
+                total = _raw(pairs[0][1]).copy()
+                for _, g in pairs[1:]:
+                    total += _raw(g)
+                todo.append((i, p, datas[0], total))
+                self._mirrors[id(datas[0])] = datas[1:]
+                continue
+            todo.extend((i, p, d, g) for d, g in pairs)
         return todo
 
     def _update(self, batch_size: int | float, ignore_stale_grad: bool) -> None:
@@ -407,6 +417,7 @@ class Trainer:
         """
         optim = self._optimizer
         updater = self._updaters[0]
+        mirrors = getattr(self, "_mirrors", {}) if vote is None else {}
         snap = optim._snapshot()
         new_states: dict = {}
         writes: list = []
@@ -422,6 +433,8 @@ class Trainer:
                 updater.states_synced[i] = True
             for _, _, d, _ in todo:
                 _set_stale(d)
+                for m in mirrors.get(id(d), ()):
+                    _set_stale(m)
             if on_finish is not None:
                 on_finish()
             done[0] = True
@@ -438,13 +451,18 @@ class Trainer:
                     state = optim.create_state_multi_precision(i, d)
                     new_states[i] = state
                 if pure:
-                    writes.extend(optim._writes(d, state, optim._prepare(i, d, g, state)))
+                    new = optim._writes(d, state, optim._prepare(i, d, g, state))
+                    writes.extend(new)
+                    for m in mirrors.get(id(d), ()):  # the other contexts' copies
+                        writes.extend((m, v) for a, v in new if a is d)
                 else:
                     arrays = [d, *_opt._leaves(state)]
                     backups.append([(a, _raw(a).copy()) for a in arrays])
-                    if isinstance(g, np.ndarray):  # a gradient summed over the ranks
+                    if isinstance(g, np.ndarray):  # a gradient summed over ranks or copies
                         g = nd.array(g, dtype=g.dtype)
                     optim.update_multi_precision(i, d, g, state)
+                    for m in mirrors.get(id(d), ()):
+                        writes.append((m, _raw(d).copy()))
             current = None
             if vote is not None:
                 voted[0] = True
