@@ -2095,13 +2095,189 @@ _attach_methods()
 
 #: what ``mx.nd`` exports: MXNet 1.x's names (and ``softmax_ce_loss``, the fused loss) for
 #: the composites above, then the primitives' functions
+# ------------------------------------------- more of MXNet 1.9.1's names for what tapegrad computes
+# (the names of MXNet's operator list that tapegrad leaves out are listed, with the reasons, in
+# docs/mxnet_api.md; tests/test_mxnet_names.py keeps the two in step)
+
+less = globals()["lesser"]
+less_equal = globals()["lesser_equal"]
+Reshape = reshape
+
+
+def _angle(fn: str, factor: float) -> Any:
+    def f(data: NDArray, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+        if kwargs:
+            raise _unknown(f, kwargs)
+        if type(data) is not NDArray:
+            data = _bad_nd(fn, "data", data)
+        r = T.multiply(data, factor)
+        return r if out is None else _write_out(fn, out, r)
+
+    f.__name__ = f.__qualname__ = fn
+    return f
+
+
+radians = _angle("radians", math.pi / 180.0)
+radians.__doc__ = """Degrees to radians, elementwise (``data * pi / 180``).
+
+    >>> import tapegrad as mx
+    >>> mx.nd.radians(mx.nd.array([180.0], dtype="float64")).asnumpy().round(5).tolist()
+    [3.14159]
+    """
+degrees = _angle("degrees", 180.0 / math.pi)
+degrees.__doc__ = """Radians to degrees, elementwise (``data * 180 / pi``)."""
+
+
+def identity(data: NDArray, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+    """A copy of ``data`` (MXNet's ``identity``/``_copy``); the gradient passes through."""
+    if kwargs:
+        raise _unknown(identity, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("identity", "data", data)
+    r = T.copy(data)
+    return r if out is None else _write_out("identity", out, r)
+
+
+def cast(data: NDArray, dtype: Any, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+    """``data`` in ``dtype`` (MXNet's ``Cast``); the gradient is cast back."""
+    if kwargs:
+        raise _unknown(cast, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("cast", "data", data)
+    r = data.astype(_dt("cast", dtype))
+    return r if out is None else _write_out("cast", out, r)
+
+
+Cast = cast
+
+
+def add_n(*args: NDArray, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+    """The elementwise sum of the arrays (MXNet's ``add_n``/``ElementWiseSum``).
+
+    >>> import tapegrad as mx
+    >>> mx.nd.add_n(mx.nd.ones(2), mx.nd.ones(2), mx.nd.ones(2)).asnumpy().tolist()
+    [3.0, 3.0]
+    """
+    if kwargs:
+        raise _unknown(add_n, kwargs)
+    if not args:
+        raise ArgumentValueError("add_n: no arrays given. Fix: pass at least one NDArray.")
+    arrays = [a if type(a) is NDArray else _bad_nd("add_n", f"args[{i}]", a)
+              for i, a in enumerate(args)]  # fmt: skip
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ShapeError(
+            f"add_n: the arrays have different shapes {sorted(shapes)}; add_n does not "
+            "broadcast. Fix: pass arrays of one shape."
+        )
+    r = arrays[0]
+    for a in arrays[1:]:
+        r = T.add(r, a)
+    if len(arrays) == 1:
+        r = T.copy(r)
+    return r if out is None else _write_out("add_n", out, r)
+
+
+ElementWiseSum = add_n
+
+
+def moveaxis(tensor: NDArray, source: Any, destination: Any, **kwargs: Any) -> NDArray:
+    """Move axes to new positions, as ``numpy.moveaxis``."""
+    if kwargs:
+        raise _unknown(moveaxis, kwargs)
+    if type(tensor) is not NDArray:
+        tensor = _bad_nd("moveaxis", "tensor", tensor)
+    src = list(source) if isinstance(source, (list, tuple)) else [source]
+    dst = list(destination) if isinstance(destination, (list, tuple)) else [destination]
+    if len(src) != len(dst):
+        raise ArgumentValueError(
+            f"moveaxis: {len(src)} source axes but {len(dst)} destinations. Fix: pass as many "
+            "of each."
+        )
+    src = [_ax("moveaxis", a, tensor, "source") for a in src]
+    dst = [_ax("moveaxis", a, tensor, "destination") for a in dst]
+    order = [a for a in range(tensor.ndim) if a not in src]
+    for d, a in sorted(zip(dst, src)):
+        order.insert(d, a)
+    return T.transpose(tensor, axes=tuple(order))
+
+
+def softmin(
+    data: NDArray,
+    axis: int = -1,
+    temperature: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    name: Any = None,
+    **kwargs: Any,
+) -> NDArray:
+    """``softmax(-data)`` along ``axis``."""
+    if kwargs:
+        raise _unknown(softmin, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("softmin", "data", data)
+    return softmax(-data, axis=axis, temperature=temperature, dtype=dtype, out=out)
+
+
+def hard_sigmoid(
+    data: NDArray,
+    alpha: float = 0.2,
+    beta: float = 0.5,
+    out: Any = None,
+    name: Any = None,
+    **kwargs: Any,
+) -> NDArray:
+    """``clip(alpha * data + beta, 0, 1)``."""
+    if kwargs:
+        raise _unknown(hard_sigmoid, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("hard_sigmoid", "data", data)
+    alpha, beta = _number("hard_sigmoid", "alpha", alpha), _number("hard_sigmoid", "beta", beta)
+    r = T.clip(T.add(T.multiply(data, alpha), beta), a_min=0.0, a_max=1.0)
+    return r if out is None else _write_out("hard_sigmoid", out, r)
+
+
+def shape_array(data: NDArray, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+    """The shape of ``data`` as an int64 array."""
+    if kwargs:
+        raise _unknown(shape_array, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("shape_array", "data", data)
+    return NDArray(np.array(data.shape, dtype=np.int64))
+
+
+def size_array(data: NDArray, out: Any = None, name: Any = None, **kwargs: Any) -> NDArray:
+    """The number of elements of ``data``, as an int64 array of shape (1,)."""
+    if kwargs:
+        raise _unknown(size_array, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("size_array", "data", data)
+    return NDArray(np.array([data.size], dtype=np.int64))
+
+
+def moments(
+    data: NDArray, axes: Any = None, keepdims: bool = False, name: Any = None, **kwargs: Any
+) -> list:
+    """``[mean, variance]`` of ``data`` over ``axes`` (all when None), as MXNet."""
+    if kwargs:
+        raise _unknown(moments, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("moments", "data", data)
+    m = mean(data, axis=axes, keepdims=True)
+    d = data - m
+    v = mean(d * d, axis=axes, keepdims=keepdims)
+    return [m if keepdims else mean(data, axis=axes), v]
+
+
 __all__ = [
     # creation
     "array", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
     "zeros_like", "ones_like", "full_like", "waitall",
     # elementwise
     "softsign", "logical_not", "elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div",
-    "clip", "where", "Activation", "LeakyReLU",
+    "clip", "where", "Activation", "LeakyReLU", "radians", "degrees", "identity", "cast",
+    "Cast", "add_n", "ElementWiseSum", "softmin", "hard_sigmoid", "less", "less_equal",
+    "moveaxis", "shape_array", "size_array", "moments", "Reshape",
     # reductions
     "sum", "mean", "max", "min", "prod", "logsumexp", "sum_axis", "max_axis", "min_axis",
     "nansum", "norm", "argmax", "argmin", "argmax_channel",

@@ -34,6 +34,7 @@ __all__ = [
     "GroupNorm",
     "LayerNorm",
     "Pad",
+    "pad",
     "im2col",
     "col2im",
     "depth_to_space",
@@ -1115,3 +1116,6 @@ def space_to_depth(
     r = T.reshape(data, shape=(n, c, h // b, b, w // b, b))
     r = T.transpose(r, axes=(0, 3, 5, 1, 2, 4))
     return _result(fn, out, T.reshape(r, shape=(n, c * b * b, h // b, w // b)))
+
+
+pad = Pad
