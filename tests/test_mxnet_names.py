@@ -61,6 +61,23 @@ def test_the_alias_names_are_mxnets_functions():
         nd.add_n(nd.ones(2), nd.ones(3))
     with pytest.raises(mx.base.ArgumentError):
         nd.radians(x, scale=2)
+    a = np.arange(12.0).reshape(3, 4)
+    for k in (0, 1, -1, 5):
+        np.testing.assert_array_equal(nd.diag(nd.array(a), k=k).asnumpy(), np.diagonal(a, k))
+        np.testing.assert_array_equal(nd.diag(nd.array(a[0]), k=k).asnumpy(), np.diag(a[0], k))
+    np.testing.assert_array_equal(nd.cumsum(nd.array(a), axis=0).asnumpy(), np.cumsum(a, 0))
+    assert nd.nanprod(nd.array([2.0, np.nan, 3.0])).asscalar() == 6.0
+    assert nd.gather_nd(nd.array(a), nd.array([[0, 2], [1, 3]])).asnumpy().tolist() == [1.0, 11.0]
+    assert nd.choose_element_0index(nd.array(a), nd.array([3, 0, 1])).asnumpy().tolist() == [
+        3.0,
+        4.0,
+        9.0,
+    ]
+    out = nd.zeros((2, 3))
+    assert nd.onehot_encode(nd.array([2, 0]), out) is out
+    assert out.asnumpy().tolist() == [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    with pytest.raises(mx.base.ShapeError, match="gather_nd: indices of shape"):
+        nd.gather_nd(nd.array(a), nd.array([[0], [1], [0]]))
 
 
 FUNCS = {
@@ -73,6 +90,13 @@ FUNCS = {
     "softmin": (lambda a: nd.softmin(a, axis=1) ** 2, [(2, 4)]),
     "hard_sigmoid": (lambda a: nd.hard_sigmoid(a * 2.0) ** 2, [(5,)]),
     "moments": (lambda a: nd.moments(a, axes=(1,))[0] * nd.moments(a, axes=(1,))[1], [(3, 4)]),
+    "cumsum": (lambda a: nd.cumsum(a, axis=1) ** 2, [(2, 4)]),
+    "cumsum flat": (lambda a: nd.sin(nd.cumsum(a)), [(2, 3)]),
+    "diag of 1-D": (lambda a: nd.diag(a, k=-1) ** 2 + nd.diag(a, k=2).sum(), [(3,)]),
+    "diag of 3-D": (lambda a: nd.diag(a * a, k=1, axis1=1, axis2=2), [(2, 3, 4)]),
+    "nanprod": (lambda a: nd.nanprod(a, axis=1), [(2, 3)]),
+    "batch_take": (lambda a: nd.batch_take(a * a, nd.array([2, 0, 1])), [(3, 3)]),
+    "gather_nd": (lambda a: nd.gather_nd(a**3, nd.array([[0, 2, 0], [1, 0, 1]])), [(3, 2)]),
 }
 
 

@@ -2269,6 +2269,143 @@ def moments(
     return [m if keepdims else mean(data, axis=axes), v]
 
 
+def cumsum(
+    a: NDArray, axis: Any = None, dtype: Any = None, out: Any = None, **kwargs: Any
+) -> NDArray:
+    """Cumulative sum along ``axis`` (of the flattened array when None), as a product with a
+    triangular matrix of ones: differentiable to any order, O(n²) along the axis.
+
+    >>> import tapegrad as mx
+    >>> mx.nd.cumsum(mx.nd.array([1.0, 2.0, 3.0])).asnumpy().tolist()
+    [1.0, 3.0, 6.0]
+    """
+    if kwargs:
+        raise _unknown(cumsum, kwargs)
+    if type(a) is not NDArray:
+        a = _bad_nd("cumsum", "a", a)
+    if dtype is not None:
+        a = a.astype(_dt("cumsum", dtype))
+    if axis is None:
+        a, axis = T.reshape(a, shape=(-1,)), 0
+    ax = _ax("cumsum", axis, a)
+    n = a.shape[ax]
+    tri = np.triu(np.ones((n, n), dtype=np.result_type(a._data)))
+    r = moveaxis(T.matmul(moveaxis(a, ax, -1), tri), -1, ax)
+    return r if out is None else _write_out("cumsum", out, r)
+
+
+def diag(
+    data: NDArray, k: int = 0, axis1: int = 0, axis2: int = 1, name: Any = None, **kwargs: Any
+) -> NDArray:
+    """MXNet's ``diag``: of a 1-D array, the square matrix with it on diagonal ``k``; of an
+    N-D array, diagonal ``k`` of the planes ``(axis1, axis2)``, appended as the last axis.
+
+    >>> import tapegrad as mx
+    >>> mx.nd.diag(mx.nd.array([[1.0, 2.0], [3.0, 4.0]])).asnumpy().tolist()
+    [1.0, 4.0]
+    """
+    if kwargs:
+        raise _unknown(diag, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("diag", "data", data)
+    k = _int("diag", "k", k)
+    if data.ndim == 1:
+        m = data.shape[0] + builtins.abs(k)
+        dt = np.result_type(data._data)
+        padded = concat(data, zeros((builtins.abs(k),), dtype=dt), dim=0) if k else data
+        place = np.eye(m, m, k, dtype=dt)
+        if k >= 0:
+            return T.multiply(T.reshape(padded, shape=(m, 1)), place)
+        return T.multiply(T.reshape(padded, shape=(1, m)), place)
+    if data.ndim == 0:
+        raise ShapeError("diag: a 0-d array has no diagonal. Fix: pass 1-D or more.")
+    a1, a2 = _ax("diag", axis1, data, "axis1"), _ax("diag", axis2, data, "axis2")
+    if a1 == a2:
+        raise ArgumentValueError(f"diag: axis1 and axis2 are both {a1}. Fix: pass two axes.")
+    x = moveaxis(data, [a1, a2], [-2, -1])
+    rows, cols = x.shape[-2], x.shape[-1]
+    i = np.arange(builtins.max(0, -k), builtins.min(rows, cols - k))
+    return x[..., _positions(i), _positions(i + k)]
+
+
+def _positions(i: np.ndarray) -> NDArray:
+    return NDArray(np.asarray(i, dtype=np.int64))
+
+
+def nanprod(
+    data: NDArray,
+    axis: Any = None,
+    keepdims: bool = False,
+    exclude: bool = False,
+    out: Any = None,
+    name: Any = None,
+    **kwargs: Any,
+) -> NDArray:
+    """The product with NaN counted as 1."""
+    if kwargs:
+        raise _unknown(nanprod, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("nanprod", "data", data)
+    ok = NDArray(~np.isnan(data._data))
+    r = prod(where(ok, data, 1.0), axis=axis, keepdims=keepdims, exclude=exclude)
+    return r if out is None else _write_out("nanprod", out, r)
+
+
+def batch_take(
+    a: NDArray, indices: Any, out: Any = None, name: Any = None, **kwargs: Any
+) -> NDArray:
+    """``a[i, indices[i]]`` for every row ``i`` of the 2-D ``a`` (``pick`` along axis 1)."""
+    if kwargs:
+        raise _unknown(batch_take, kwargs)
+    if type(a) is not NDArray:
+        a = _bad_nd("batch_take", "a", a)
+    if a.ndim != 2:
+        raise ShapeError(
+            f"batch_take: a of shape {fmt_shape(a.shape)} must be 2-D (rows, columns). Fix: "
+            "reshape it, or use pick with an axis."
+        )
+    return pick(a, indices, axis=1, out=out)
+
+
+def choose_element_0index(lhs: NDArray, rhs: Any, out: Any = None, **kwargs: Any) -> NDArray:
+    """MXNet's old name of ``batch_take``: ``lhs[i, rhs[i]]``."""
+    if kwargs:
+        raise _unknown(choose_element_0index, kwargs)
+    return batch_take(lhs, rhs, out=out)
+
+
+def gather_nd(data: NDArray, indices: Any, name: Any = None, **kwargs: Any) -> NDArray:
+    """``data[indices[0], indices[1], ...]``: ``indices`` of shape (M, ...) indexes the first
+    M axes of ``data``; the gradient goes back to the gathered places (summed)."""
+    if kwargs:
+        raise _unknown(gather_nd, kwargs)
+    if type(data) is not NDArray:
+        data = _bad_nd("gather_nd", "data", data)
+    idx = _index_array(indices, "gather_nd", "indices")
+    if idx.ndim == 0 or idx.shape[0] > data.ndim:
+        raise ShapeError(
+            f"gather_nd: indices of shape {fmt_shape(idx.shape)} for data of shape "
+            f"{fmt_shape(data.shape)}: the first axis of indices counts the indexed axes of "
+            f"data (at most {data.ndim}). Fix: pass indices of shape (M, ...) with M <= "
+            f"{data.ndim}."
+        )
+    return data[tuple(_positions(row.astype(np.int64)) for row in idx)]
+
+
+def onehot_encode(indices: NDArray, out: Any = None, **kwargs: Any) -> NDArray:
+    """MXNet's old one-hot: ``out[i] = one_hot(indices[i], out.shape[1])``, written into
+    ``out`` and returned."""
+    if kwargs:
+        raise _unknown(onehot_encode, kwargs)
+    if type(out) is not NDArray or out.ndim != 2:
+        raise ArgumentError(
+            "onehot_encode: out must be a 2-D NDArray (rows, classes). Fix: pass "
+            "out=mx.nd.zeros((n, classes)), or use one_hot."
+        )
+    out[:] = one_hot(indices, out.shape[1], dtype=out.dtype)
+    return out
+
+
 __all__ = [
     # creation
     "array", "zeros", "ones", "full", "empty", "arange", "linspace", "eye",
@@ -2277,7 +2414,8 @@ __all__ = [
     "softsign", "logical_not", "elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div",
     "clip", "where", "Activation", "LeakyReLU", "radians", "degrees", "identity", "cast",
     "Cast", "add_n", "ElementWiseSum", "softmin", "hard_sigmoid", "less", "less_equal",
-    "moveaxis", "shape_array", "size_array", "moments", "Reshape",
+    "moveaxis", "shape_array", "size_array", "moments", "Reshape", "cumsum", "diag", "nanprod",
+    "batch_take", "choose_element_0index", "gather_nd", "onehot_encode",
     # reductions
     "sum", "mean", "max", "min", "prod", "logsumexp", "sum_axis", "max_axis", "min_axis",
     "nansum", "norm", "argmax", "argmin", "argmax_channel",
