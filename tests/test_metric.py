@@ -191,3 +191,14 @@ def test_pearson_correlation_macro_and_micro():
     assert macro.get() == ("pearsonr", pytest.approx(want_macro, rel=1e-6))
     assert micro.get()[1] == pytest.approx(want_micro, rel=1e-6)
     assert micro.get_global()[1] == pytest.approx(want_micro, rel=1e-6)
+
+
+def test_new_metrics_refuse_bad_input_and_settings():
+    with pytest.raises(ValueError, match=r"F1: predictions of shape \(3,\) for 3 labels"):
+        metric.F1().update([mx.nd.array([0, 1, 1])], [mx.nd.array([0.2, 0.9, 0.7])])
+    with pytest.raises(ValueError, match="average='weighted'; use 'macro' or 'micro'"):
+        metric.PearsonCorrelation(average="weighted")
+    m = metric.F1()
+    with pytest.raises(ValueError):
+        m.update([mx.nd.array([0, 1, 2])], [mx.nd.array(np.eye(3))])
+    assert math.isnan(m.get()[1])  # the refused batch counted nothing

@@ -107,3 +107,20 @@ def test_the_added_functions_match_finite_differences_to_second_order(name):
     arrays = [rng.uniform(-1, 1, size=s) for s in shapes]
     for order in (1, 2):
         check_order(f, arrays, order, rng)
+
+
+def test_the_added_functions_refuse_bad_arguments_naming_the_fix():
+    x = nd.ones((2, 3))
+    cases = [
+        (lambda: nd.moveaxis(x, [0, 1], [1]), mx.base.ArgumentValueError, "2 source axes but 1"),
+        (lambda: nd.moveaxis(x, 0, 4), mx.base.AxisError, "moveaxis"),
+        (lambda: nd.diag(x, axis1=1, axis2=1), mx.base.ArgumentValueError, "both 1"),
+        (lambda: nd.diag(nd.array(3.0)), mx.base.ShapeError, "0-d array has no diagonal"),
+        (lambda: nd.batch_take(nd.ones((2, 2, 2)), nd.array([0, 1])), mx.base.ShapeError, "2-D"),
+        (lambda: nd.onehot_encode(nd.array([0]), None), mx.base.ArgumentError, "out must be"),
+        (lambda: nd.cumsum(x, axis=2), mx.base.AxisError, "cumsum"),
+    ]
+    for call, error, words in cases:
+        with pytest.raises(error, match=words) as e:
+            call()
+        assert "Fix" in str(e.value) or isinstance(e.value, mx.base.AxisError)

@@ -964,9 +964,8 @@ class HybridBlock(Block):
         initialized here. For the others, parameters of unknown shape are passed as
         :class:`~tapegrad.gluon._infer.DeferredParam` with an ``F`` whose operators infer
         their shapes and initialize them where they are used."""
-        ctx = None  # the current context: the outermost call entered its input's (__call__)
-        try:
-            return {k: p._data_for(ctx) for k, p in self._reg_params.items()}, None, None
+        try:  # (several copies: the current context's, which __call__ set from the input)
+            return {k: p.data() for k, p in self._reg_params.items()}, None, None
         except DeferredInitializationError:
             pass
         params = self._deferred_order()
@@ -987,12 +986,12 @@ class HybridBlock(Block):
                         values[k] = _infer.DeferredParam(p, self, resolver)
                     else:
                         p._finish_deferred_init()
-                        values[k] = p._data_for(ctx)
+                        values[k] = p.data()
                 return values, undo, _infer.InferringNamespace(nd, resolver)
             self._deferred_infer_shape(x, *args)
             for p in params:
                 p._finish_deferred_init()
-            return {k: p._data_for(ctx) for k, p in self._reg_params.items()}, undo, None
+            return {k: p.data() for k, p in self._reg_params.items()}, undo, None
         except BaseException:
             undo()
             raise
@@ -1076,7 +1075,7 @@ class HybridBlock(Block):
             self._compiled = comp
         params = comp.params
         try:
-            values = [p._data_for(None) for p in params]
+            values = [p.data() for p in params]
         except DeferredInitializationError:
             return _EAGER  # the first call infers the shapes, eagerly
         leaves, spec = _trace_flatten((x, *args))

@@ -294,14 +294,6 @@ class Parameter:
             return data[0]
         return self._check_and_get(data, ctx)
 
-    def _data_for(self, ctx: Any) -> Any:
-        """The copy a block's forward uses for an input on ``ctx`` (MXNet picks the copy by
-        the input's context); the only copy when there is one."""
-        data = self._data
-        if data is not None and len(data) == 1:
-            return data[0]
-        return self._check_and_get(data, ctx)
-
     def list_data(self) -> list:
         """The values on all contexts, in the order they were initialized."""
         return self._check_and_get(self._data, list)

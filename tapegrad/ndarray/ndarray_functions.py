@@ -2266,7 +2266,7 @@ def moments(
     m = mean(data, axis=axes, keepdims=True)
     d = data - m
     v = mean(d * d, axis=axes, keepdims=keepdims)
-    return [m if keepdims else mean(data, axis=axes), v]
+    return [m if keepdims else T.reshape(m, shape=v.shape), v]
 
 
 def cumsum(
